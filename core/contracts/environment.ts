@@ -1,0 +1,98 @@
+/**
+ * The environment plugin contract: a simulator for evaluation and analysis,
+ * and a way to make datasets in D4RL's layout where no file is at hand.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { hook, type PresetName } from "./common.ts";
+import type { D4rlDataset } from "../types.ts";
+
+/** The D4RL normalised-score references of a dataset family. */
+export interface ScoreReference {
+  /** Return of the random reference policy. */
+  min: number;
+  /** Return of the expert reference policy. */
+  max: number;
+}
+
+/** What an environment is: sizes, limits and score references. */
+export interface EnvironmentSpec {
+  /** Environment id, e.g. `maze2d-umaze`. */
+  id: string;
+  /** Width of one observation. */
+  observationDim: number;
+  /** Width of one action; every action dimension lies in [−1, 1]. */
+  actionDim: number;
+  /** Steps before an episode is cut by the time limit. */
+  maxEpisodeSteps: number;
+  /** D4RL normalised-score references. */
+  scoreReference: ScoreReference;
+}
+
+/** The result of one environment step. */
+export interface StepResult {
+  /** Observation after the step. */
+  observation: Float32Array;
+  /** Reward of the step. */
+  reward: number;
+  /** The episode reached a terminal state (not a time limit). */
+  terminated: boolean;
+}
+
+/** One running simulator. Episode length limits are the caller's job (see `spec.maxEpisodeSteps`). */
+export interface Environment {
+  /** Sizes and references. */
+  readonly spec: EnvironmentSpec;
+  /** Starts an episode; the same seed gives the same initial state. */
+  reset(seed: number): Float32Array;
+  /** Applies one action (clipped to [−1, 1] by the environment). */
+  step(action: Float32Array): StepResult;
+  /** Frees simulator memory. */
+  close(): void;
+}
+
+/** What `collect` is asked to make. */
+export interface CollectRequest {
+  /** Dataset id, e.g. `maze2d-umaze` or `halfcheetah-medium`. */
+  dataset: string;
+  /** Number of steps to record; absent: the plugin's size for the preset (`paper`: D4RL's size). */
+  size?: number;
+  /** Seed of every random choice. */
+  seed: number;
+  /** Size preset: sizes of any behaviour-policy training. */
+  preset: PresetName;
+  /** Called with a fraction in [0, 1] as work proceeds. */
+  onProgress?: (fraction: number) => void;
+}
+
+/** An environment plugin: `name` plus its hooks, made by a factory. */
+export interface EnvironmentPlugin {
+  /** Plugin name, e.g. `maze2d`. */
+  name: string;
+  /** Dataset ids this plugin serves, e.g. `["maze2d-umaze", …]`. */
+  datasets: readonly string[];
+  /** The spec of a dataset's environment without starting a simulator. */
+  spec(dataset: string): EnvironmentSpec;
+  /** Starts a simulator for a dataset's environment. */
+  make(dataset: string): Promise<Environment>;
+  /** Records a D4RL-layout dataset as D4RL made it. */
+  collect?(request: CollectRequest): Promise<D4rlDataset>;
+  /** The D4RL file name of a dataset, e.g. `maze2d-umaze-v1.hdf5`. */
+  d4rlFileName?(dataset: string): string;
+}
+
+/** The shape every environment plugin must have; checked when a plugin is loaded. */
+export const environmentPluginSchema = z.object({
+  name: z.string().min(1),
+  datasets: z.array(z.string()),
+  spec: hook("spec(dataset) → EnvironmentSpec"),
+  make: hook("make(dataset) → Promise<Environment>"),
+  collect: hook("collect(request) → Promise<D4rlDataset>").optional(),
+  d4rlFileName: hook("d4rlFileName(dataset) → string").optional(),
+});
+
+/** D4RL normalised score ×100 of an undiscounted episode return. */
+export function normalizedScore(episodeReturn: number, reference: ScoreReference): number {
+  return (100 * (episodeReturn - reference.min)) / (reference.max - reference.min);
+}
