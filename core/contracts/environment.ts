@@ -48,6 +48,12 @@ export interface Environment {
   reset(seed: number): Float32Array;
   /** Applies one action (clipped to [−1, 1] by the environment). */
   step(action: Float32Array): StepResult;
+  /**
+   * Puts the simulator in the state an observation describes (positions not
+   * in the observation, such as locomotion's x, are set to 0 since they do not
+   * change the dynamics), so an action sequence can be replayed from it.
+   */
+  resetToObservation?(observation: Float32Array): void;
   /** Frees simulator memory. */
   close(): void;
 }
