@@ -19,7 +19,8 @@ import { z } from "zod";
 import { formatZodIssues, UserError } from "./errors.ts";
 
 const finite = z.number().refine(Number.isFinite, "expected a finite number");
-const standardError = z.number().nonnegative().or(z.nan());
+// null where a standard error cannot be estimated (one seed); JSON has no NaN.
+const standardError = z.number().nonnegative().nullable();
 
 /** Fields every analysis file has. */
 const analysisBase = {
