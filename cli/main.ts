@@ -1,0 +1,257 @@
+/**
+ * The pgd-bench command line: `bench`, `run`, `collect`, `datasets`,
+ * `report` and `plugins`. The only module that parses flags or prints.
+ *
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import pc from "picocolors";
+import { type GridConfig, loadGridConfig } from "../core/config.ts";
+import { UserError } from "../core/errors.ts";
+import { PluginRegistry } from "../core/registry.ts";
+import { runGrid } from "../core/scheduler.ts";
+import { listCachedDatasets, resolveDataset } from "../core/datasets.ts";
+import { presetNames } from "../core/contracts/common.ts";
+import { backendNames } from "../core/compute.ts";
+import { builtinPlugins } from "../plugins/mod.ts";
+import { writeReports } from "../reports/mod.ts";
+import { gridProgress } from "./progress.ts";
+
+const workerModule = new URL("./worker.ts", import.meta.url).href;
+
+function list(value: string): string[] {
+  return value.split(",").map((item) => item.trim()).filter(Boolean);
+}
+
+function seeds(value: string): number[] | number {
+  if (/^\d+$/.test(value)) return Number(value);
+  return list(value).map((item) => {
+    if (!/^\d+$/.test(item)) {
+      throw new UserError(`--seeds: '${item}' is not a non-negative integer`);
+    }
+    return Number(item);
+  });
+}
+
+function json(flag: string) {
+  return (value: string): Record<string, Record<string, unknown>> => {
+    try {
+      return JSON.parse(value);
+    } catch (error) {
+      throw new UserError(`${flag}: not valid JSON (${(error as Error).message})`);
+    }
+  };
+}
+
+function collectPlugins(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Grid flags shared by `bench` and `run`. */
+function gridCommand(name: string, description: string) {
+  return new Command(name)
+    .description(description)
+    .option("-c, --config <file>", "grid config JSON file (flags override it)")
+    .option("--datasets <ids>", "comma-separated dataset ids, e.g. maze2d-umaze", list)
+    .option("--sources <names>", "comma-separated data sources, e.g. real,unguided", list)
+    .option("--agents <names>", "comma-separated agents, e.g. td3bc,iql", list)
+    .option("--seeds <n|list>", "a count N (seeds 0…N−1) or a comma-separated list", seeds)
+    .addOption(new Option("--preset <name>", "size preset").choices(presetNames))
+    .addOption(new Option("--backend <name>", "compute backend").choices(backendNames))
+    .option("-o, --out <dir>", "result folder of the run")
+    .option("-w, --workers <n>", "worker processes (default: one per core)", (v) => Number(v))
+    .option("--plugin <path>", "load a plugin module by path or URL (repeatable)", collectPlugins)
+    .option(
+      "--source-options <json>",
+      'options per source, e.g. {"policy-guided":{"guidanceStrength":2}}',
+      json("--source-options"),
+    )
+    .option("--agent-options <json>", "options per agent as JSON", json("--agent-options"))
+    .option("--data-dir <dirs>", "folders searched for D4RL HDF5 files", list)
+    .option("--cache-dir <dir>", "folder for collected datasets and trained models")
+    .option("-v, --verbose", "print each cell's evaluations");
+}
+
+type GridFlags = ReturnType<ReturnType<typeof gridCommand>["opts"]>;
+
+async function gridConfigFrom(
+  flags: GridFlags,
+  defaults: Record<string, unknown> = {},
+): Promise<GridConfig> {
+  return await loadGridConfig(flags.config, {
+    ...defaults,
+    datasets: flags.datasets,
+    sources: flags.sources,
+    agents: flags.agents,
+    seeds: flags.seeds,
+    preset: flags.preset,
+    backend: flags.backend,
+    out: flags.out,
+    workers: flags.workers,
+    plugins: flags.plugin,
+    sourceOptions: flags.sourceOptions,
+    agentOptions: flags.agentOptions,
+    dataDirs: flags.dataDir,
+    cacheDir: flags.cacheDir,
+  });
+}
+
+async function registryFor(plugins: string[]): Promise<PluginRegistry> {
+  const registry = new PluginRegistry(builtinPlugins);
+  for (const plugin of plugins) await registry.load(plugin);
+  return registry;
+}
+
+async function runAndReport(config: GridConfig, verbose: boolean): Promise<void> {
+  const registry = await registryFor(config.plugins);
+  // Unknown plugin and dataset names fail here, before any work starts.
+  for (const source of config.sources) registry.source(source, config.sourceOptions[source]);
+  for (const agent of config.agents) registry.agent(agent, config.agentOptions[agent]);
+  for (const dataset of config.datasets) registry.environmentFor(dataset);
+  const progress = gridProgress(verbose);
+  const started = performance.now();
+  let outcome;
+  try {
+    outcome = await runGrid(config, registry, progress, { workerModule });
+  } finally {
+    progress.stop();
+  }
+  const minutes = (performance.now() - started) / 60000;
+  console.log(
+    `${outcome.finished} cells finished, ${outcome.skipped} already done, ` +
+      `${outcome.failed.length} failed in ${minutes.toFixed(1)} min`,
+  );
+  const report = await writeReports(config.out);
+  console.log("\n" + report.markdown);
+  console.log(`report: ${report.htmlPath}`);
+  console.log(`summary: ${report.markdownPath}`);
+  if (outcome.failed.length) {
+    throw new UserError(
+      `${outcome.failed.length} cell(s) failed:\n` +
+        outcome.failed.map((f) =>
+          `  ${f.cell.dataset}/${f.cell.source}/${f.cell.agent}/seed-${f.cell.seed}: ${
+            f.message.split("\n")[0]
+          }`
+        ).join("\n"),
+    );
+  }
+}
+
+/** The program, built fresh so tests can run it in-process. */
+export function program(): Command {
+  const root = new Command("pgd-bench")
+    .description("Offline RL with synthetic experience: policy-guided diffusion benchmarks")
+    .showHelpAfterError();
+
+  root.addCommand(
+    gridCommand("bench", "run the default benchmark grid (maze2d-umaze, quick preset), then report")
+      .action(async (flags) => {
+        await runAndReport(await gridConfigFrom(flags), Boolean(flags.verbose));
+      }),
+  );
+  root.addCommand(
+    gridCommand("run", "run a grid from a config file and/or flags, then report")
+      .action(async (flags) => {
+        await runAndReport(await gridConfigFrom(flags), Boolean(flags.verbose));
+      }),
+  );
+  root.addCommand(
+    new Command("collect")
+      .description(
+        "collect D4RL-layout datasets where no D4RL file is at hand (cached per machine)",
+      )
+      .argument("<datasets...>", "dataset ids, e.g. maze2d-umaze")
+      .addOption(
+        new Option("--preset <name>", "size preset").choices(presetNames).default("quick" as const),
+      )
+      .option("--seed <n>", "collection seed", (v) => Number(v), 0)
+      .option("--cache-dir <dir>", "cache folder", ".cache")
+      .option("--data-dir <dirs>", "folders searched for D4RL files first", list, ["data/d4rl"])
+      .option("--plugin <path>", "load a plugin module (repeatable)", collectPlugins)
+      .action(async (datasets, flags) => {
+        const registry = await registryFor(flags.plugin ?? []);
+        for (const dataset of datasets) {
+          const record = await resolveDataset(registry.environmentFor(dataset), dataset, {
+            dataDirs: flags.dataDir,
+            cacheDir: flags.cacheDir,
+            preset: flags.preset,
+            seed: flags.seed,
+            log: (message) => console.error(pc.dim(message)),
+          });
+          console.log(
+            `${dataset}: ${record.size} steps, ${record.episodes} episodes, mean return ` +
+              `${record.meanReturn.toFixed(1)}, normalised score ${
+                record.normalizedScore.toFixed(1)
+              } → ${record.path}`,
+          );
+        }
+      }),
+  );
+  root.addCommand(
+    new Command("datasets")
+      .description("list collected datasets: how they were made, mean return and normalised score")
+      .option("--cache-dir <dir>", "cache folder", ".cache")
+      .action(async (flags) => {
+        const records = await listCachedDatasets(flags.cacheDir);
+        if (!records.length) console.log(`no collected datasets in ${flags.cacheDir}/datasets`);
+        for (const r of records) {
+          console.log(
+            `${r.dataset.padEnd(28)} ${String(r.preset).padEnd(6)} seed ${r.seed} ${
+              String(r.size).padStart(8)
+            } steps ` +
+              `${String(r.episodes).padStart(6)} episodes  return ${
+                r.meanReturn.toFixed(1).padStart(9)
+              }  ` +
+              `score ${r.normalizedScore.toFixed(1).padStart(6)}  ${r.plugin}@${r.version}` +
+              (r.seconds !== undefined ? `  ${r.seconds.toFixed(0)} s` : ""),
+          );
+        }
+      }),
+  );
+  root.addCommand(
+    new Command("report")
+      .description("rebuild the HTML, Markdown, CSV and JSON reports of a result folder")
+      .argument("[dir]", "result folder", "results/bench")
+      .action(async (dir) => {
+        const report = await writeReports(dir);
+        console.log(report.markdown);
+        console.log(`report: ${report.htmlPath}`);
+      }),
+  );
+  root.addCommand(
+    new Command("plugins")
+      .description("list the built-in plugins and any loaded with --plugin")
+      .option("--plugin <path>", "load a plugin module (repeatable)", collectPlugins)
+      .action(async (flags) => {
+        const registry = await registryFor(flags.plugin ?? []);
+        for (const entry of registry.list()) {
+          const datasets = entry.datasets ? `  datasets: ${entry.datasets.join(", ")}` : "";
+          console.log(
+            `${entry.kind.padEnd(12)} ${entry.name.padEnd(16)} ${entry.origin}${datasets}`,
+          );
+        }
+      }),
+  );
+  return root as unknown as Command;
+}
+
+/** Runs the CLI with `args`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    await program().parseAsync(args, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof UserError) {
+      console.error(pc.red(`error: ${error.message}`));
+      return 2;
+    }
+    console.error(
+      pc.red(`error: ${error instanceof Error ? (error.stack ?? error.message) : error}`),
+    );
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

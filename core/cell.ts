@@ -1,0 +1,197 @@
+/**
+ * One grid cell, start to finish: the source prepares and generates, the
+ * agent trains on what it yields (regenerating on the source's schedule with
+ * the agent's current policy), and deterministic episodes score it.
+ *
+ * @module
+ */
+import type { Reporter } from "./contracts/common.ts";
+import type { GenerateRequest, SourceContext } from "./contracts/source.ts";
+import type { GridConfig } from "./config.ts";
+import type { PluginRegistry } from "./registry.ts";
+import type { CellKey, CellResult, Evaluation } from "./results.ts";
+import type { Transitions } from "./types.ts";
+import { BatchSampler, validateTransitions } from "./transitions.ts";
+import { Evaluator } from "./evaluate.ts";
+import { deriveSeed, Rng } from "./rng.ts";
+import { join } from "./paths.ts";
+import { observationStats, readD4rl } from "../data/d4rl.ts";
+import { digest, stableStringify } from "./files.ts";
+import { harnessVersion, runtimeVersions } from "./version.ts";
+import { computeInfo, tf } from "./compute.ts";
+
+/** The hash of everything that determines a cell's numbers; a finished cell with another hash is re-run. */
+export function cellConfigHash(cell: CellKey, config: GridConfig): Promise<string> {
+  return digest(
+    stableStringify({
+      cell,
+      preset: config.preset,
+      backend: config.backend,
+      sourceOptions: config.sourceOptions[cell.source] ?? {},
+      agentOptions: config.agentOptions[cell.agent] ?? {},
+      version: harnessVersion,
+    }),
+  );
+}
+
+/** What a cell needs besides its key. */
+export interface CellEnvironment {
+  /** The grid's config. */
+  config: GridConfig;
+  /** Plugins. */
+  registry: PluginRegistry;
+  /** The dataset's HDF5 file (resolved beforehand, see `resolveDataset`). */
+  datasetPath: string;
+  /** Progress and logs. */
+  reporter: Reporter;
+}
+
+const lossSamples = 50;
+
+/** Runs one cell and returns its result (the caller stores it). */
+export async function runCell(cell: CellKey, context: CellEnvironment): Promise<CellResult> {
+  const { config, registry, reporter } = context;
+  const startedAt = new Date();
+  const clock = performance.now();
+  const timings = {
+    prepareSeconds: 0,
+    generateSeconds: 0,
+    trainSeconds: 0,
+    evaluateSeconds: 0,
+    totalSeconds: 0,
+  };
+  const seconds = (since: number) => (performance.now() - since) / 1000;
+
+  const environmentPlugin = registry.environmentFor(cell.dataset);
+  const spec = environmentPlugin.spec(cell.dataset);
+  const dataset = await readD4rl(context.datasetPath);
+  const source = registry.source(cell.source, config.sourceOptions[cell.source]);
+  const agentPlugin = registry.agent(cell.agent, config.agentOptions[cell.agent]);
+  const agent = agentPlugin.create({
+    observationDim: spec.observationDim,
+    actionDim: spec.actionDim,
+    seed: deriveSeed(cell.seed, "agent"),
+    preset: config.preset,
+    observationStats: observationStats(dataset),
+  });
+  const schedule = agent.schedule;
+  const sourceContext: SourceContext = {
+    datasetId: cell.dataset,
+    dataset,
+    environment: spec,
+    seed: cell.seed,
+    preset: config.preset,
+    agentSteps: schedule.trainingSteps,
+    cacheDir: join(config.cacheDir, "models"),
+    reporter,
+  };
+  const evaluator = await Evaluator.create(
+    environmentPlugin,
+    cell.dataset,
+    schedule.evaluationEpisodes,
+  );
+  const evaluations: Evaluation[] = [];
+  const losses: CellResult["losses"] = [];
+  const generations: CellResult["generations"] = [];
+  try {
+    let since = performance.now();
+    await source.prepare?.(sourceContext);
+    timings.prepareSeconds = seconds(since);
+
+    const generate = async (request: GenerateRequest, step: number): Promise<Transitions> => {
+      const started = performance.now();
+      reporter.progress("generate", 0);
+      const transitions = await source.generate(sourceContext, request);
+      validateTransitions(
+        transitions,
+        spec.observationDim,
+        spec.actionDim,
+        `data source '${source.name}' (generation ${request.generation})`,
+      );
+      generations.push({ step, transitions: transitions.size });
+      timings.generateSeconds += seconds(started);
+      return transitions;
+    };
+
+    const regenerateEvery = Math.max(0, Math.floor(source.regenerateEvery?.(sourceContext) ?? 0));
+    let generation = 0;
+    let data = await generate({ generation }, 0);
+    const sampler = new BatchSampler(
+      schedule.batchSize,
+      spec.observationDim,
+      spec.actionDim,
+      new Rng(deriveSeed(cell.seed, "batches")),
+    );
+    const policy = (observations: Float32Array, count: number) =>
+      agent.act(observations, count, true);
+    const evaluationSeed = deriveSeed(cell.seed, "evaluation");
+    const lossEvery = Math.max(1, Math.floor(schedule.trainingSteps / lossSamples));
+    const sums: Record<string, number> = {};
+    let summed = 0;
+    since = performance.now();
+    for (let step = 0; step < schedule.trainingSteps; step++) {
+      if (regenerateEvery > 0 && step > 0 && step % regenerateEvery === 0) {
+        timings.trainSeconds += seconds(since);
+        generation += 1;
+        data = await generate({ generation, policy: agent }, step);
+        since = performance.now();
+      }
+      const metrics = agent.update(sampler.sample(data));
+      for (const [name, value] of Object.entries(metrics)) sums[name] = (sums[name] ?? 0) + value;
+      summed += 1;
+      if ((step + 1) % lossEvery === 0) {
+        const averaged = Object.fromEntries(
+          Object.entries(sums).map(([name, total]) => [name, total / summed]),
+        );
+        losses.push({ step: step + 1, metrics: averaged });
+        for (const name of Object.keys(sums)) delete sums[name];
+        summed = 0;
+      }
+      const last = step + 1 === schedule.trainingSteps;
+      if ((step + 1) % schedule.evaluateEvery === 0 || last) {
+        timings.trainSeconds += seconds(since);
+        const evaluationStart = performance.now();
+        const evaluation = evaluator.evaluate(policy, evaluationSeed, step + 1);
+        evaluations.push(evaluation);
+        timings.evaluateSeconds += seconds(evaluationStart);
+        reporter.log(
+          `step ${step + 1}: normalised score ${evaluation.normalizedScore.toFixed(1)}`,
+        );
+        since = performance.now();
+      }
+      if (step % 100 === 0) {
+        reporter.progress("train", step / schedule.trainingSteps);
+        // Yields so timers run (a worker notices its scheduler died) during long training.
+        await new Promise((done) => setTimeout(done, 0));
+      }
+    }
+    reporter.progress("train", 1);
+  } finally {
+    evaluator.close();
+    agent.dispose();
+    source.dispose?.();
+  }
+  const final = evaluations[evaluations.length - 1];
+  timings.totalSeconds = seconds(clock);
+  const compute = computeInfo();
+  return {
+    schemaVersion: 1,
+    cell,
+    configHash: await cellConfigHash(cell, config),
+    preset: config.preset,
+    backend: config.backend,
+    computePath: compute?.path ?? config.backend,
+    sourceOptions: source.options,
+    agentOptions: agentPlugin.options,
+    finalScore: final.normalizedScore,
+    finalReturn: final.meanReturn,
+    evaluations,
+    losses,
+    generations,
+    timings,
+    versions: { ...runtimeVersions(), tfjs: tf.version.tfjs },
+    host: Deno.hostname(),
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The grid configuration: one zod-validated object from CLI flags and/or a
+ * JSON file. An unknown key or a wrong type is an error naming the key.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { presetNames } from "./contracts/common.ts";
+import { backendSchema } from "./compute.ts";
+import { formatZodIssues, UserError } from "./errors.ts";
+
+const pluginOptions = z.record(z.string(), z.record(z.string(), z.unknown()));
+
+/** The grid's zod schema; every field has a default, so `{}` is the default grid. */
+export const gridConfigSchema = z.strictObject({
+  /** Dataset ids, e.g. `maze2d-umaze`. */
+  datasets: z.array(z.string().min(1)).min(1).default(["maze2d-umaze"]),
+  /** Data-source plugin names. */
+  sources: z.array(z.string().min(1)).min(1).default(["real"]),
+  /** Agent plugin names. */
+  agents: z.array(z.string().min(1)).min(1).default(["td3bc", "iql"]),
+  /** Seeds: a list, or a count N meaning 0 … N−1. */
+  seeds: z
+    .union([z.array(z.number().int().nonnegative()).min(1), z.number().int().positive()])
+    .default(2)
+    .transform((seeds) => (typeof seeds === "number" ? [...Array(seeds).keys()] : seeds)),
+  /** Size preset. */
+  preset: z.enum(presetNames).default("quick"),
+  /** Compute backend. */
+  backend: backendSchema.default("wasm"),
+  /** Result folder of the run. */
+  out: z.string().min(1).default("results/bench"),
+  /** Parallel worker processes; 0 means one per core. */
+  workers: z.number().int().nonnegative().default(0),
+  /** Extra plugin modules by path or URL. */
+  plugins: z.array(z.string().min(1)).default([]),
+  /** Options per data-source name. */
+  sourceOptions: pluginOptions.default({}),
+  /** Options per agent name. */
+  agentOptions: pluginOptions.default({}),
+  /** Folders searched for D4RL HDF5 files (e.g. `maze2d-umaze-v1.hdf5`) before collecting. */
+  dataDirs: z.array(z.string()).default(["data/d4rl"]),
+  /** Folder for collected datasets and trained models, shared across runs. */
+  cacheDir: z.string().min(1).default(".cache"),
+});
+
+/** A validated grid configuration (defaults applied, seeds expanded). */
+export type GridConfig = z.output<typeof gridConfigSchema>;
+
+/** What a user may write in a grid JSON file or pass as flags. */
+export type GridConfigInput = z.input<typeof gridConfigSchema>;
+
+/** Validates a config object; `where` names its origin (a file or `flags`) in errors. */
+export function parseGridConfig(input: unknown, where = "config"): GridConfig {
+  const parsed = gridConfigSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new UserError(`invalid grid config:\n${formatZodIssues(where, parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/** Reads a grid JSON file and merges flags over it (flags win), then validates. */
+export async function loadGridConfig(
+  file: string | undefined,
+  flags: Record<string, unknown>,
+): Promise<GridConfig> {
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      throw new UserError(`cannot read grid config '${file}': ${(error as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text);
+    } catch (error) {
+      throw new UserError(`grid config '${file}' is not valid JSON: ${(error as Error).message}`);
+    }
+    if (typeof fromFile !== "object" || fromFile === null || Array.isArray(fromFile)) {
+      throw new UserError(`grid config '${file}': expected a JSON object at the top level`);
+    }
+    parseGridConfig(fromFile, file);
+  }
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  return parseGridConfig({ ...fromFile, ...defined }, file ? `${file} + flags` : "flags");
+}
+
+/** The number of worker processes a config asks for (0 → one per core). */
+export function workerCount(config: GridConfig): number {
+  return config.workers > 0 ? config.workers : Math.max(1, navigator.hardwareConcurrency || 1);
+}

@@ -1,0 +1,181 @@
+/**
+ * Where a grid's datasets come from: a D4RL HDF5 file in one of the data
+ * folders, or else a dataset collected once per machine by the environment
+ * plugin and cached under a key of (dataset, preset, seed, plugin, version).
+ *
+ * @module
+ */
+import type { EnvironmentPlugin } from "./contracts/environment.ts";
+import { normalizedScore } from "./contracts/environment.ts";
+import type { PresetName } from "./contracts/common.ts";
+import type { D4rlDataset } from "./types.ts";
+import { exists, readJsonIfExists, withLock, writeJsonAtomic } from "./files.ts";
+import { join, resolve } from "./paths.ts";
+import { harnessVersion } from "./version.ts";
+import { UserError } from "./errors.ts";
+import { readD4rl, writeD4rl } from "../data/d4rl.ts";
+
+/** How a cached dataset was made, stored beside its HDF5 file. */
+export interface DatasetRecord {
+  /** Dataset id. */
+  dataset: string;
+  /** `d4rl-file` or `collected`. */
+  origin: "d4rl-file" | "collected";
+  /** The HDF5 file. */
+  path: string;
+  /** Preset it was collected at (collected datasets only). */
+  preset?: string;
+  /** Collection seed. */
+  seed?: number;
+  /** Environment plugin that collected it. */
+  plugin?: string;
+  /** Harness version that collected it. */
+  version?: string;
+  /** Steps (rows). */
+  size: number;
+  /** Episodes (runs of rows ending in a terminal or a timeout). */
+  episodes: number;
+  /** Mean undiscounted episode return. */
+  meanReturn: number;
+  /** Mean D4RL normalised score ×100 of the episodes. */
+  normalizedScore: number;
+  /** Seconds the collection took. */
+  seconds?: number;
+  /** When it was made. */
+  createdAt?: string;
+}
+
+/** Undiscounted returns of the dataset's complete episodes (ended by a terminal or a timeout). */
+export function episodeReturns(dataset: D4rlDataset): number[] {
+  const returns: number[] = [];
+  let total = 0;
+  for (let i = 0; i < dataset.size; i++) {
+    total += dataset.rewards[i];
+    if (dataset.terminals[i] || dataset.timeouts[i]) {
+      returns.push(total);
+      total = 0;
+    }
+  }
+  return returns;
+}
+
+/** Describes a dataset: size, episodes, mean return and normalised score. */
+export function describeDataset(
+  dataset: D4rlDataset,
+  plugin: EnvironmentPlugin,
+  id: string,
+): Pick<DatasetRecord, "size" | "episodes" | "meanReturn" | "normalizedScore"> {
+  const returns = episodeReturns(dataset);
+  const meanReturn = returns.length ? returns.reduce((a, b) => a + b, 0) / returns.length : 0;
+  return {
+    size: dataset.size,
+    episodes: returns.length,
+    meanReturn,
+    normalizedScore: normalizedScore(meanReturn, plugin.spec(id).scoreReference),
+  };
+}
+
+/** What {@link resolveDataset} needs to know. */
+export interface DatasetOptions {
+  /** Folders searched for D4RL files. */
+  dataDirs: string[];
+  /** Cache folder; collected datasets go to `<cacheDir>/datasets/`. */
+  cacheDir: string;
+  /** Preset the dataset is collected at when none is found. */
+  preset: PresetName;
+  /** Collection seed. */
+  seed?: number;
+  /** Progress of a collection, as a fraction. */
+  onProgress?: (fraction: number) => void;
+  /** A line of information (found a file, collecting, …). */
+  log?: (message: string) => void;
+}
+
+/** The cache key of a collected dataset. */
+export function collectedKey(plugin: EnvironmentPlugin, id: string, preset: string, seed: number) {
+  return `${id}__${preset}__seed-${seed}__${plugin.name}-${harnessVersion}`;
+}
+
+/**
+ * The HDF5 file of a dataset: a D4RL file found in `dataDirs`, or a
+ * collected one (collected now, under a lock, if the cache lacks it).
+ */
+export async function resolveDataset(
+  plugin: EnvironmentPlugin,
+  id: string,
+  options: DatasetOptions,
+): Promise<DatasetRecord> {
+  const fileName = plugin.d4rlFileName?.(id);
+  if (fileName) {
+    for (const folder of options.dataDirs) {
+      const path = resolve(folder, fileName);
+      if (await exists(path)) {
+        options.log?.(`${id}: using D4RL file ${path}`);
+        const dataset = await readD4rl(path);
+        return { dataset: id, origin: "d4rl-file", path, ...describeDataset(dataset, plugin, id) };
+      }
+    }
+  }
+  if (!plugin.collect) {
+    throw new UserError(
+      `dataset '${id}': no file ${fileName ?? ""} in ${options.dataDirs.join(", ")} ` +
+        `and environment plugin '${plugin.name}' cannot collect one`,
+    );
+  }
+  const seed = options.seed ?? 0;
+  const base = resolve(
+    options.cacheDir,
+    "datasets",
+    collectedKey(plugin, id, options.preset, seed),
+  );
+  const path = `${base}.hdf5`;
+  const recordPath = `${base}.json`;
+  return await withLock(base, async () => {
+    const cached = (await readJsonIfExists(recordPath)) as DatasetRecord | undefined;
+    if (cached && (await exists(path))) return cached;
+    options.log?.(`${id}: collecting a ${options.preset} dataset with ${plugin.name}`);
+    const started = performance.now();
+    const dataset = await plugin.collect!({
+      dataset: id,
+      seed,
+      preset: options.preset,
+      onProgress: options.onProgress,
+    });
+    await writeD4rl(path, dataset);
+    const record: DatasetRecord = {
+      dataset: id,
+      origin: "collected",
+      path,
+      preset: options.preset,
+      seed,
+      plugin: plugin.name,
+      version: harnessVersion,
+      ...describeDataset(dataset, plugin, id),
+      seconds: (performance.now() - started) / 1000,
+      createdAt: new Date().toISOString(),
+    };
+    await writeJsonAtomic(recordPath, record);
+    return record;
+  });
+}
+
+/** Every collected dataset record in a cache folder. */
+export async function listCachedDatasets(cacheDir: string): Promise<DatasetRecord[]> {
+  const folder = join(cacheDir, "datasets");
+  const records: DatasetRecord[] = [];
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (entry.isFile && entry.name.endsWith(".json")) {
+        records.push((await readJsonIfExists(join(folder, entry.name))) as DatasetRecord);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return records.sort((a, b) => a.dataset.localeCompare(b.dataset));
+}
+
+/** Reads a resolved dataset's HDF5 file. */
+export function loadDataset(record: DatasetRecord): Promise<D4rlDataset> {
+  return readD4rl(record.path);
+}

@@ -1,0 +1,207 @@
+/**
+ * Runs a grid: plans the cells, skips finished ones, resolves datasets once,
+ * and hands groups of cells to worker processes (one per core by default).
+ *
+ * @module
+ */
+import type { GridConfig } from "./config.ts";
+import { workerCount } from "./config.ts";
+import { cellConfigHash } from "./cell.ts";
+import { groupCells, planCells } from "./plan.ts";
+import { decodeMessage, encodeMessage, type FromWorker, readLines } from "./protocol.ts";
+import type { PluginRegistry } from "./registry.ts";
+import { cellId, type CellKey } from "./results.ts";
+import { ResultStore } from "./store.ts";
+import { resolveDataset } from "./datasets.ts";
+import { readJsonIfExists, writeJsonAtomic } from "./files.ts";
+import { join } from "./paths.ts";
+import { runtimeVersions } from "./version.ts";
+
+/** What the scheduler tells its caller as the grid runs. */
+export interface GridEvents {
+  /** A line of information. */
+  log(message: string): void;
+  /** The compute path the workers are on, once. */
+  compute?(path: string, hint?: string): void;
+  /** Cells planned: `total` in all, `finished` already done. */
+  planned?(total: number, finished: number): void;
+  /** Progress of collecting a dataset. */
+  collecting?(dataset: string, fraction: number): void;
+  /** A cell started on a worker. */
+  started?(cell: CellKey, worker: number): void;
+  /** Progress within a running cell. */
+  progress?(cell: CellKey, phase: string, fraction: number): void;
+  /** A cell finished. */
+  finished?(cell: CellKey, finalScore: number, seconds: number): void;
+  /** A cell failed. */
+  failed?(cell: CellKey, message: string): void;
+  /** A log line from inside a cell. */
+  cellLog?(cell: CellKey, message: string): void;
+}
+
+/** Where workers come from and which cells to run. */
+export interface GridOptions {
+  /** The module a worker process runs (it calls `serveWorker`). */
+  workerModule: string | URL;
+  /** Run only these cells (a shard); default: every cell of the grid. */
+  cells?: CellKey[];
+  /** Extra fields recorded in `run.json` (e.g. the shard). */
+  manifest?: Record<string, unknown>;
+}
+
+/** What a grid run ended with. */
+export interface GridOutcome {
+  /** Cells planned. */
+  total: number;
+  /** Cells already finished before this run. */
+  skipped: number;
+  /** Cells finished by this run. */
+  finished: number;
+  /** Cells that failed, with their messages. */
+  failed: { cell: CellKey; message: string }[];
+  /** The compute path the workers reported. */
+  computePath?: string;
+}
+
+/** Runs every unfinished cell of the grid and returns how it went. */
+export async function runGrid(
+  config: GridConfig,
+  registry: PluginRegistry,
+  events: GridEvents,
+  options: GridOptions,
+): Promise<GridOutcome> {
+  const store = new ResultStore(config.out);
+  const cells = options.cells ?? planCells(config);
+  const pending: CellKey[] = [];
+  for (const cell of cells) {
+    if (!(await store.isFinished(cell, await cellConfigHash(cell, config)))) pending.push(cell);
+  }
+  const outcome: GridOutcome = {
+    total: cells.length,
+    skipped: cells.length - pending.length,
+    finished: 0,
+    failed: [],
+  };
+  events.planned?.(cells.length, outcome.skipped);
+  const manifestPath = join(config.out, "run.json");
+  const previous = (await readJsonIfExists(manifestPath)) as Record<string, unknown> | undefined;
+  const manifest: Record<string, unknown> = {
+    config,
+    expectedCells: planCells(config),
+    backend: config.backend,
+    versions: runtimeVersions(),
+    startedAt: (previous?.startedAt as string | undefined) ?? new Date().toISOString(),
+    ...options.manifest,
+  };
+  await writeJsonAtomic(manifestPath, manifest);
+  if (!pending.length) {
+    events.log(`all ${cells.length} cells already finished in ${config.out}`);
+    return outcome;
+  }
+
+  const datasetPaths: Record<string, string> = {};
+  for (const dataset of new Set(pending.map((cell) => cell.dataset))) {
+    const record = await resolveDataset(registry.environmentFor(dataset), dataset, {
+      dataDirs: config.dataDirs,
+      cacheDir: config.cacheDir,
+      preset: config.preset,
+      onProgress: (fraction) => events.collecting?.(dataset, fraction),
+      log: (message) => events.log(message),
+    });
+    datasetPaths[dataset] = record.path;
+  }
+
+  const groups = groupCells(pending);
+  const workers = Math.min(workerCount(config), groups.length);
+  events.log(
+    `${pending.length} of ${cells.length} cells to run in ${groups.length} groups on ${workers} worker${
+      workers > 1 ? "s" : ""
+    }`,
+  );
+  let computeReported = false;
+  const runWorker = async (index: number): Promise<void> => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", String(options.workerModule)],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const encoder = new TextEncoder();
+    const post = (message: Parameters<typeof encodeMessage>[0]) =>
+      writer.write(encoder.encode(encodeMessage(message)));
+    const inFlightCells = new Map<string, CellKey>();
+    let fatal: string | undefined;
+    const handOut = async (): Promise<boolean> => {
+      const group = groups.shift();
+      if (!group) {
+        await post({ type: "exit" });
+        return false;
+      }
+      for (const cell of group) inFlightCells.set(cellId(cell), cell);
+      await post({ type: "group", cells: group });
+      return true;
+    };
+    await post({ type: "init", config, datasetPaths });
+    for await (const line of readLines(child.stdout)) {
+      const message = decodeMessage<FromWorker>(line);
+      if (!message) {
+        if (line.trim()) events.log(`[worker ${index}] ${line}`);
+        continue;
+      }
+      if (message.type === "ready") {
+        if (!computeReported) {
+          computeReported = true;
+          outcome.computePath = message.computePath;
+          events.compute?.(message.computePath, message.hint);
+        }
+        if (!(await handOut())) break;
+      } else if (message.type === "idle") {
+        if (!(await handOut())) break;
+      } else if (message.type === "started") {
+        events.started?.(message.cell, index);
+      } else if (message.type === "progress") {
+        events.progress?.(message.cell, message.phase, message.fraction);
+      } else if (message.type === "log") {
+        if (message.cell) events.cellLog?.(message.cell, message.message);
+        else events.log(message.message);
+      } else if (message.type === "finished") {
+        inFlightCells.delete(cellId(message.cell));
+        if (message.seconds > 0) outcome.finished += 1;
+        else outcome.skipped += 1;
+        events.finished?.(message.cell, message.finalScore, message.seconds);
+      } else if (message.type === "failed") {
+        inFlightCells.delete(cellId(message.cell));
+        outcome.failed.push({ cell: message.cell, message: message.message });
+        events.failed?.(message.cell, message.message);
+      } else if (message.type === "fatal") {
+        fatal = message.message;
+        break;
+      }
+    }
+    await writer.close().catch(() => {});
+    const status = await child.status;
+    const lost = [...inFlightCells.values()];
+    if (fatal || lost.length) {
+      const reason = fatal ?? `worker ${index} exited with code ${status.code}`;
+      for (const cell of lost) {
+        outcome.failed.push({ cell, message: reason });
+        events.failed?.(cell, reason);
+      }
+      if (fatal) {
+        // The remaining groups cannot run on a worker that cannot start.
+        for (const group of groups.splice(0)) {
+          for (const cell of group) {
+            outcome.failed.push({ cell, message: reason });
+            events.failed?.(cell, reason);
+          }
+        }
+      }
+    }
+  };
+  await Promise.all([...Array(workers).keys()].map(runWorker));
+  manifest.finishedAt = new Date().toISOString();
+  manifest.computePath = outcome.computePath;
+  await writeJsonAtomic(manifestPath, manifest);
+  return outcome;
+}
