@@ -1,0 +1,187 @@
+/**
+ * Multi-layer perceptrons with ReLU hidden layers and a linear output, one
+ * network or an ensemble of K same-shaped networks stored as stacked weights
+ * (`[K, in, out]` per layer), so the ensemble costs one op per layer.
+ *
+ * @module
+ */
+import { tf } from "../core/compute.ts";
+import { Rng } from "../core/rng.ts";
+import { dense, denseForward } from "./dense.ts";
+import { linearInit } from "./init.ts";
+
+/** Shape and initialisation of an {@link Mlp}. */
+export interface MlpSpec {
+  /** Width of the input. */
+  inputDim: number;
+  /** Widths of the hidden (ReLU) layers, e.g. `[256, 256]`. */
+  hiddenDims: readonly number[];
+  /** Width of the (linear) output. */
+  outputDim: number;
+  /** Number of stacked networks; 1 (default) is a single network. */
+  ensembleSize?: number;
+  /** Seed of the initialisation (PyTorch `nn.Linear` style, each member independently). */
+  seed: number;
+  /** Prefix of the variable names, for debugging. */
+  name?: string;
+}
+
+/** Options of {@link Mlp.apply}. */
+export interface ApplyOptions {
+  /** Let gradients flow into the input (e.g. a critic's action input for an actor loss). */
+  inputGradient?: boolean;
+}
+
+let mlpCounter = 0;
+
+function checkSpec(spec: MlpSpec): void {
+  const positive = (value: number, field: string) => {
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new Error(`Mlp: '${field}' must be a positive integer, got ${value}`);
+    }
+  };
+  positive(spec.inputDim, "inputDim");
+  positive(spec.outputDim, "outputDim");
+  positive(spec.ensembleSize ?? 1, "ensembleSize");
+  spec.hiddenDims.forEach((width, i) => positive(width, `hiddenDims[${i}]`));
+}
+
+/**
+ * A ReLU MLP (or an ensemble of them) whose parameters are TF.js variables.
+ *
+ * A single network maps `[batch, inputDim]` to `[batch, outputDim]`. An
+ * ensemble maps `[batch, inputDim]` (the same input for every member) or
+ * `[K, batch, inputDim]` (one input per member) to `[K, batch, outputDim]`.
+ */
+export class Mlp {
+  /** Shape of the network. */
+  readonly spec: Readonly<Required<Omit<MlpSpec, "seed" | "name">>>;
+  /** Weights `[K, in, out]` per layer. */
+  readonly weights: tf.Variable<tf.Rank.R3>[];
+  /** Biases per layer: `[out]` for a single network, `[K, 1, out]` for an ensemble. */
+  readonly biases: tf.Variable[];
+
+  /** Makes and initialises a network from its spec. */
+  constructor(spec: MlpSpec) {
+    checkSpec(spec);
+    const members = spec.ensembleSize ?? 1;
+    this.spec = {
+      inputDim: spec.inputDim,
+      hiddenDims: [...spec.hiddenDims],
+      outputDim: spec.outputDim,
+      ensembleSize: members,
+    };
+    const prefix = `${spec.name ?? "mlp"}_${mlpCounter++}`;
+    const widths = [spec.inputDim, ...spec.hiddenDims, spec.outputDim];
+    const rng = new Rng(spec.seed);
+    this.weights = [];
+    this.biases = [];
+    for (let layer = 0; layer + 1 < widths.length; layer++) {
+      const [inputDim, outputDim] = [widths[layer], widths[layer + 1]];
+      const weight = new Float32Array(members * inputDim * outputDim);
+      const bias = new Float32Array(members * outputDim);
+      for (let member = 0; member < members; member++) {
+        const init = linearInit(rng, inputDim, outputDim);
+        weight.set(init.weight, member * inputDim * outputDim);
+        bias.set(init.bias, member * outputDim);
+      }
+      const biasShape = members === 1 ? [outputDim] : [members, 1, outputDim];
+      this.weights.push(
+        tf.variable(
+          tf.tensor3d(weight, [members, inputDim, outputDim]),
+          true,
+          `${prefix}_w${layer}`,
+        ),
+      );
+      this.biases.push(tf.variable(tf.tensor(bias, biasShape), true, `${prefix}_b${layer}`));
+    }
+  }
+
+  /** Every parameter, layer by layer (weight, bias, weight, bias, …). */
+  get variables(): tf.Variable[] {
+    return this.weights.flatMap((weight, i) => [weight, this.biases[i]]);
+  }
+
+  /** Number of scalar parameters. */
+  get parameterCount(): number {
+    return this.variables.reduce((count, variable) => count + variable.size, 0);
+  }
+
+  /**
+   * The network's output, differentiable with respect to its variables (and
+   * to the input when `inputGradient` is set).
+   */
+  apply(input: tf.Tensor, options: ApplyOptions = {}): tf.Tensor {
+    return this.#run(input, options.inputGradient ?? false, true);
+  }
+
+  /** The output without gradient bookkeeping, for acting and targets. */
+  predict(input: tf.Tensor): tf.Tensor {
+    return this.#run(input, false, false);
+  }
+
+  #run(input: tf.Tensor, inputGradient: boolean, differentiable: boolean): tf.Tensor {
+    const { inputDim, outputDim, ensembleSize } = this.spec;
+    const batch = this.#checkInput(input);
+    let hidden =
+      (input.rank === 2 ? tf.reshape(input, [1, batch, inputDim]) : input) as tf.Tensor3D;
+    const last = this.weights.length - 1;
+    for (let layer = 0; layer <= last; layer++) {
+      const activation = layer === last ? "linear" : "relu";
+      hidden = differentiable
+        ? dense(
+          hidden,
+          this.weights[layer],
+          this.biases[layer],
+          activation,
+          inputGradient || layer > 0,
+        )
+        : denseForward(hidden, this.weights[layer], this.biases[layer], activation);
+    }
+    return ensembleSize === 1 ? tf.reshape(hidden, [batch, outputDim]) : hidden;
+  }
+
+  #checkInput(input: tf.Tensor): number {
+    const { inputDim, ensembleSize } = this.spec;
+    const ok = input.shape[input.rank - 1] === inputDim &&
+      (input.rank === 2 || (input.rank === 3 && input.shape[0] === ensembleSize));
+    if (!ok) {
+      throw new Error(
+        `Mlp: input of shape [${input.shape}] does not fit: expected [batch, ${inputDim}]` +
+          (ensembleSize > 1 ? ` or [${ensembleSize}, batch, ${inputDim}]` : ""),
+      );
+    }
+    return input.shape[input.rank - 2];
+  }
+
+  /** Copies another same-shaped network's parameters into this one. */
+  copyFrom(source: Mlp): void {
+    const targets = this.variables;
+    const sources = source.variables;
+    if (targets.length !== sources.length) {
+      throw new Error("Mlp.copyFrom: the networks have different numbers of layers");
+    }
+    targets.forEach((target, i) => {
+      if (!tf.util.arraysEqual(target.shape, sources[i].shape)) {
+        throw new Error(
+          `Mlp.copyFrom: parameter ${i} has shape [${
+            sources[i].shape
+          }], expected [${target.shape}]`,
+        );
+      }
+      target.assign(sources[i]);
+    });
+  }
+
+  /** A new network with the same shape and a copy of this one's parameters (e.g. a target network). */
+  clone(name?: string): Mlp {
+    const copy = new Mlp({ ...this.spec, seed: 0, name: name ?? "copy" });
+    copy.copyFrom(this);
+    return copy;
+  }
+
+  /** Frees the parameters. */
+  dispose(): void {
+    for (const variable of this.variables) variable.dispose();
+  }
+}
