@@ -1,0 +1,31 @@
+/**
+ * pgd-bench: a benchmark harness for offline reinforcement learning with
+ * synthetic experience, built around Policy-Guided Diffusion.
+ *
+ * The public API: the plugin contracts a user implements, the plain data
+ * types they exchange, the dataset reader and writer, the registry and the
+ * grid runner.
+ *
+ * @module
+ */
+export type * from "./core/types.ts";
+export * from "./core/contracts/common.ts";
+export * from "./core/contracts/environment.ts";
+export * from "./core/contracts/agent.ts";
+export * from "./core/contracts/source.ts";
+export { deriveSeed, Rng } from "./core/rng.ts";
+export { backendNames, computeInfo, initCompute, tf } from "./core/compute.ts";
+export type { BackendName, ComputeInfo } from "./core/compute.ts";
+export { gridConfigSchema, loadGridConfig, parseGridConfig } from "./core/config.ts";
+export type { GridConfig, GridConfigInput } from "./core/config.ts";
+export { PluginRegistry } from "./core/registry.ts";
+export type { PluginEntry, PluginFactory, PluginKind, PluginSet } from "./core/registry.ts";
+export { runGrid } from "./core/scheduler.ts";
+export type { GridEvents, GridOptions, GridOutcome } from "./core/scheduler.ts";
+export { runCell } from "./core/cell.ts";
+export { ResultStore } from "./core/store.ts";
+export * from "./core/results.ts";
+export { UserError } from "./core/errors.ts";
+export { BatchSampler, validateTransitions } from "./core/transitions.ts";
+export { DatasetError, observationStats, readD4rl, toTransitions, validateD4rl, writeD4rl } from "./data/d4rl.ts";
+export { builtinPlugins } from "./plugins/mod.ts";

@@ -1,0 +1,43 @@
+import { assertEquals, assertRejects, assertThrows } from "./assert.ts";
+import { loadGridConfig, parseGridConfig } from "../core/config.ts";
+import { UserError } from "../core/errors.ts";
+
+Deno.test("config: defaults give the default grid", () => {
+  const config = parseGridConfig({});
+  assertEquals(config.datasets, ["maze2d-umaze"]);
+  assertEquals(config.seeds, [0, 1]);
+  assertEquals(config.preset, "quick");
+  assertEquals(config.backend, "wasm");
+});
+
+Deno.test("config: a seed count expands to 0…N−1", () => {
+  assertEquals(parseGridConfig({ seeds: 3 }).seeds, [0, 1, 2]);
+  assertEquals(parseGridConfig({ seeds: [4, 7] }).seeds, [4, 7]);
+});
+
+Deno.test("config: an unknown key is an error naming the key", () => {
+  const error = assertThrows(() => parseGridConfig({ dataset: ["x"] }, "grid.json"), UserError);
+  assertEquals(error.message.includes("grid.json: unknown key 'dataset'"), true, error.message);
+});
+
+Deno.test("config: a wrong type names the key and what was expected", () => {
+  const error = assertThrows(() => parseGridConfig({ workers: "two" }, "flags"), UserError);
+  assertEquals(error.message.includes("flags.workers"), true, error.message);
+  assertEquals(/expected number/i.test(error.message), true, error.message);
+  const preset = assertThrows(() => parseGridConfig({ preset: "huge" }), UserError);
+  assertEquals(preset.message.includes("config.preset"), true, preset.message);
+});
+
+Deno.test("config: flags override the file; a bad file is named", async () => {
+  const folder = await Deno.makeTempDir();
+  const file = `${folder}/grid.json`;
+  await Deno.writeTextFile(file, JSON.stringify({ seeds: 3, agents: ["iql"] }));
+  const config = await loadGridConfig(file, { agents: ["td3bc"], preset: undefined });
+  assertEquals(config.seeds, [0, 1, 2]);
+  assertEquals(config.agents, ["td3bc"]);
+  await Deno.writeTextFile(file, "{not json");
+  const error = await assertRejects(() => loadGridConfig(file, {}), UserError);
+  assertEquals(error.message.includes(file), true);
+  await assertRejects(() => loadGridConfig(`${folder}/missing.json`, {}), UserError, "missing.json");
+  await Deno.remove(folder, { recursive: true });
+});
