@@ -1,0 +1,243 @@
+/**
+ * Training of the denoiser (pgd.md, "Denoiser"; paper Table 3): Adam with a
+ * warm-up then cosine-decayed learning rate, the EDM loss, an EMA of the
+ * weights (what is saved and sampled) and a validation loss on held-out
+ * episodes.
+ *
+ * @module
+ */
+import { tf } from "../core/compute.ts";
+import { Rng } from "../core/rng.ts";
+import { edmLoss } from "./edm.ts";
+import { initUNetParams, type UNetConfig, type UNetParams } from "./unet1d.ts";
+
+/** Optimiser and noise-distribution settings of training. */
+export interface TrainOptions {
+  /** Gradient steps in all. */
+  trainingSteps: number;
+  /** Windows per gradient step (paper: 16). */
+  batchSize: number;
+  /** Peak learning rate (paper: 2e-3). */
+  learningRate: number;
+  /** `warmup-cosine` (reference code), `cosine` (paper's words) or `constant`. */
+  learningRateSchedule: "warmup-cosine" | "cosine" | "constant";
+  /** Fraction of steps spent warming up (reference code: 0.1). */
+  warmupFraction: number;
+  /** Warm-up starts at this multiple of the peak (reference code: 0.1). */
+  warmupStartFactor: number;
+  /** Adam β1. */
+  adamBeta1: number;
+  /** Adam β2. */
+  adamBeta2: number;
+  /** Adam ε. */
+  adamEpsilon: number;
+  /** EMA decay of the weights (reference code: 0.995). */
+  emaDecay: number;
+  /** Steps between EMA updates (reference code: 10). */
+  emaEvery: number;
+  /** Mean of ln σ during training (−1.2). */
+  logSigmaMean: number;
+  /** Std of ln σ during training (1.2). */
+  logSigmaStd: number;
+  /** Validation loss evaluations during training (besides the one before the first step). */
+  validationPoints: number;
+  /** Validation windows used at most (a fixed subset, with fixed noise). */
+  validationWindows: number;
+}
+
+/** A validation-loss reading. */
+export interface ValidationPoint {
+  /** Gradient steps taken. */
+  step: number;
+  /** Mean training loss since the previous reading (NaN before the first step). */
+  trainLoss: number;
+  /** EDM loss of the weights to be saved (the EMA, or the initial weights at step 0) on held-out windows. */
+  validationLoss: number;
+}
+
+/** A trained denoiser: its sizes and EMA weights. */
+export interface TrainedDenoiser {
+  /** Network sizes. */
+  config: UNetConfig;
+  /** EMA parameters (owned: dispose when done). */
+  params: Record<string, tf.Tensor>;
+  /** Validation-loss readings, first before any step. */
+  history: ValidationPoint[];
+}
+
+/** Callbacks of a training run. */
+export interface TrainHooks {
+  /** Fraction of steps done. */
+  onProgress?(fraction: number): void;
+}
+
+/** The learning rate at `step` of `total` under a schedule. */
+export function learningRateAt(step: number, total: number, options: TrainOptions): number {
+  const peak = options.learningRate;
+  if (options.learningRateSchedule === "constant") return peak;
+  const warmupSteps = options.learningRateSchedule === "warmup-cosine"
+    ? Math.floor(total * options.warmupFraction)
+    : 0;
+  if (step < warmupSteps) {
+    const start = options.warmupStartFactor * peak;
+    return start + ((peak - start) * step) / warmupSteps;
+  }
+  const progress = (step - warmupSteps) / Math.max(1, total - warmupSteps);
+  return 0.5 * peak * (1 + Math.cos(Math.PI * Math.min(1, progress)));
+}
+
+/** Copies `indices` windows of `windows` into one batch array. */
+function gatherWindows(windows: Float32Array, windowSize: number, indices: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(indices.length * windowSize);
+  for (let i = 0; i < indices.length; i++) {
+    out.set(windows.subarray(indices[i] * windowSize, (indices[i] + 1) * windowSize), i * windowSize);
+  }
+  return out;
+}
+
+/** Fills an array with standard normal draws. */
+function normals(rng: Rng, size: number): Float32Array {
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = rng.normal();
+  return out;
+}
+
+/**
+ * Trains a denoiser on z-scored windows (`count × length × rowWidth`, row-major).
+ * `validation` windows come from held-out episodes.
+ */
+export function trainDenoiser(
+  config: UNetConfig,
+  train: Float32Array,
+  validation: Float32Array,
+  options: TrainOptions,
+  seed: number,
+  hooks: TrainHooks = {},
+): TrainedDenoiser {
+  const { trajectoryLength, rowWidth } = config;
+  const windowSize = trajectoryLength * rowWidth;
+  const trainCount = train.length / windowSize;
+  const validationCount = Math.min(options.validationWindows, validation.length / windowSize);
+  if (!Number.isInteger(trainCount) || trainCount < 1) {
+    throw new Error(`train: training windows must be a positive multiple of ${windowSize} values`);
+  }
+  if (!Number.isInteger(validationCount) || validationCount < 1) {
+    throw new Error(`train: validation windows must be a positive multiple of ${windowSize} values`);
+  }
+  const rng = new Rng(seed);
+  const params = initUNetParams(config, rng.seed());
+  const names = Object.keys(params);
+  const variables = names.map((name) => params[name]);
+  const zerosLike = () => variables.map((v) => tf.variable(tf.zerosLike(v), false));
+  const firstMoment = zerosLike();
+  const secondMoment = zerosLike();
+  // The EMA starts at zero and is divided by (1 − decay^k) when read, so it
+  // averages trained weights only, not the random initialisation.
+  const ema = zerosLike();
+  let emaUpdates = 0;
+
+  // Fixed validation draws, so readings differ only through the weights.
+  const validationRng = new Rng(rng.seed());
+  const validationClean = tf.tensor3d(
+    validation.subarray(0, validationCount * windowSize),
+    [validationCount, trajectoryLength, rowWidth],
+  );
+  const validationSigma = tf.tensor1d(
+    Array.from({ length: validationCount }, () =>
+      Math.exp(options.logSigmaMean + options.logSigmaStd * validationRng.normal())),
+  );
+  const validationNoise = tf.tensor3d(
+    normals(validationRng, validationCount * windowSize),
+    [validationCount, trajectoryLength, rowWidth],
+  );
+
+  const emaParams = (): UNetParams => {
+    if (emaUpdates === 0) return params;
+    const correction = 1 / (1 - options.emaDecay ** emaUpdates);
+    const out: UNetParams = {};
+    names.forEach((name, i) => (out[name] = tf.mul(ema[i], correction)));
+    return out;
+  };
+  const validationLoss = (): number =>
+    tf.tidy(() => {
+      const chunk = 256;
+      let total = 0;
+      const current = emaParams();
+      for (let start = 0; start < validationCount; start += chunk) {
+        const size = Math.min(chunk, validationCount - start);
+        const loss = edmLoss(
+          config,
+          current,
+          tf.slice(validationClean, [start, 0, 0], [size, -1, -1]),
+          tf.slice(validationSigma, [start], [size]),
+          tf.slice(validationNoise, [start, 0, 0], [size, -1, -1]),
+        );
+        total += loss.dataSync()[0] * size;
+      }
+      return total / validationCount;
+    });
+
+  const history: ValidationPoint[] = [{ step: 0, trainLoss: NaN, validationLoss: validationLoss() }];
+  const readingEvery = Math.max(1, Math.ceil(options.trainingSteps / Math.max(1, options.validationPoints)));
+  const indices = new Int32Array(options.batchSize);
+  let lossSum = 0;
+  let lossCount = 0;
+  const { adamBeta1: beta1, adamBeta2: beta2, adamEpsilon: epsilon } = options;
+
+  for (let step = 0; step < options.trainingSteps; step++) {
+    const learningRate = learningRateAt(step, options.trainingSteps, options);
+    rng.indices(trainCount, indices);
+    const batch = gatherWindows(train, windowSize, indices);
+    const sigma = Float32Array.from(
+      { length: options.batchSize },
+      () => Math.exp(options.logSigmaMean + options.logSigmaStd * rng.normal()),
+    );
+    const noise = normals(rng, batch.length);
+    const loss = tf.tidy(() => {
+      const shape: [number, number, number] = [options.batchSize, trajectoryLength, rowWidth];
+      const clean = tf.tensor3d(batch, shape);
+      const sigmaTensor = tf.tensor1d(sigma);
+      const noiseTensor = tf.tensor3d(noise, shape);
+      const { value, grads } = tf.variableGrads(
+        () => edmLoss(config, params, clean, sigmaTensor, noiseTensor),
+        variables,
+      );
+      // Adam with bias correction folded into the step size.
+      const t = step + 1;
+      const stepSize = (learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+      variables.forEach((variable, i) => {
+        const gradient = grads[variable.name];
+        const m = tf.add(tf.mul(firstMoment[i], beta1), tf.mul(gradient, 1 - beta1));
+        const v = tf.add(tf.mul(secondMoment[i], beta2), tf.mul(tf.square(gradient), 1 - beta2));
+        firstMoment[i].assign(m);
+        secondMoment[i].assign(v);
+        variable.assign(tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), stepSize)));
+      });
+      return value.dataSync()[0];
+    });
+    lossSum += loss;
+    lossCount++;
+    if ((step + 1) % options.emaEvery === 0) {
+      tf.tidy(() => {
+        variables.forEach((variable, i) => {
+          ema[i].assign(tf.add(tf.mul(ema[i], options.emaDecay), tf.mul(variable, 1 - options.emaDecay)));
+        });
+      });
+      emaUpdates++;
+    }
+    if ((step + 1) % readingEvery === 0 || step + 1 === options.trainingSteps) {
+      history.push({ step: step + 1, trainLoss: lossSum / lossCount, validationLoss: validationLoss() });
+      lossSum = 0;
+      lossCount = 0;
+    }
+    hooks.onProgress?.((step + 1) / options.trainingSteps);
+  }
+
+  const saved: Record<string, tf.Tensor> = {};
+  const finalParams = emaParams();
+  names.forEach((name) => (saved[name] = tf.keep(tf.clone(finalParams[name]))));
+  if (finalParams !== params) Object.values(finalParams).forEach((t) => t.dispose());
+  [...variables, ...firstMoment, ...secondMoment, ...ema].forEach((v) => v.dispose());
+  tf.dispose([validationClean, validationSigma, validationNoise]);
+  return { config, params: saved, history };
+}

@@ -1,0 +1,232 @@
+/**
+ * The denoiser network: a 1D U-Net over the time axis of a trajectory window
+ * (pgd.md, "Denoiser"; paper Table 3). Tensors are `[batch, length, channels]`
+ * (TF.js's NWC layout for `conv1d`).
+ *
+ * The network is a pure function of a parameter record, so the same code runs
+ * the trained weights and their EMA copy.
+ *
+ * @module
+ */
+import { tf } from "../core/compute.ts";
+import { Rng } from "../core/rng.ts";
+
+/** Sizes of the U-Net. */
+export interface UNetConfig {
+  /** Entries per window row (`observationDim + actionDim + 2`). */
+  rowWidth: number;
+  /** Width of the first level; level `i` has `features·2^i` (paper: 1024). */
+  features: number;
+  /** Number of levels (paper: 3). */
+  numBlocks: number;
+  /** Window length; must be divisible by `2^(numBlocks−1)` (paper: 16). */
+  trajectoryLength: number;
+}
+
+/** Named parameters of the network. */
+export type UNetParams = Record<string, tf.Tensor>;
+
+/** Groups of every GroupNorm (paper's reference code: 8). */
+export const normGroups = 8;
+
+/** Checks sizes; throws a clear error naming the field. */
+export function validateUNetConfig(config: UNetConfig): void {
+  const { rowWidth, features, numBlocks, trajectoryLength } = config;
+  if (!Number.isInteger(rowWidth) || rowWidth < 1) {
+    throw new Error(`unet1d: rowWidth must be a positive integer, got ${rowWidth}`);
+  }
+  if (!Number.isInteger(features) || features < normGroups || features % normGroups !== 0) {
+    throw new Error(`unet1d: features must be a positive multiple of ${normGroups}, got ${features}`);
+  }
+  if (!Number.isInteger(numBlocks) || numBlocks < 1) {
+    throw new Error(`unet1d: numBlocks must be a positive integer, got ${numBlocks}`);
+  }
+  const factor = 2 ** (numBlocks - 1);
+  if (!Number.isInteger(trajectoryLength) || trajectoryLength % factor !== 0) {
+    throw new Error(
+      `unet1d: trajectoryLength (${trajectoryLength}) must be divisible by 2^(numBlocks−1) = ${factor}`,
+    );
+  }
+}
+
+/** Width of level `level`. */
+function levelWidth(config: UNetConfig, level: number): number {
+  return config.features * 2 ** level;
+}
+
+/** Shapes of every parameter, in a fixed order (the order of saved weights). */
+export function parameterShapes(config: UNetConfig): [string, number[]][] {
+  validateUNetConfig(config);
+  const { rowWidth, features, numBlocks } = config;
+  const shapes: [string, number[]][] = [];
+  const dense = (name: string, input: number, output: number) => {
+    shapes.push([`${name}.w`, [input, output]], [`${name}.b`, [output]]);
+  };
+  const conv = (name: string, kernel: number, input: number, output: number) => {
+    shapes.push([`${name}.w`, [kernel, input, output]], [`${name}.b`, [output]]);
+  };
+  const norm = (name: string, channels: number) => {
+    shapes.push([`${name}.gamma`, [channels]], [`${name}.beta`, [channels]]);
+  };
+  dense("embed.0", features / 4, features);
+  dense("embed.1", features, features);
+  let channels = rowWidth;
+  for (let level = 0; level < numBlocks; level++) {
+    const width = levelWidth(config, level);
+    conv(`down${level}.conv0`, 3, channels, width);
+    dense(`down${level}.noise`, features, width);
+    norm(`down${level}.norm0`, width);
+    conv(`down${level}.conv1`, 3, width, width);
+    norm(`down${level}.norm1`, width);
+    channels = width;
+  }
+  for (let level = numBlocks - 2; level >= 0; level--) {
+    const width = levelWidth(config, level);
+    conv(`up${level}.conv0`, 2, channels, width);
+    dense(`up${level}.noise`, features, width);
+    norm(`up${level}.norm0`, width);
+    conv(`up${level}.conv1`, 3, 2 * width, width);
+    norm(`up${level}.norm1`, width);
+    conv(`up${level}.conv2`, 3, width, width);
+    norm(`up${level}.norm2`, width);
+    channels = width;
+  }
+  conv("out", 1, channels, rowWidth);
+  return shapes;
+}
+
+/** Number of scalar parameters. */
+export function parameterCount(config: UNetConfig): number {
+  return parameterShapes(config).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * Fresh parameters: weights and biases uniform in ±1/√fan_in (PyTorch's
+ * default for linear and conv layers), GroupNorm scale 1 and shift 0.
+ */
+export function initUNetParams(config: UNetConfig, seed: number): Record<string, tf.Variable> {
+  const rng = new Rng(seed);
+  const params: Record<string, tf.Variable> = {};
+  const shapes = parameterShapes(config);
+  const fanIn = new Map<string, number>();
+  for (const [name, shape] of shapes) {
+    if (name.endsWith(".w")) fanIn.set(name.slice(0, -2), shape.slice(0, -1).reduce((a, b) => a * b, 1));
+  }
+  for (const [name, shape] of shapes) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (name.endsWith(".gamma")) values.fill(1);
+    else if (!name.endsWith(".beta")) {
+      const bound = 1 / Math.sqrt(fanIn.get(name.slice(0, name.lastIndexOf(".")))!);
+      for (let i = 0; i < size; i++) values[i] = rng.range(-bound, bound);
+    }
+    params[name] = tf.variable(tf.tensor(values, shape), true);
+  }
+  return params;
+}
+
+function dense(params: UNetParams, name: string, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(x, params[`${name}.w`] as tf.Tensor2D), params[`${name}.b`]);
+}
+
+/**
+ * A 1-D convolution with "same" padding (as TF pads: `⌊(k−1)/2⌋` before,
+ * the rest after), written as shifted slices and one matrix product: the
+ * product's gradient is a matrix product too, and the wasm backend has no
+ * gradient kernel for `conv1d`'s filter.
+ */
+function conv(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
+  const weight = params[`${name}.w`];
+  const [kernel, inputChannels, outputChannels] = weight.shape;
+  const [batch, length] = x.shape;
+  let columns: tf.Tensor3D = x;
+  if (kernel > 1) {
+    const before = Math.floor((kernel - 1) / 2);
+    const padded = tf.pad(x, [[0, 0], [before, kernel - 1 - before], [0, 0]]);
+    const shifts = Array.from(
+      { length: kernel },
+      (_, j) => tf.slice(padded, [0, j, 0], [batch, length, inputChannels]),
+    );
+    columns = tf.concat(shifts, 2);
+  }
+  const product = tf.matMul(
+    tf.reshape(columns, [batch * length, kernel * inputChannels]),
+    tf.reshape(weight, [kernel * inputChannels, outputChannels]),
+  );
+  return tf.reshape(tf.add(product, params[`${name}.b`]), [batch, length, outputChannels]);
+}
+
+/** GroupNorm over (length, channels of a group), per window. */
+function groupNorm(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
+  const [batch, length, channels] = x.shape;
+  const grouped = tf.reshape(x, [batch, length, normGroups, channels / normGroups]);
+  const { mean, variance } = tf.moments(grouped, [1, 3], true);
+  const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+  return tf.add(
+    tf.mul(tf.reshape(normed, [batch, length, channels]), params[`${name}.gamma`]),
+    params[`${name}.beta`],
+  );
+}
+
+function swish(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** Max-pool by 2 along the time axis (lengths are even by construction). */
+function maxPool2(x: tf.Tensor3D): tf.Tensor3D {
+  const [batch, length, channels] = x.shape;
+  return tf.max(tf.reshape(x, [batch, length / 2, 2, channels]), 2);
+}
+
+/** Nearest resize ×2 along the time axis: every step repeated. */
+function upsample2(x: tf.Tensor3D): tf.Tensor3D {
+  const [batch, length, channels] = x.shape;
+  const expanded = tf.expandDims(x, 2);
+  return tf.reshape(tf.concat([expanded, expanded], 2), [batch, length * 2, channels]);
+}
+
+/** Sinusoidal features of `c_noise` (features/4 of them: half sines, half cosines). */
+function noiseFeatures(cNoise: tf.Tensor1D, count: number): tf.Tensor2D {
+  const half = count / 2;
+  const frequencies = new Float32Array(half);
+  for (let k = 0; k < half; k++) frequencies[k] = Math.exp((-Math.log(10000) * k) / half);
+  const angles = tf.mul(tf.expandDims(cNoise, 1), tf.tensor2d(frequencies, [1, half]));
+  return tf.concat([tf.sin(angles), tf.cos(angles)], 1) as tf.Tensor2D;
+}
+
+/**
+ * The raw network `F_θ(x, c_noise)`: `x` is `[batch, length, rowWidth]`,
+ * `cNoise` is `[batch]`; returns `[batch, length, rowWidth]`.
+ * Call inside `tf.tidy` (or a gradient function).
+ */
+export function unetForward(
+  config: UNetConfig,
+  params: UNetParams,
+  x: tf.Tensor3D,
+  cNoise: tf.Tensor1D,
+): tf.Tensor3D {
+  const { features, numBlocks } = config;
+  let embedding = dense(params, "embed.0", noiseFeatures(cNoise, features / 4));
+  embedding = dense(params, "embed.1", swish(embedding));
+  const embeddingActivated = swish(embedding);
+  const projection = (name: string) => tf.expandDims(dense(params, name, embeddingActivated), 1);
+
+  const skips: tf.Tensor3D[] = [];
+  let h = x;
+  for (let level = 0; level < numBlocks; level++) {
+    h = tf.add(conv(params, `down${level}.conv0`, h), projection(`down${level}.noise`));
+    h = tf.relu(groupNorm(params, `down${level}.norm0`, h));
+    h = tf.relu(groupNorm(params, `down${level}.norm1`, conv(params, `down${level}.conv1`, h)));
+    skips.push(h);
+    if (level < numBlocks - 1) h = maxPool2(h);
+  }
+  for (let level = numBlocks - 2; level >= 0; level--) {
+    h = upsample2(h);
+    h = tf.add(conv(params, `up${level}.conv0`, h), projection(`up${level}.noise`));
+    h = tf.relu(groupNorm(params, `up${level}.norm0`, h));
+    h = tf.concat([h, skips[level]], 2);
+    h = tf.relu(groupNorm(params, `up${level}.norm1`, conv(params, `up${level}.conv1`, h)));
+    h = tf.relu(groupNorm(params, `up${level}.norm2`, conv(params, `up${level}.conv2`, h)));
+  }
+  return conv(params, "out", h);
+}

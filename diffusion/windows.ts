@@ -1,0 +1,275 @@
+/**
+ * Trajectory windows for the diffusion model (pgd.md, "Trajectory
+ * representation"): a window stacks `[observation, action, reward, done]` per
+ * step into one row, so a window is `trajectoryLength × rowWidth` with
+ * `rowWidth = observationDim + actionDim + 2`.
+ *
+ * Also the way back: synthetic windows become transitions
+ * (pgd.md, "From synthetic windows to training data").
+ *
+ * @module
+ */
+import type { D4rlDataset, Transitions } from "../core/types.ts";
+
+/** Actions are clipped to ±this before `atanh`, so the transform stays finite. */
+export const actionClip = 0.999;
+
+/** The layout of one window row. */
+export interface RowLayout {
+  /** Width of one observation. */
+  observationDim: number;
+  /** Width of one action. */
+  actionDim: number;
+  /** `observationDim + actionDim + 2` (observation, action, reward, done). */
+  rowWidth: number;
+  /** Column of the first action entry. */
+  actionOffset: number;
+  /** Column of the reward. */
+  rewardColumn: number;
+  /** Column of the done flag. */
+  doneColumn: number;
+}
+
+/** The row layout for given observation and action widths. */
+export function rowLayout(observationDim: number, actionDim: number): RowLayout {
+  return {
+    observationDim,
+    actionDim,
+    rowWidth: observationDim + actionDim + 2,
+    actionOffset: observationDim,
+    rewardColumn: observationDim + actionDim,
+    doneColumn: observationDim + actionDim + 1,
+  };
+}
+
+/** Windows cut from a dataset, before normalisation. */
+export interface WindowSet {
+  /** Row layout. */
+  layout: RowLayout;
+  /** Steps per window. */
+  trajectoryLength: number;
+  /** Number of windows. */
+  count: number;
+  /** `count × trajectoryLength × rowWidth`, actions already through `atanh`. */
+  data: Float32Array;
+  /** Episode index of each window (episodes numbered in dataset order). */
+  episodeOfWindow: Int32Array;
+  /** Number of episodes found in the dataset. */
+  episodeCount: number;
+}
+
+/** How windows are cut. */
+export interface WindowOptions {
+  /** Steps per window (paper: 16). */
+  trajectoryLength: number;
+  /** Keep every `stride`-th valid start of an episode (the reference code: 8). */
+  stride: number;
+}
+
+/** One episode as an inclusive row range of the dataset. */
+export interface EpisodeSpan {
+  /** First row. */
+  start: number;
+  /** Last row (a terminal, a timeout, or the dataset's last row). */
+  end: number;
+  /** The episode ends in a terminal state. */
+  terminal: boolean;
+}
+
+/** Splits a dataset into episodes at `terminals OR timeouts`. */
+export function splitEpisodes(dataset: D4rlDataset): EpisodeSpan[] {
+  const episodes: EpisodeSpan[] = [];
+  let start = 0;
+  for (let row = 0; row < dataset.size; row++) {
+    const terminal = dataset.terminals[row] !== 0;
+    if (terminal || dataset.timeouts[row] !== 0 || row === dataset.size - 1) {
+      episodes.push({ start, end: row, terminal });
+      start = row + 1;
+    }
+  }
+  return episodes;
+}
+
+/**
+ * Cuts windows from a dataset by the reference code's rules: a window lies in
+ * one episode; it may hold a terminal only at its last step; windows ending
+ * on a timeout (or on the dataset's unterminated end) are dropped; of the
+ * valid starts, every `stride`-th is kept, plus the episode's first and any
+ * window ending in a terminal. Actions go through `atanh(clip(a, ±0.999))`;
+ * `done` holds terminals only.
+ */
+export function cutWindows(dataset: D4rlDataset, options: WindowOptions): WindowSet {
+  const { trajectoryLength, stride } = options;
+  if (!Number.isInteger(trajectoryLength) || trajectoryLength < 2) {
+    throw new Error(`windows: trajectoryLength must be an integer ≥ 2, got ${trajectoryLength}`);
+  }
+  if (!Number.isInteger(stride) || stride < 1) {
+    throw new Error(`windows: stride must be a positive integer, got ${stride}`);
+  }
+  const layout = rowLayout(dataset.observationDim, dataset.actionDim);
+  const episodes = splitEpisodes(dataset);
+  const starts: number[] = [];
+  const episodeIds: number[] = [];
+  episodes.forEach((episode, episodeIndex) => {
+    const length = episode.end - episode.start + 1;
+    if (length < trajectoryLength) return;
+    // A window ending at `end` holds the episode's last row: valid only when it is a terminal.
+    const lastStart = episode.end - trajectoryLength + 1;
+    const lastValidStart = episode.terminal ? lastStart : lastStart - 1;
+    for (let start = episode.start; start <= lastValidStart; start++) {
+      const offset = start - episode.start;
+      const endsInTerminal = episode.terminal && start === lastStart;
+      if (offset % stride === 0 || endsInTerminal) {
+        starts.push(start);
+        episodeIds.push(episodeIndex);
+      }
+    }
+  });
+  const { rowWidth, observationDim, actionDim } = layout;
+  const data = new Float32Array(starts.length * trajectoryLength * rowWidth);
+  let out = 0;
+  for (const start of starts) {
+    for (let step = 0; step < trajectoryLength; step++) {
+      const row = start + step;
+      for (let j = 0; j < observationDim; j++) {
+        data[out++] = dataset.observations[row * observationDim + j];
+      }
+      for (let j = 0; j < actionDim; j++) {
+        const action = dataset.actions[row * actionDim + j];
+        data[out++] = Math.atanh(Math.min(actionClip, Math.max(-actionClip, action)));
+      }
+      data[out++] = dataset.rewards[row];
+      data[out++] = dataset.terminals[row] !== 0 ? 1 : 0;
+    }
+  }
+  return {
+    layout,
+    trajectoryLength,
+    count: starts.length,
+    data,
+    episodeOfWindow: Int32Array.from(episodeIds),
+    episodeCount: episodes.length,
+  };
+}
+
+/** Per-column z-score statistics of window rows, saved with the model. */
+export interface RowStats {
+  /** `rowWidth` column means. */
+  mean: Float32Array;
+  /** `rowWidth` column standard deviations (a zero std becomes 1). */
+  std: Float32Array;
+}
+
+/** Per-column mean and std over every row of every window (a zero std becomes 1). */
+export function rowStats(data: Float32Array, rowWidth: number): RowStats {
+  const rows = data.length / rowWidth;
+  if (rows < 1) throw new Error("windows: cannot compute statistics of zero windows");
+  const sum = new Float64Array(rowWidth);
+  const sumSquares = new Float64Array(rowWidth);
+  for (let row = 0; row < rows; row++) {
+    for (let j = 0; j < rowWidth; j++) sum[j] += data[row * rowWidth + j];
+  }
+  const mean = new Float32Array(rowWidth);
+  for (let j = 0; j < rowWidth; j++) mean[j] = sum[j] / rows;
+  for (let row = 0; row < rows; row++) {
+    for (let j = 0; j < rowWidth; j++) {
+      const d = data[row * rowWidth + j] - mean[j];
+      sumSquares[j] += d * d;
+    }
+  }
+  const std = new Float32Array(rowWidth);
+  for (let j = 0; j < rowWidth; j++) {
+    const s = Math.sqrt(sumSquares[j] / rows);
+    std[j] = s > 1e-12 ? s : 1;
+  }
+  return { mean, std };
+}
+
+/** `(x − mean) / std` per column, into a new array. */
+export function normalizeRows(data: Float32Array, stats: RowStats): Float32Array {
+  const width = stats.mean.length;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const j = i % width;
+    out[i] = (data[i] - stats.mean[j]) / stats.std[j];
+  }
+  return out;
+}
+
+/** `x · std + mean` per column, into a new array. */
+export function unnormalizeRows(data: Float32Array, stats: RowStats): Float32Array {
+  const width = stats.mean.length;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const j = i % width;
+    out[i] = data[i] * stats.std[j] + stats.mean[j];
+  }
+  return out;
+}
+
+/**
+ * Un-normalised windows to transitions: `s = x[:-1]`, `s' = x[1:]`, and
+ * `a = tanh(action)`, `r`, `done = done > 0.5` from the first L−1 rows.
+ */
+export function windowsToTransitions(
+  windows: Float32Array,
+  count: number,
+  trajectoryLength: number,
+  layout: RowLayout,
+): Transitions {
+  const { rowWidth, observationDim, actionDim, actionOffset, rewardColumn, doneColumn } = layout;
+  if (windows.length !== count * trajectoryLength * rowWidth) {
+    throw new Error(
+      `windows: expected ${count}×${trajectoryLength}×${rowWidth} values, got ${windows.length}`,
+    );
+  }
+  const size = count * (trajectoryLength - 1);
+  const observations = new Float32Array(size * observationDim);
+  const nextObservations = new Float32Array(size * observationDim);
+  const actions = new Float32Array(size * actionDim);
+  const rewards = new Float32Array(size);
+  const dones = new Float32Array(size);
+  let index = 0;
+  for (let w = 0; w < count; w++) {
+    for (let step = 0; step < trajectoryLength - 1; step++, index++) {
+      const row = (w * trajectoryLength + step) * rowWidth;
+      const next = row + rowWidth;
+      for (let j = 0; j < observationDim; j++) {
+        observations[index * observationDim + j] = windows[row + j];
+        nextObservations[index * observationDim + j] = windows[next + j];
+      }
+      for (let j = 0; j < actionDim; j++) {
+        actions[index * actionDim + j] = Math.tanh(windows[row + actionOffset + j]);
+      }
+      rewards[index] = windows[row + rewardColumn];
+      dones[index] = windows[row + doneColumn] > 0.5 ? 1 : 0;
+    }
+  }
+  return { size, observationDim, actionDim, observations, actions, rewards, nextObservations, dones };
+}
+
+/**
+ * Splits windows into training and validation sets by episode: a seeded
+ * `fraction` of the episodes is held out. When that leaves either side
+ * empty (too few episodes), the last `fraction` of windows is held out instead.
+ */
+export function splitByEpisode(
+  set: WindowSet,
+  fraction: number,
+  shuffle: (episodes: number[]) => number[],
+): { train: Int32Array; validation: Int32Array } {
+  const heldOutCount = Math.max(1, Math.round(set.episodeCount * fraction));
+  const episodes = shuffle(Array.from({ length: set.episodeCount }, (_, i) => i));
+  const heldOut = new Set(episodes.slice(0, heldOutCount));
+  const train: number[] = [];
+  const validation: number[] = [];
+  for (let w = 0; w < set.count; w++) {
+    (heldOut.has(set.episodeOfWindow[w]) ? validation : train).push(w);
+  }
+  if (train.length === 0 || validation.length === 0) {
+    const cut = set.count - Math.max(1, Math.round(set.count * fraction));
+    const all = Array.from({ length: set.count }, (_, i) => i);
+    return { train: Int32Array.from(all.slice(0, cut)), validation: Int32Array.from(all.slice(cut)) };
+  }
+  return { train: Int32Array.from(train), validation: Int32Array.from(validation) };
+}

@@ -1,0 +1,13 @@
+/**
+ * The `policy-guided` data source: trajectory diffusion guided by the agent's
+ * target policy (paper eq. 11–14), λ = 1 by default.
+ *
+ * @module
+ */
+import type { DataSource } from "../../core/contracts/source.ts";
+import { diffusionSource, parseDiffusionOptions } from "./diffusion_source.ts";
+
+/** Synthetic transitions from policy-guided diffusion. Options: see `diffusionOptionsSchema`. */
+export function policyGuided(options: unknown = {}): DataSource {
+  return diffusionSource("policy-guided", parseDiffusionOptions("policy-guided", options));
+}
