@@ -1,0 +1,149 @@
+/**
+ * A learned world model in MOPO's form: a probabilistic ensemble over
+ * `(s, a) ↦ (Δs, r)`, with the environment's known termination rule applied
+ * to predicted next states.
+ *
+ * @module
+ */
+import type { Transitions } from "../core/types.ts";
+import type { Rng } from "../core/rng.ts";
+import { type EnsembleOptions, type FitReport, ProbabilisticEnsemble } from "./ensemble.ts";
+
+/** Decides whether a (predicted) next observation is terminal. */
+export type TerminationRule = (nextObservation: Float32Array) => boolean;
+
+/**
+ * The termination rule of a dataset's environment, as MOPO's static
+ * functions state it: Hopper and Walker2d end when unhealthy; HalfCheetah,
+ * Maze2d and anything unknown never terminate.
+ */
+export function terminationRule(datasetId: string): TerminationRule {
+  if (datasetId.startsWith("hopper")) {
+    return (next) => {
+      const height = next[0];
+      const angle = next[1];
+      for (let i = 1; i < next.length; i++) {
+        if (!Number.isFinite(next[i]) || Math.abs(next[i]) >= 100) return true;
+      }
+      return !(height > 0.7 && Math.abs(angle) < 0.2);
+    };
+  }
+  if (datasetId.startsWith("walker2d")) {
+    return (next) => {
+      const height = next[0];
+      const angle = next[1];
+      return !(height > 0.8 && height < 2.0 && angle > -1.0 && angle < 1.0);
+    };
+  }
+  return () => false;
+}
+
+/** One model step for a batch of states. */
+export interface ModelStep {
+  /** `count × observationDim` sampled next observations. */
+  nextObservations: Float32Array;
+  /** `count` sampled rewards. */
+  rewards: Float32Array;
+  /** `count` MOPO uncertainty: the largest norm over all members of the predicted std. */
+  uncertainty: Float32Array;
+}
+
+/** A dynamics model `(s, a) ↦ N(s + Δs, r)` on top of a fitted {@link ProbabilisticEnsemble}. */
+export class DynamicsModel {
+  /** The ensemble over `[s, a] ↦ [Δs, r]`. */
+  readonly ensemble: ProbabilisticEnsemble;
+  /** Width of one observation. */
+  readonly observationDim: number;
+  /** Width of one action. */
+  readonly actionDim: number;
+
+  /** Wraps an ensemble whose inputs are `[s, a]` and targets `[Δs, r]`. */
+  constructor(ensemble: ProbabilisticEnsemble, observationDim: number, actionDim: number) {
+    if (
+      ensemble.inputDim !== observationDim + actionDim || ensemble.outputDim !== observationDim + 1
+    ) {
+      throw new Error(
+        `dynamics model: ensemble maps ${ensemble.inputDim} → ${ensemble.outputDim}, ` +
+          `expected ${observationDim + actionDim} → ${observationDim + 1}`,
+      );
+    }
+    this.ensemble = ensemble;
+    this.observationDim = observationDim;
+    this.actionDim = actionDim;
+  }
+
+  /** Fits a fresh ensemble on transitions: inputs `[s, a]`, targets `[s' − s, r]`. */
+  static fit(
+    transitions: Transitions,
+    options: EnsembleOptions,
+    seed: number,
+    onEpoch?: (epoch: number, holdoutMse: number[]) => void,
+  ): { model: DynamicsModel; report: FitReport } {
+    const { size, observationDim: od, actionDim: ad } = transitions;
+    const inputs = new Float32Array(size * (od + ad));
+    const targets = new Float32Array(size * (od + 1));
+    for (let i = 0; i < size; i++) {
+      inputs.set(transitions.observations.subarray(i * od, (i + 1) * od), i * (od + ad));
+      inputs.set(transitions.actions.subarray(i * ad, (i + 1) * ad), i * (od + ad) + od);
+      for (let j = 0; j < od; j++) {
+        targets[i * (od + 1) + j] = transitions.nextObservations[i * od + j] -
+          transitions.observations[i * od + j];
+      }
+      targets[i * (od + 1) + od] = transitions.rewards[i];
+    }
+    const ensemble = new ProbabilisticEnsemble(od + ad, od + 1, options, seed);
+    const report = ensemble.fit(inputs, targets, size, { seed, onEpoch });
+    return { model: new DynamicsModel(ensemble, od, ad), report };
+  }
+
+  /**
+   * One step for `count` states: each row takes a uniformly drawn elite and
+   * samples `(Δs, r)` from its Gaussian (its mean when `deterministic`).
+   */
+  step(
+    observations: Float32Array,
+    actions: Float32Array,
+    count: number,
+    rng: Rng,
+    deterministic = false,
+  ): ModelStep {
+    const { observationDim: od, actionDim: ad } = this;
+    const inputs = new Float32Array(count * (od + ad));
+    for (let i = 0; i < count; i++) {
+      inputs.set(observations.subarray(i * od, (i + 1) * od), i * (od + ad));
+      inputs.set(actions.subarray(i * ad, (i + 1) * ad), i * (od + ad) + od);
+    }
+    const { mean, variance } = this.ensemble.predict(inputs, count);
+    const outputDim = od + 1;
+    const elites = this.ensemble.elites;
+    const members = this.ensemble.size;
+    const nextObservations = new Float32Array(count * od);
+    const rewards = new Float32Array(count);
+    const uncertainty = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      const member = elites[rng.int(elites.length)];
+      const base = (member * count + i) * outputDim;
+      for (let j = 0; j < outputDim; j++) {
+        const noise = deterministic ? 0 : Math.sqrt(variance[base + j]) * rng.normal();
+        const value = mean[base + j] + noise;
+        if (j < od) nextObservations[i * od + j] = observations[i * od + j] + value;
+        else rewards[i] = value;
+      }
+      // MOPO's penalty: max over members of ‖σ_k(s, a)‖₂ of the whole output.
+      let largest = 0;
+      for (let k = 0; k < members; k++) {
+        let squared = 0;
+        const at = (k * count + i) * outputDim;
+        for (let j = 0; j < outputDim; j++) squared += variance[at + j];
+        largest = Math.max(largest, Math.sqrt(squared));
+      }
+      uncertainty[i] = largest;
+    }
+    return { nextObservations, rewards, uncertainty };
+  }
+
+  /** Frees the ensemble's tensors. */
+  dispose(): void {
+    this.ensemble.dispose();
+  }
+}
