@@ -1,0 +1,49 @@
+/**
+ * Number formats and significance marks shared by the Markdown, CSV and HTML
+ * reports, so every report prints the same figures.
+ *
+ * @module
+ */
+import type { MeanEstimate } from "../stats/summary.ts";
+import type { Comparison } from "./summary.ts";
+
+/** Mark of policy-guided significantly above unguided. */
+export const unguidedMark = "†";
+
+/** A number with fixed decimals; `–` for NaN or a missing value. */
+export function formatNumber(value: number | undefined | null, decimals = 1): string {
+  if (value === undefined || value === null || Number.isNaN(value)) return "–";
+  if (!Number.isFinite(value)) return value > 0 ? "∞" : "−∞";
+  const text = value.toFixed(decimals);
+  // Avoid "-0.0" for values that round to zero.
+  return Number(text) === 0 ? (0).toFixed(decimals) : text;
+}
+
+/** `mean ± s.e.`, or the mean and the seed count when the s.e. is undefined. */
+export function formatEstimate(estimate: MeanEstimate, decimals = 1): string {
+  if (Number.isNaN(estimate.mean)) return "–";
+  if (Number.isNaN(estimate.standardError)) {
+    return `${formatNumber(estimate.mean, decimals)} (n=${estimate.count})`;
+  }
+  return `${formatNumber(estimate.mean, decimals)} ± ${
+    formatNumber(estimate.standardError, decimals)
+  }`;
+}
+
+/** A p-value for tables: three significant figures, `<0.001` below. */
+export function formatPValue(pValue: number | undefined): string {
+  if (pValue === undefined || Number.isNaN(pValue)) return "–";
+  if (pValue < 0.001) return "<0.001";
+  return pValue.toFixed(3);
+}
+
+/** What marks an entry gets: improvement over real, and (policy-guided) over unguided. */
+export function marks(versusReal?: Comparison, versusUnguided?: Comparison): {
+  overReal: boolean;
+  overUnguided: boolean;
+} {
+  return {
+    overReal: versusReal?.improvement ?? false,
+    overUnguided: versusUnguided?.improvement ?? false,
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * Reads a result folder: every cell JSON under `cells/`, the optional
+ * `run.json` written by the CLI, and the optional `analysis/*.json`. Folders
+ * merged from several machines read the same way, since a cell's JSON holds
+ * everything a report needs.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  cellId,
+  type CellKey,
+  cellKeySchema,
+  cellPath,
+  type CellResult,
+  cellResultSchema,
+} from "../core/results.ts";
+import { type AnalysisResult, parseAnalysisResult } from "../core/analysis.ts";
+import { formatZodIssues, UserError } from "../core/errors.ts";
+import { join, relative } from "../core/paths.ts";
+
+/** `run.json`: what the CLI records about a run (extra keys are kept). */
+export const runMetadataSchema = z.looseObject({
+  /** The validated grid configuration. */
+  config: z.record(z.string(), z.unknown()),
+  /** Every cell the run was asked for; those without a result are reported as missing. */
+  expectedCells: z.array(cellKeySchema),
+  /** How the compute ran (e.g. `tfjs-wasm`). */
+  computePath: z.string(),
+  /** Compute backend name. */
+  backend: z.string(),
+  /** Versions of the harness, runtime and libraries. */
+  versions: z.record(z.string(), z.string()),
+  /** ISO 8601 start time. */
+  startedAt: z.string(),
+  /** ISO 8601 end time, when the run finished. */
+  finishedAt: z.string().optional(),
+  /** How the grid was split over machines, if it was. */
+  shards: z.unknown().optional(),
+});
+
+/** `run.json`: what the CLI records about a run. */
+export type RunMetadata = z.infer<typeof runMetadataSchema>;
+
+/** A cell result with the file it came from. */
+export interface LoadedCell {
+  /** The validated result. */
+  result: CellResult;
+  /** Its path relative to the run folder, with `/` separators (for links). */
+  file: string;
+}
+
+/** An analysis result with the file it came from. */
+export interface LoadedAnalysis {
+  /** The validated result. */
+  result: AnalysisResult;
+  /** Its path relative to the run folder. */
+  file: string;
+}
+
+/** Everything a report is built from. */
+export interface RunResults {
+  /** The run folder as given. */
+  runDir: string;
+  /** `run.json`, when present. */
+  metadata?: RunMetadata;
+  /** Cell results, sorted by cell id. */
+  cells: LoadedCell[];
+  /** Analysis results, sorted by file. */
+  analysis: LoadedAnalysis[];
+  /** Things a reader should know that did not stop the report (misplaced files). */
+  warnings: string[];
+}
+
+async function readJson(path: string, shownAs: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UserError(`cannot read '${shownAs}': ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`'${shownAs}' is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function listJsonFiles(folder: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory) found.push(...(await listJsonFiles(path)));
+    else if (entry.isFile && entry.name.endsWith(".json")) found.push(path);
+  }
+  return found.sort();
+}
+
+function toLink(runDir: string, path: string): string {
+  return relative(runDir, path).split("\\").join("/");
+}
+
+/** Reads and validates a result folder; a bad file is an error naming it and the field at fault. */
+export async function loadRun(runDir: string): Promise<RunResults> {
+  if (!(await isDirectory(runDir))) {
+    throw new UserError(`result folder '${runDir}' does not exist or is not a folder`);
+  }
+  const warnings: string[] = [];
+
+  let metadata: RunMetadata | undefined;
+  const runFile = join(runDir, "run.json");
+  try {
+    await Deno.stat(runFile);
+    const parsed = runMetadataSchema.safeParse(await readJson(runFile, runFile));
+    if (!parsed.success) {
+      throw new UserError(`invalid run metadata:\n${formatZodIssues(runFile, parsed.error)}`);
+    }
+    metadata = parsed.data;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+
+  const cells: LoadedCell[] = [];
+  const cellsDir = join(runDir, "cells");
+  const seen = new Map<string, string>();
+  if (await isDirectory(cellsDir)) {
+    for (const path of await listJsonFiles(cellsDir)) {
+      const file = toLink(runDir, path);
+      const parsed = cellResultSchema.safeParse(await readJson(path, path));
+      if (!parsed.success) {
+        throw new UserError(`invalid cell result:\n${formatZodIssues(path, parsed.error)}`);
+      }
+      const id = cellId(parsed.data.cell);
+      const earlier = seen.get(id);
+      if (earlier) {
+        throw new UserError(
+          `cell ${id} appears twice in '${runDir}': '${earlier}' and '${file}'; keep one`,
+        );
+      }
+      seen.set(id, file);
+      if (file !== cellPath(parsed.data.cell)) {
+        warnings.push(`'${file}' holds cell ${id}; expected it at '${cellPath(parsed.data.cell)}'`);
+      }
+      cells.push({ result: parsed.data, file });
+    }
+  }
+  cells.sort((a, b) => compareKeys(a.result.cell, b.result.cell));
+
+  const analysis: LoadedAnalysis[] = [];
+  const analysisDir = join(runDir, "analysis");
+  if (await isDirectory(analysisDir)) {
+    for (const path of await listJsonFiles(analysisDir)) {
+      const result = parseAnalysisResult(await readJson(path, path), path);
+      analysis.push({ result, file: toLink(runDir, path) });
+    }
+  }
+
+  if (!metadata && cells.length === 0) {
+    throw new UserError(
+      `no results in '${runDir}': expected cell files under '${cellsDir}' or a run.json`,
+    );
+  }
+  return { runDir, metadata, cells, analysis, warnings };
+}
+
+function compareKeys(a: CellKey, b: CellKey): number {
+  return a.dataset.localeCompare(b.dataset) || a.source.localeCompare(b.source) ||
+    a.agent.localeCompare(b.agent) || a.seed - b.seed;
+}

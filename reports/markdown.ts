@@ -1,0 +1,209 @@
+/**
+ * The Markdown report: Table 2 (rows datasets, columns agent × source, mean ±
+ * s.e. over seeds, significant improvements marked), the Figure 4 aggregates,
+ * interquartile means, the t-tests behind the marks, and missing cells.
+ *
+ * @module
+ */
+import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
+import {
+  type AggregateSummary,
+  allAgents,
+  type CellSummary,
+  type Comparison,
+  type DatasetGroup,
+  findAggregate,
+  findCell,
+  type ReportSummary,
+} from "./summary.ts";
+
+function row(cells: string[]): string {
+  return `| ${cells.map((cell) => cell.replaceAll("|", "\\|")).join(" | ")} |`;
+}
+
+function header(titles: string[]): string {
+  return [row(titles), row(titles.map((_, i) => (i === 0 ? "---" : "---:")))].join("\n");
+}
+
+function entry(item: CellSummary | AggregateSummary | undefined, missingText = "—"): string {
+  if (!item) return missingText;
+  if ("complete" in item && !item.complete) return `– (${item.tasksCovered}/${item.tasks})`;
+  let text = formatEstimate(item.estimate);
+  if (item.versusReal?.improvement) text = `**${text}**`;
+  if (item.versusUnguided?.improvement) text += ` ${unguidedMark}`;
+  return text;
+}
+
+/** The legend under Table 2. */
+export function legend(summary: ReportSummary): string {
+  return `Final D4RL normalised score ×100, mean ± standard error over seeds; **bold**: ` +
+    `significantly above \`real\` for the same agent, ${unguidedMark}: policy-guided ` +
+    `significantly above unguided (Welch's t-test, two-sided p < ${summary.significanceLevel}). ` +
+    `Totals average the per-dataset means. — : no result.`;
+}
+
+/** Table 2 in Markdown: rows datasets (with block totals), columns agent × source. */
+export function renderMainTable(summary: ReportSummary): string {
+  const columns = summary.agents.flatMap((agent) =>
+    summary.sources.map((source) => ({ agent, source }))
+  );
+  const lines = [header(["Dataset", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  for (const block of summary.blocks) {
+    if (summary.blocks.length > 1) lines.push(row([`*${block.title}*`, ...columns.map(() => "")]));
+    for (const dataset of block.datasets) {
+      lines.push(row([
+        dataset,
+        ...columns.map((c) => entry(findCell(summary, dataset, c.source, c.agent))),
+      ]));
+    }
+    if (block.datasets.length > 1) {
+      lines.push(row([
+        `${block.title} total`,
+        ...columns.map((c) => entry(findAggregate(summary, block.total, c.source, c.agent))),
+      ]));
+    }
+  }
+  return lines.join("\n");
+}
+
+function aggregateTable(summary: ReportSummary, groups: DatasetGroup[]): string {
+  const agents = summary.agents.length > 1 ? [...summary.agents, allAgents] : summary.agents;
+  const columns = agents.flatMap((agent) => summary.sources.map((source) => ({ agent, source })));
+  const lines = [header(["Group", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  for (const group of groups) {
+    lines.push(row([
+      group.name,
+      ...columns.map((c) => entry(findAggregate(summary, group, c.source, c.agent))),
+    ]));
+  }
+  return lines.join("\n");
+}
+
+function interquartileTable(summary: ReportSummary, groups: DatasetGroup[]): string {
+  const agents = summary.agents.length > 1 ? [...summary.agents, allAgents] : summary.agents;
+  const columns = agents.flatMap((agent) => summary.sources.map((source) => ({ agent, source })));
+  const lines = [header(["Group", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  for (const group of groups) {
+    lines.push(row([
+      `${group.name} (${group.kind})`,
+      ...columns.map((c) => {
+        const aggregate = findAggregate(summary, group, c.source, c.agent);
+        if (!aggregate?.complete) return "–";
+        const { estimate, lower, upper } = aggregate.interquartileMean;
+        return `${formatNumber(estimate)} [${formatNumber(lower)}, ${formatNumber(upper)}]`;
+      }),
+    ]));
+  }
+  return lines.join("\n");
+}
+
+function testRows(label: string, agent: string, source: string, tests: (Comparison | undefined)[]) {
+  return tests.filter((test): test is Comparison => test !== undefined).map((test) =>
+    row([
+      label,
+      agent,
+      `${source} vs ${test.against}`,
+      formatNumber(test.difference, 2),
+      formatNumber(test.t, 2),
+      formatNumber(test.degreesOfFreedom, 1),
+      formatPValue(test.pValue),
+      test.improvement ? "yes" : "",
+    ])
+  );
+}
+
+/** The full `summary.md`. */
+export function renderMarkdown(summary: ReportSummary): string {
+  const groupsOf = (kind: DatasetGroup["kind"]) => {
+    const seen = new Map<string, DatasetGroup>();
+    for (const aggregate of summary.aggregates) {
+      if (aggregate.group.kind === kind) seen.set(aggregate.group.name, aggregate.group);
+    }
+    return [...seen.values()];
+  };
+  const suites = groupsOf("suite");
+  const families = groupsOf("family");
+  const levels = groupsOf("level");
+  const parts: string[] = [
+    `# pgd-bench report: ${summary.runName}`,
+    "",
+    `Generated ${summary.generatedAt} from ${summary.cellCount} cell results` +
+    (summary.hosts.length ? ` (hosts: ${summary.hosts.join(", ")})` : "") +
+    (summary.presets.length ? `; preset ${summary.presets.join(", ")}` : "") +
+    (summary.backends.length ? `; backend ${summary.backends.join(", ")}` : "") + ".",
+    "",
+    "## Final score (Table 2)",
+    "",
+    renderMainTable(summary),
+    "",
+    legend(summary),
+  ];
+  if (families.length > 0 || levels.length > 0) {
+    parts.push("", "## Aggregates (Figure 4)", "");
+    parts.push(
+      "Mean over datasets of the per-dataset means ± standard error; marks as in Table 2. " +
+        "`all agents` averages over agents too.",
+    );
+    if (families.length > 0) {
+      parts.push("", "### By environment", "", aggregateTable(summary, families));
+    }
+    if (levels.length > 0) {
+      parts.push("", "### By behaviour level", "", aggregateTable(summary, levels));
+    }
+  }
+  const allGroups = [...suites, ...families, ...levels];
+  if (allGroups.length > 0) {
+    parts.push(
+      "",
+      "## Interquartile mean",
+      "",
+      "IQM of all runs in the group with a 95% stratified bootstrap interval (datasets × agents " +
+        "as strata, seeded).",
+      "",
+      interquartileTable(summary, allGroups),
+    );
+  }
+  const tests: string[] = [];
+  for (const cell of summary.cells) {
+    tests.push(
+      ...testRows(cell.dataset, cell.agent, cell.source, [cell.versusReal, cell.versusUnguided]),
+    );
+  }
+  for (const aggregate of summary.aggregates) {
+    tests.push(
+      ...testRows(
+        `${aggregate.group.name} (${aggregate.group.kind})`,
+        aggregate.agent,
+        aggregate.source,
+        [aggregate.versusReal, aggregate.versusUnguided],
+      ),
+    );
+  }
+  if (tests.length > 0) {
+    parts.push(
+      "",
+      "## Welch's t-tests",
+      "",
+      header(["Dataset or group", "Agent", "Test", "Difference", "t", "df", "p", "Improvement"]),
+      ...tests,
+    );
+  }
+  parts.push("", "## Missing cells", "");
+  if (summary.missing.length === 0) parts.push("None: every expected cell has a result.");
+  else {
+    const count = summary.missing.length;
+    parts.push(`${count} expected ${count === 1 ? "cell has" : "cells have"} no result:`, "");
+    for (const cell of summary.missing) parts.push(`- \`${cell.file}\``);
+  }
+  if (summary.analysis.length > 0) {
+    parts.push("", "## Trajectory analysis", "");
+    for (const { result, file } of summary.analysis) {
+      const figure = result.kind === "trajectory-likelihood" ? "Figure 5" : "Figure 6";
+      parts.push(`- ${figure} (${result.kind}, ${result.dataset}): \`${file}\``);
+    }
+  }
+  if (summary.warnings.length > 0) {
+    parts.push("", "## Warnings", "", ...summary.warnings.map((warning) => `- ${warning}`));
+  }
+  return parts.join("\n") + "\n";
+}

@@ -1,0 +1,77 @@
+/**
+ * Reports of a run: `report.html` (chart.js inlined), `summary.md`,
+ * `results.csv` and `summary.json`, all rebuilt from the result folder alone.
+ *
+ * @module
+ */
+import { join } from "../core/paths.ts";
+import { loadRun } from "./load.ts";
+import { renderCsv } from "./csv.ts";
+import { readChartJs, renderHtml } from "./html.ts";
+import { legend, renderMainTable, renderMarkdown } from "./markdown.ts";
+import { summarizeRun, type SummaryOptions } from "./summary.ts";
+
+export { loadRun, type RunMetadata, runMetadataSchema, type RunResults } from "./load.ts";
+export * from "./summary.ts";
+export { renderMainTable, renderMarkdown } from "./markdown.ts";
+export { csvColumns, renderCsv } from "./csv.ts";
+export { readChartJs, renderHtml } from "./html.ts";
+
+/** Where {@link writeReports} wrote, and the main table for the terminal. */
+export interface WrittenReports {
+  /** `<run>/report.html`. */
+  htmlPath: string;
+  /** `<run>/summary.md`. */
+  markdownPath: string;
+  /** `<run>/results.csv`. */
+  csvPath: string;
+  /** `<run>/summary.json`. */
+  jsonPath: string;
+  /** Table 2 in Markdown with its legend, for printing. */
+  markdown: string;
+}
+
+/** Writes a file whole or not at all: a temporary file beside it, then a rename. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    await Deno.writeTextFile(temporary, text);
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+}
+
+/** JSON with NaN and ±Infinity written as null (JSON has neither). */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_, item) => typeof item === "number" && !Number.isFinite(item) ? null : item,
+    2,
+  ) + "\n";
+}
+
+/** Rebuilds every report of the run in `runDir` from its cell, run and analysis files. */
+export async function writeReports(
+  runDir: string,
+  options: SummaryOptions = {},
+): Promise<WrittenReports> {
+  const summary = summarizeRun(await loadRun(runDir), options);
+  const chartJs = await readChartJs();
+  const htmlPath = join(runDir, "report.html");
+  const markdownPath = join(runDir, "summary.md");
+  const csvPath = join(runDir, "results.csv");
+  const jsonPath = join(runDir, "summary.json");
+  await writeFileAtomic(jsonPath, toJson(summary));
+  await writeFileAtomic(csvPath, renderCsv(summary));
+  await writeFileAtomic(markdownPath, renderMarkdown(summary));
+  await writeFileAtomic(htmlPath, renderHtml(summary, chartJs));
+  return {
+    htmlPath,
+    markdownPath,
+    csvPath,
+    jsonPath,
+    markdown: `${renderMainTable(summary)}\n\n${legend(summary)}`,
+  };
+}
