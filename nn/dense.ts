@@ -15,6 +15,14 @@ import { tf } from "../core/compute.ts";
 /** Activations a dense layer applies after its bias. */
 export type DenseActivation = "relu" | "linear";
 
+/** Which gradients a {@link dense} layer's backward pass makes. */
+export interface DenseGradients {
+  /** Gradient with respect to the layer's input. */
+  input: boolean;
+  /** Gradients with respect to the weight and bias. */
+  parameters: boolean;
+}
+
 /**
  * `x·W + b` then the activation, as one layer of `members` stacked networks.
  *
@@ -23,8 +31,10 @@ export type DenseActivation = "relu" | "linear";
  * - `weight`: `[members, inputDim, outputDim]`.
  * - `bias`: `[outputDim]` for a single network (fused into the product), or
  *   `[members, 1, outputDim]` for a stack.
- * - `inputGradient`: whether gradients flow back into `input`; false for
- *   data inputs saves one product per step.
+ * - `gradients`: which gradients the backward pass makes: `input` (false for
+ *   data inputs), `parameters` (false when a loss only differentiates
+ *   through the layer, as an actor loss does through a critic). Each skipped
+ *   one saves a product per step.
  *
  * Returns `[members, batch, outputDim]`.
  */
@@ -33,8 +43,10 @@ export function dense(
   weight: tf.Tensor3D,
   bias: tf.Tensor,
   activation: DenseActivation,
-  inputGradient: boolean,
+  gradients: DenseGradients,
 ): tf.Tensor3D {
+  const { input: inputGradient, parameters: parameterGradient } = gradients;
+  if (!inputGradient && !parameterGradient) return denseForward(input, weight, bias, activation);
   const biasIsFused = bias.rank === 1;
   const forward = (save: tf.GradSaveFunc) => {
     const output = denseForward(input, weight, bias, activation);
@@ -46,19 +58,27 @@ export function dense(
         const [x, w, y] = saved as tf.Tensor3D[];
         // ReLU's derivative is 1 where the output is positive: read it off the output.
         const dz = activation === "relu" ? tf.mul(dy, tf.step(y)) : dy;
-        const dWeight = tf.matMul(x, dz, true, false);
-        const dBias = biasIsFused ? tf.sum(dz, [0, 1]) : tf.sum(dz, 1, true);
-        if (!inputGradient) return [dWeight, dBias];
-        let dInput: tf.Tensor = tf.matMul(dz, w, false, true);
-        if (x.shape[0] !== dz.shape[0]) dInput = tf.sum(dInput, 0, true);
-        return [dInput, dWeight, dBias];
+        const grads: tf.Tensor[] = [];
+        if (inputGradient) {
+          const dInput = tf.matMul(dz, w, false, true);
+          grads.push(x.shape[0] === dz.shape[0] ? dInput : tf.sum(dInput, 0, true));
+        }
+        if (parameterGradient) {
+          grads.push(tf.matMul(x, dz, true, false));
+          grads.push(biasIsFused ? tf.sum(dz, [0, 1]) : tf.sum(dz, 1, true));
+        }
+        return grads;
       },
     };
   };
-  const op = inputGradient
-    ? tf.customGrad((_x, _w, _b, save) => forward(save as tf.GradSaveFunc))(input, weight, bias)
-    : tf.customGrad((_w, _b, save) => forward(save as tf.GradSaveFunc))(weight, bias);
-  return op as tf.Tensor3D;
+  const inputs = [
+    ...(inputGradient ? [input] : []),
+    ...(parameterGradient ? [weight, bias] : []),
+  ];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =>
+    forward(args[args.length - 1] as tf.GradSaveFunc)
+  );
+  return op(...inputs) as tf.Tensor3D;
 }
 
 /** The forward product alone, without gradient bookkeeping (inference). */

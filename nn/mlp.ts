@@ -7,7 +7,7 @@
  */
 import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
-import { dense, denseForward } from "./dense.ts";
+import { dense } from "./dense.ts";
 import { linearInit } from "./init.ts";
 
 /** Shape and initialisation of an {@link Mlp}. */
@@ -28,8 +28,14 @@ export interface MlpSpec {
 
 /** Options of {@link Mlp.apply}. */
 export interface ApplyOptions {
-  /** Let gradients flow into the input (e.g. a critic's action input for an actor loss). */
+  /** Let gradients flow into the input (e.g. a critic's action input for an actor loss); default false. */
   inputGradient?: boolean;
+  /**
+   * Make gradients for the network's own parameters; default true. False
+   * when a loss only passes through the network (an actor loss through a
+   * critic), which skips the parameter products.
+   */
+  parameterGradient?: boolean;
 }
 
 let mlpCounter = 0;
@@ -112,7 +118,7 @@ export class Mlp {
    * to the input when `inputGradient` is set).
    */
   apply(input: tf.Tensor, options: ApplyOptions = {}): tf.Tensor {
-    return this.#run(input, options.inputGradient ?? false, true);
+    return this.#run(input, options.inputGradient ?? false, options.parameterGradient ?? true);
   }
 
   /** The output without gradient bookkeeping, for acting and targets. */
@@ -120,7 +126,7 @@ export class Mlp {
     return this.#run(input, false, false);
   }
 
-  #run(input: tf.Tensor, inputGradient: boolean, differentiable: boolean): tf.Tensor {
+  #run(input: tf.Tensor, inputGradient: boolean, parameters: boolean): tf.Tensor {
     const { inputDim, outputDim, ensembleSize } = this.spec;
     const batch = this.#checkInput(input);
     let hidden =
@@ -128,15 +134,12 @@ export class Mlp {
     const last = this.weights.length - 1;
     for (let layer = 0; layer <= last; layer++) {
       const activation = layer === last ? "linear" : "relu";
-      hidden = differentiable
-        ? dense(
-          hidden,
-          this.weights[layer],
-          this.biases[layer],
-          activation,
-          inputGradient || layer > 0,
-        )
-        : denseForward(hidden, this.weights[layer], this.biases[layer], activation);
+      // Hidden layers pass gradients back whenever anything upstream needs them.
+      const gradients = {
+        input: layer > 0 ? inputGradient || parameters : inputGradient,
+        parameters,
+      };
+      hidden = dense(hidden, this.weights[layer], this.biases[layer], activation, gradients);
     }
     return ensembleSize === 1 ? tf.reshape(hidden, [batch, outputDim]) : hidden;
   }

@@ -1,0 +1,56 @@
+/**
+ * One agent update at the shape of `shared/anchors/torch_td3bc_step.py`:
+ * observation 17, action 6, batch 256, 256-256 networks. The TD3+BC bench
+ * alternates actor steps like the anchor (critics every step, actor and
+ * targets every second step), so its mean is comparable with the anchor's.
+ */
+import { initCompute } from "../core/compute.ts";
+import { Rng } from "../core/rng.ts";
+import type { AgentPlugin } from "../core/contracts/agent.ts";
+import type { TransitionBatch } from "../core/types.ts";
+import { td3bc } from "../plugins/agents/td3_bc.ts";
+import { iql } from "../plugins/agents/iql.ts";
+
+const backend = (Deno.env.get("PGD_BACKEND") ?? "wasm") as "wasm" | "cpu";
+await initCompute(backend);
+
+const observationDim = 17;
+const actionDim = 6;
+const batchSize = 256;
+
+function randomBatch(seed: number): TransitionBatch {
+  const rng = new Rng(seed);
+  const fill = (length: number, draw: () => number) => Float32Array.from({ length }, draw);
+  return {
+    size: batchSize,
+    observationDim,
+    actionDim,
+    observations: fill(batchSize * observationDim, () => rng.normal()),
+    actions: fill(batchSize * actionDim, () => rng.range(-1, 1)),
+    rewards: fill(batchSize, () => rng.normal()),
+    nextObservations: fill(batchSize * observationDim, () => rng.normal()),
+    dones: new Float32Array(batchSize),
+  };
+}
+
+function agentFor(plugin: AgentPlugin) {
+  const agent = plugin.create({ observationDim, actionDim, seed: 0, preset: "paper" });
+  const batch = randomBatch(1);
+  for (let i = 0; i < 20; i++) agent.update(batch);
+  return { agent, batch };
+}
+
+const td3 = agentFor(td3bc());
+const iq = agentFor(iql());
+
+Deno.bench("td3bc update (obs 17, act 6, batch 256; actor every 2nd step)", () => {
+  td3.agent.update(td3.batch);
+});
+
+Deno.bench("iql update (obs 17, act 6, batch 256)", () => {
+  iq.agent.update(iq.batch);
+});
+
+Deno.bench("td3bc act (16 observations, deterministic)", () => {
+  td3.agent.act(td3.batch.observations.subarray(0, 16 * observationDim), 16, true);
+});

@@ -1,0 +1,319 @@
+/**
+ * Implicit Q-Learning (Kostrikov, Nair & Levine, 2021, "Offline
+ * Reinforcement Learning with Implicit Q-Learning"), following CORL's
+ * `iql.py`.
+ *
+ * Each step, in CORL's order:
+ * 1. value, eq. (5): `L_V = E[L₂^τ(min_i Q̂_i(s, a) − V(s))]` with the
+ *    expectile loss `L₂^τ(u) = |τ − 1(u < 0)|·u²`;
+ * 2. critics, eq. (6): `L_Q = E[(r + γ(1 − d)·V(s') − Q_i(s, a))²]`
+ *    averaged over the twin critics, `V(s')` taken before step 1; then a
+ *    Polyak update of the target critics;
+ * 3. actor, eq. (7) (advantage-weighted regression):
+ *    `L_π = −E[min(exp(β·(Q̂ − V)), 100)·log π(a|s)]`, the advantage taken
+ *    from step 1. The actor is a Gaussian with a tanh-bounded mean and a
+ *    state-independent log-std clipped to [−20, 2]; its step size decays
+ *    with a cosine over training, as CORL and the authors' code do.
+ *
+ * Policy guidance reads the same Gaussian (mean and std, no tanh Jacobian).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { tf } from "../../core/compute.ts";
+import type { PresetName } from "../../core/contracts/common.ts";
+import type {
+  Agent,
+  AgentContext,
+  AgentPlugin,
+  AgentSchedule,
+} from "../../core/contracts/agent.ts";
+import { deriveSeed, Rng } from "../../core/rng.ts";
+import type { ActionDistribution, TransitionBatch } from "../../core/types.ts";
+import { Adam } from "../../nn/adam.ts";
+import { Mlp } from "../../nn/mlp.ts";
+import { ObservationNormalizer } from "../../nn/normalize.ts";
+import { polyakUpdate } from "../../nn/polyak.ts";
+
+/** Training schedule per preset: `paper` is the paper's (1M steps, 16 evaluation episodes). */
+export const iqlSchedules: Record<PresetName, AgentSchedule> = {
+  smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
+  quick: { trainingSteps: 20_000, batchSize: 256, evaluateEvery: 5_000, evaluationEpisodes: 8 },
+  paper: {
+    trainingSteps: 1_000_000,
+    batchSize: 256,
+    evaluateEvery: 5_000,
+    evaluationEpisodes: 16,
+  },
+};
+
+const positiveInt = z.number().int().positive();
+
+/** Hyperparameters of IQL; defaults are the paper's (and CORL's) values. */
+export const iqlOptionsSchema = z.strictObject({
+  /** Hidden widths of actor, critics and value network (ReLU). */
+  hiddenDims: z.array(positiveInt).min(1).default([256, 256]),
+  /** Adam step size of the actor (start of the cosine decay). */
+  actorLearningRate: z.number().positive().default(3e-4),
+  /** Adam step size of the critics. */
+  criticLearningRate: z.number().positive().default(3e-4),
+  /** Adam step size of the value network. */
+  valueLearningRate: z.number().positive().default(3e-4),
+  /** Adam ε. */
+  adamEpsilon: z.number().nonnegative().default(1e-5),
+  /** Decay the actor's step size to 0 with a cosine over the training steps. */
+  actorCosineDecay: z.boolean().default(true),
+  /** Discount γ. */
+  discount: z.number().min(0).max(1).default(0.99),
+  /** Polyak rate of the target critics. */
+  tau: z.number().min(0).max(1).default(0.005),
+  /** Expectile τ of the value loss. */
+  expectile: z.number().gt(0).lt(1).default(0.7),
+  /** Inverse temperature β of the advantage weights. */
+  temperature: z.number().nonnegative().default(3.0),
+  /** Clip of the exponentiated advantage. */
+  maxAdvantageWeight: z.number().positive().default(100),
+  /** Lower clip of the actor's log-std. */
+  logStdMin: z.number().default(-20),
+  /** Upper clip of the actor's log-std. */
+  logStdMax: z.number().default(2),
+  /** Normalise observations with the dataset's mean and std (CORL does). */
+  normalizeObservations: z.boolean().default(true),
+  /** Added to the std when normalising (CORL's 1e-3). */
+  normalizationEpsilon: z.number().nonnegative().default(1e-3),
+  /** Overrides of the preset's schedule. */
+  schedule: z.strictObject({
+    trainingSteps: positiveInt.optional(),
+    batchSize: positiveInt.optional(),
+    evaluateEvery: positiveInt.optional(),
+    evaluationEpisodes: positiveInt.optional(),
+  }).optional(),
+}).refine((o) => o.logStdMin < o.logStdMax, {
+  message: "logStdMin must be below logStdMax",
+  path: ["logStdMin"],
+});
+
+/** IQL options after defaults. */
+export type IqlOptions = z.infer<typeof iqlOptionsSchema>;
+
+function parseOptions(options: unknown): IqlOptions {
+  const parsed = iqlOptionsSchema.safeParse(options ?? {});
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const where = ["iql options", ...issue.path].join(".");
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => `${where}: unknown key '${key}'`).join("\n");
+    }
+    return `${where}: ${issue.message}`;
+  });
+  throw new Error(lines.join("\n"));
+}
+
+/** Expectile loss `mean |τ − 1(u < 0)|·u²` (eq. 5) with its gradient written out. */
+function expectileLoss(difference: tf.Tensor, expectile: number): tf.Scalar {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [u, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    // |τ − 1(u < 0)|: τ where u ≥ 0, 1 − τ where u < 0.
+    const weight = tf.add(expectile, tf.mul(1 - 2 * expectile, tf.step(tf.neg(u))));
+    save([u, weight]);
+    return {
+      value: tf.mean(tf.mul(weight, tf.square(u))) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, [savedU, savedWeight]: tf.Tensor[]) =>
+        tf.mul(tf.mul(savedWeight, savedU), tf.mul(dy, 2 / savedU.size)),
+    };
+  });
+  return op(difference) as tf.Scalar;
+}
+
+let logStdCounter = 0;
+
+class IqlAgent implements Agent {
+  readonly schedule: AgentSchedule;
+  readonly #options: IqlOptions;
+  readonly #observationDim: number;
+  readonly #actionDim: number;
+  readonly #normalizer: ObservationNormalizer;
+  readonly #rng: Rng;
+  readonly #actor: Mlp;
+  readonly #logStd: tf.Variable<tf.Rank.R1>;
+  readonly #critic: Mlp;
+  readonly #criticTarget: Mlp;
+  readonly #value: Mlp;
+  readonly #actorOptimizer: Adam;
+  readonly #criticOptimizer: Adam;
+  readonly #valueOptimizer: Adam;
+  #step = 0;
+
+  constructor(context: AgentContext, options: IqlOptions) {
+    const { observationDim, actionDim, seed } = context;
+    this.#options = options;
+    this.#observationDim = observationDim;
+    this.#actionDim = actionDim;
+    this.schedule = { ...iqlSchedules[context.preset], ...options.schedule };
+    this.#normalizer = new ObservationNormalizer(
+      observationDim,
+      context.observationStats,
+      options.normalizationEpsilon,
+      options.normalizeObservations,
+    );
+    this.#rng = new Rng(deriveSeed(seed, "iql-noise"));
+    const hiddenDims = options.hiddenDims;
+    this.#actor = new Mlp({
+      inputDim: observationDim,
+      hiddenDims,
+      outputDim: actionDim,
+      seed: deriveSeed(seed, "actor"),
+      name: "actor",
+    });
+    this.#logStd = tf.variable(tf.zeros([actionDim]), true, `iql_log_std_${logStdCounter++}`);
+    // Twin critics Q₁, Q₂ as one ensemble of two: one product per layer for both.
+    this.#critic = new Mlp({
+      inputDim: observationDim + actionDim,
+      hiddenDims,
+      outputDim: 1,
+      ensembleSize: 2,
+      seed: deriveSeed(seed, "critic"),
+      name: "critic",
+    });
+    this.#criticTarget = this.#critic.clone("critic_target");
+    this.#value = new Mlp({
+      inputDim: observationDim,
+      hiddenDims,
+      outputDim: 1,
+      seed: deriveSeed(seed, "value"),
+      name: "value",
+    });
+    const adam = (variables: tf.Variable[], learningRate: number) =>
+      new Adam(variables, { learningRate, epsilon: options.adamEpsilon });
+    this.#actorOptimizer = adam(this.#actorVariables, options.actorLearningRate);
+    this.#criticOptimizer = adam(this.#critic.variables, options.criticLearningRate);
+    this.#valueOptimizer = adam(this.#value.variables, options.valueLearningRate);
+  }
+
+  get #actorVariables(): tf.Variable[] {
+    return [...this.#actor.variables, this.#logStd];
+  }
+
+  /** Actor step size at the current step: cosine decay to 0 (PyTorch's CosineAnnealingLR). */
+  #actorLearningRate(): number {
+    const { actorLearningRate, actorCosineDecay } = this.#options;
+    if (!actorCosineDecay) return actorLearningRate;
+    const progress = Math.min(1, this.#step / this.schedule.trainingSteps);
+    return actorLearningRate * 0.5 * (1 + Math.cos(Math.PI * progress));
+  }
+
+  /** `log π(a|s)` summed over action dimensions, `[count, 1]`. */
+  #logProb(states: tf.Tensor, actions: tf.Tensor, differentiable: boolean): tf.Tensor {
+    const o = this.#options;
+    const net = differentiable ? this.#actor.apply(states) : this.#actor.predict(states);
+    const mean = tf.tanh(net);
+    const logStd = tf.clipByValue(this.#logStd, o.logStdMin, o.logStdMax);
+    const z = tf.div(tf.sub(actions, mean), tf.exp(logStd));
+    const perSample = tf.sum(tf.mul(tf.square(z), -0.5), 1, true);
+    const constant = tf.add(tf.sum(logStd), 0.5 * this.#actionDim * Math.log(2 * Math.PI));
+    return tf.sub(perSample, constant);
+  }
+
+  update(batch: TransitionBatch): Record<string, number> {
+    const o = this.#options;
+    const count = batch.size;
+    const [obsDim, actDim] = [this.#observationDim, this.#actionDim];
+    const notDoneDiscount = new Float32Array(count);
+    for (let i = 0; i < count; i++) notDoneDiscount[i] = o.discount * (1 - batch.dones[i]);
+    const actorLearningRate = this.#actorLearningRate();
+    this.#step += 1;
+
+    const losses = tf.tidy(() => {
+      const states = tf.tensor2d(this.#normalizer.apply(batch.observations, count), [
+        count,
+        obsDim,
+      ]);
+      const actions = tf.tensor2d(batch.actions, [count, actDim]);
+      const nextStates = tf.tensor2d(
+        this.#normalizer.apply(batch.nextObservations, count),
+        [count, obsDim],
+      );
+      const rewards = tf.tensor2d(batch.rewards, [count, 1]);
+      const stateActions = tf.concat([states, actions], 1);
+      const nextValue = this.#value.predict(nextStates);
+      const targetQ = tf.min(this.#criticTarget.predict(stateActions), 0);
+
+      // 1. Value, eq. (5); the advantage weights of step 3 come from the same V(s).
+      let advantageWeights: tf.Tensor | undefined;
+      const value = tf.variableGrads(() => {
+        const advantage = tf.sub(targetQ, this.#value.apply(states));
+        advantageWeights = tf.keep(
+          tf.minimum(tf.exp(tf.mul(advantage, o.temperature)), o.maxAdvantageWeight),
+        );
+        return expectileLoss(advantage, o.expectile);
+      }, this.#value.variables);
+      this.#valueOptimizer.step(value.grads);
+
+      // 2. Critics, eq. (6), then the target critics.
+      const target = tf.add(rewards, tf.mul(tf.tensor2d(notDoneDiscount, [count, 1]), nextValue));
+      const critic = tf.variableGrads(
+        () => tf.mean(tf.squaredDifference(this.#critic.apply(stateActions), target)) as tf.Scalar,
+        this.#critic.variables,
+      );
+      this.#criticOptimizer.step(critic.grads);
+      polyakUpdate(this.#criticTarget.variables, this.#critic.variables, o.tau);
+
+      // 3. Actor, eq. (7): advantage-weighted negative log-likelihood of the data's actions.
+      const actor = tf.variableGrads(
+        () =>
+          tf.neg(
+            tf.mean(tf.mul(advantageWeights!, this.#logProb(states, actions, true))),
+          ) as tf.Scalar,
+        this.#actorVariables,
+      );
+      this.#actorOptimizer.step(actor.grads, actorLearningRate);
+      advantageWeights!.dispose();
+      return [value.value, critic.value, actor.value].map((loss) => loss.dataSync()[0]);
+    });
+    const [valueLoss, criticLoss, actorLoss] = losses;
+    return { valueLoss, criticLoss, actorLoss };
+  }
+
+  /** Mean (tanh-bounded) and std of π(·|s) for `count` observations. */
+  actionDistribution(observations: Float32Array, count: number): ActionDistribution {
+    const o = this.#options;
+    return tf.tidy(() => {
+      const states = tf.tensor2d(
+        this.#normalizer.apply(observations, count),
+        [count, this.#observationDim],
+      );
+      const mean = tf.tanh(this.#actor.predict(states)).dataSync() as Float32Array;
+      const std = tf.exp(tf.clipByValue(this.#logStd, o.logStdMin, o.logStdMax)).dataSync();
+      const stds = new Float32Array(mean.length);
+      for (let i = 0; i < count; i++) stds.set(std, i * this.#actionDim);
+      return { mean, std: stds };
+    });
+  }
+
+  act(observations: Float32Array, count: number, deterministic: boolean): Float32Array {
+    const { mean, std } = this.actionDistribution(observations, count);
+    if (deterministic) return mean;
+    for (let i = 0; i < mean.length; i++) {
+      mean[i] = Math.min(1, Math.max(-1, mean[i] + std[i] * this.#rng.normal()));
+    }
+    return mean;
+  }
+
+  dispose(): void {
+    for (const net of [this.#actor, this.#critic, this.#criticTarget, this.#value]) net.dispose();
+    this.#logStd.dispose();
+    this.#actorOptimizer.dispose();
+    this.#criticOptimizer.dispose();
+    this.#valueOptimizer.dispose();
+  }
+}
+
+/** The IQL agent plugin; `options` are validated against {@link iqlOptionsSchema}. */
+export function iql(options?: unknown): AgentPlugin {
+  const parsed = parseOptions(options);
+  return {
+    name: "iql",
+    options: parsed as Record<string, unknown>,
+    create: (context: AgentContext) => new IqlAgent(context, parsed),
+  };
+}

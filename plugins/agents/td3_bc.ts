@@ -1,0 +1,292 @@
+/**
+ * TD3+BC (Fujimoto & Gu, 2021, "A Minimalist Approach to Offline
+ * Reinforcement Learning"): TD3 with a behaviour-cloning term in the actor
+ * loss, following CORL's `td3_bc.py`.
+ *
+ * Critics: `y = r + γ(1 − d)·min_i Q'_i(s', clip(π'(s') + ε, −1, 1))` with
+ * target policy smoothing `ε = clip(N(0, σ²), −c, c)`; both critics regress
+ * on `y`. Actor, every `policyFrequency` critic steps:
+ * `−λ·mean Q₁(s, π(s)) + mean (π(s) − a)²` with `λ = α / mean|Q₁(s, π(s))|`
+ * held constant (Section 5 of the paper); then Polyak updates of all targets.
+ *
+ * For policy guidance the deterministic actor is read as `N(π(s), σ_g²)`
+ * with `σ_g = 1` (the PGD paper's choice, pgd.md).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { tf } from "../../core/compute.ts";
+import type { PresetName } from "../../core/contracts/common.ts";
+import type {
+  Agent,
+  AgentContext,
+  AgentPlugin,
+  AgentSchedule,
+} from "../../core/contracts/agent.ts";
+import { deriveSeed, Rng } from "../../core/rng.ts";
+import type { ActionDistribution, TransitionBatch } from "../../core/types.ts";
+import { Adam } from "../../nn/adam.ts";
+import { Mlp } from "../../nn/mlp.ts";
+import { ObservationNormalizer } from "../../nn/normalize.ts";
+import { polyakUpdate } from "../../nn/polyak.ts";
+
+/** Training schedule per preset: `paper` is the paper's (1M steps, 16 evaluation episodes). */
+export const td3bcSchedules: Record<PresetName, AgentSchedule> = {
+  smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
+  quick: { trainingSteps: 20_000, batchSize: 256, evaluateEvery: 5_000, evaluationEpisodes: 8 },
+  paper: {
+    trainingSteps: 1_000_000,
+    batchSize: 256,
+    evaluateEvery: 5_000,
+    evaluationEpisodes: 16,
+  },
+};
+
+const positiveInt = z.number().int().positive();
+
+/** Hyperparameters of TD3+BC; defaults are the paper's (and CORL's) values. */
+export const td3bcOptionsSchema = z.strictObject({
+  /** Hidden widths of actor and critics (ReLU). */
+  hiddenDims: z.array(positiveInt).min(1).default([256, 256]),
+  /** Adam step size of the actor. */
+  actorLearningRate: z.number().positive().default(3e-4),
+  /** Adam step size of the critics. */
+  criticLearningRate: z.number().positive().default(3e-4),
+  /** Adam ε. */
+  adamEpsilon: z.number().nonnegative().default(1e-5),
+  /** Discount γ. */
+  discount: z.number().min(0).max(1).default(0.99),
+  /** Polyak rate τ of the target networks. */
+  tau: z.number().min(0).max(1).default(0.005),
+  /** α: weight of the Q term against behaviour cloning. */
+  alpha: z.number().nonnegative().default(2.5),
+  /** σ of the target policy smoothing noise. */
+  policyNoise: z.number().nonnegative().default(0.2),
+  /** Clip c of the target policy smoothing noise. */
+  noiseClip: z.number().nonnegative().default(0.5),
+  /** Critic steps per actor (and target) step. */
+  policyFrequency: positiveInt.default(2),
+  /** Normalise observations with the dataset's mean and std (TD3+BC and CORL do). */
+  normalizeObservations: z.boolean().default(true),
+  /** Added to the std when normalising (CORL's 1e-3). */
+  normalizationEpsilon: z.number().nonnegative().default(1e-3),
+  /** σ of the Gaussian noise of non-deterministic actions (TD3's exploration noise). */
+  explorationNoise: z.number().nonnegative().default(0.1),
+  /** σ_g of the Gaussian `N(π(s), σ_g²)` guidance reads (pgd.md: unit std). */
+  guidanceStd: z.number().positive().default(1),
+  /** Overrides of the preset's schedule. */
+  schedule: z.strictObject({
+    trainingSteps: positiveInt.optional(),
+    batchSize: positiveInt.optional(),
+    evaluateEvery: positiveInt.optional(),
+    evaluationEpisodes: positiveInt.optional(),
+  }).optional(),
+});
+
+/** TD3+BC options after defaults. */
+export type Td3bcOptions = z.infer<typeof td3bcOptionsSchema>;
+
+function parseOptions(options: unknown): Td3bcOptions {
+  const parsed = td3bcOptionsSchema.safeParse(options ?? {});
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const where = ["td3bc options", ...issue.path].join(".");
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => `${where}: unknown key '${key}'`).join("\n");
+    }
+    return `${where}: ${issue.message}`;
+  });
+  throw new Error(lines.join("\n"));
+}
+
+/** `−λ·mean Q` with `λ = α / mean|Q|` treated as a constant, from critic 1 of `[2, n, 1]` values. */
+function lambdaScaledQ(twinQ: tf.Tensor, alpha: number): tf.Scalar {
+  const count = twinQ.shape[1]!;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [q, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const q1 = tf.slice(q, [0, 0, 0], [1, count, 1]);
+    const lambda = tf.div(alpha, tf.mean(tf.abs(q1)));
+    save([lambda]);
+    return {
+      value: tf.neg(tf.mul(lambda, tf.mean(q1))) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, [savedLambda]: tf.Tensor[]) => {
+        // Only critic 1 enters the loss; no gradient flows through λ.
+        const mask = tf.concat([tf.fill([1, count, 1], -1 / count), tf.zeros([1, count, 1])]);
+        return tf.mul(mask, tf.mul(dy, savedLambda));
+      },
+    };
+  });
+  return op(twinQ) as tf.Scalar;
+}
+
+class Td3bcAgent implements Agent {
+  readonly schedule: AgentSchedule;
+  readonly #options: Td3bcOptions;
+  readonly #observationDim: number;
+  readonly #actionDim: number;
+  readonly #normalizer: ObservationNormalizer;
+  readonly #rng: Rng;
+  readonly #actor: Mlp;
+  readonly #actorTarget: Mlp;
+  readonly #critic: Mlp;
+  readonly #criticTarget: Mlp;
+  readonly #actorOptimizer: Adam;
+  readonly #criticOptimizer: Adam;
+  #step = 0;
+  #lastActorLoss = 0;
+  #lastBcLoss = 0;
+
+  constructor(context: AgentContext, options: Td3bcOptions) {
+    const { observationDim, actionDim, seed } = context;
+    this.#options = options;
+    this.#observationDim = observationDim;
+    this.#actionDim = actionDim;
+    this.schedule = { ...td3bcSchedules[context.preset], ...options.schedule };
+    this.#normalizer = new ObservationNormalizer(
+      observationDim,
+      context.observationStats,
+      options.normalizationEpsilon,
+      options.normalizeObservations,
+    );
+    this.#rng = new Rng(deriveSeed(seed, "td3bc-noise"));
+    const hiddenDims = options.hiddenDims;
+    this.#actor = new Mlp({
+      inputDim: observationDim,
+      hiddenDims,
+      outputDim: actionDim,
+      seed: deriveSeed(seed, "actor"),
+      name: "actor",
+    });
+    // Twin critics Q₁, Q₂ as one ensemble of two: one product per layer for both.
+    this.#critic = new Mlp({
+      inputDim: observationDim + actionDim,
+      hiddenDims,
+      outputDim: 1,
+      ensembleSize: 2,
+      seed: deriveSeed(seed, "critic"),
+      name: "critic",
+    });
+    this.#actorTarget = this.#actor.clone("actor_target");
+    this.#criticTarget = this.#critic.clone("critic_target");
+    this.#actorOptimizer = new Adam(this.#actor.variables, {
+      learningRate: options.actorLearningRate,
+      epsilon: options.adamEpsilon,
+    });
+    this.#criticOptimizer = new Adam(this.#critic.variables, {
+      learningRate: options.criticLearningRate,
+      epsilon: options.adamEpsilon,
+    });
+  }
+
+  update(batch: TransitionBatch): Record<string, number> {
+    const o = this.#options;
+    const count = batch.size;
+    const [obsDim, actDim] = [this.#observationDim, this.#actionDim];
+    // Target policy smoothing noise ε = clip(N(0, σ²), −c, c), drawn from the agent's seed.
+    const noise = new Float32Array(count * actDim);
+    for (let i = 0; i < noise.length; i++) {
+      noise[i] = Math.min(o.noiseClip, Math.max(-o.noiseClip, o.policyNoise * this.#rng.normal()));
+    }
+    const notDoneDiscount = new Float32Array(count);
+    for (let i = 0; i < count; i++) notDoneDiscount[i] = o.discount * (1 - batch.dones[i]);
+    const updateActor = this.#step % o.policyFrequency === 0;
+    this.#step += 1;
+
+    const criticLoss = tf.tidy(() => {
+      const states = tf.tensor2d(this.#normalizer.apply(batch.observations, count), [
+        count,
+        obsDim,
+      ]);
+      const actions = tf.tensor2d(batch.actions, [count, actDim]);
+      const nextStates = tf.tensor2d(
+        this.#normalizer.apply(batch.nextObservations, count),
+        [count, obsDim],
+      );
+      const rewards = tf.tensor2d(batch.rewards, [count, 1]);
+
+      // TD target y = r + γ(1 − d)·min_i Q'_i(s', clip(π'(s') + ε, −1, 1)).
+      const nextActions = tf.clipByValue(
+        tf.add(tf.tanh(this.#actorTarget.predict(nextStates)), tf.tensor2d(noise, [count, actDim])),
+        -1,
+        1,
+      );
+      const nextQ = tf.min(this.#criticTarget.predict(tf.concat([nextStates, nextActions], 1)), 0);
+      const target = tf.add(rewards, tf.mul(tf.tensor2d(notDoneDiscount, [count, 1]), nextQ));
+
+      // Critic loss: MSE(Q₁, y) + MSE(Q₂, y).
+      const stateActions = tf.concat([states, actions], 1);
+      const critic = tf.variableGrads(
+        () => tf.mul(tf.mean(tf.squaredDifference(this.#critic.apply(stateActions), target)), 2),
+        this.#critic.variables,
+      );
+      this.#criticOptimizer.step(critic.grads);
+
+      if (updateActor) {
+        // Actor loss: −λ·mean Q₁(s, π(s)) + mean (π(s) − a)².
+        let bcLoss: tf.Scalar | undefined;
+        const actor = tf.variableGrads(() => {
+          const policyActions = tf.tanh(this.#actor.apply(states));
+          const q = this.#critic.apply(tf.concat([states, policyActions], 1), {
+            inputGradient: true,
+            parameterGradient: false,
+          });
+          bcLoss = tf.keep(tf.mean(tf.squaredDifference(policyActions, actions)));
+          return tf.add(lambdaScaledQ(q, o.alpha), bcLoss) as tf.Scalar;
+        }, this.#actor.variables);
+        this.#actorOptimizer.step(actor.grads);
+        polyakUpdate(this.#criticTarget.variables, this.#critic.variables, o.tau);
+        polyakUpdate(this.#actorTarget.variables, this.#actor.variables, o.tau);
+        this.#lastActorLoss = actor.value.dataSync()[0];
+        this.#lastBcLoss = bcLoss!.dataSync()[0];
+        bcLoss!.dispose();
+      }
+      return critic.value.dataSync()[0];
+    });
+    return { criticLoss, actorLoss: this.#lastActorLoss, bcLoss: this.#lastBcLoss };
+  }
+
+  /** π(s) in [−1, 1] for `count` observations. */
+  #policyMean(observations: Float32Array, count: number): Float32Array {
+    return tf.tidy(() => {
+      const states = tf.tensor2d(
+        this.#normalizer.apply(observations, count),
+        [count, this.#observationDim],
+      );
+      return tf.tanh(this.#actor.predict(states)).dataSync() as Float32Array;
+    });
+  }
+
+  act(observations: Float32Array, count: number, deterministic: boolean): Float32Array {
+    const actions = this.#policyMean(observations, count);
+    if (!deterministic) {
+      for (let i = 0; i < actions.length; i++) {
+        const noisy = actions[i] + this.#options.explorationNoise * this.#rng.normal();
+        actions[i] = Math.min(1, Math.max(-1, noisy));
+      }
+    }
+    return actions;
+  }
+
+  actionDistribution(observations: Float32Array, count: number): ActionDistribution {
+    const mean = this.#policyMean(observations, count);
+    return { mean, std: new Float32Array(mean.length).fill(this.#options.guidanceStd) };
+  }
+
+  dispose(): void {
+    for (const net of [this.#actor, this.#actorTarget, this.#critic, this.#criticTarget]) {
+      net.dispose();
+    }
+    this.#actorOptimizer.dispose();
+    this.#criticOptimizer.dispose();
+  }
+}
+
+/** The TD3+BC agent plugin; `options` are validated against {@link td3bcOptionsSchema}. */
+export function td3bc(options?: unknown): AgentPlugin {
+  const parsed = parseOptions(options);
+  return {
+    name: "td3bc",
+    options: parsed as Record<string, unknown>,
+    create: (context: AgentContext) => new Td3bcAgent(context, parsed),
+  };
+}
