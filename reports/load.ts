@@ -25,14 +25,14 @@ export const runMetadataSchema = z.looseObject({
   config: z.record(z.string(), z.unknown()),
   /** Every cell the run was asked for; those without a result are reported as missing. */
   expectedCells: z.array(cellKeySchema),
-  /** How the compute ran (e.g. `tfjs-wasm`). */
-  computePath: z.string(),
+  /** How the compute ran (e.g. `tfjs-wasm`); recorded once a run finishes. */
+  computePath: z.string().optional(),
   /** Compute backend name. */
   backend: z.string(),
   /** Versions of the harness, runtime and libraries. */
-  versions: z.record(z.string(), z.string()),
+  versions: z.record(z.string(), z.string()).default({}),
   /** ISO 8601 start time. */
-  startedAt: z.string(),
+  startedAt: z.string().optional(),
   /** ISO 8601 end time, when the run finished. */
   finishedAt: z.string().optional(),
   /** How the grid was split over machines, if it was. */
