@@ -128,7 +128,7 @@ export function trainDenoiser(
   const params = initUNetParams(config, rng.seed());
   const names = Object.keys(params);
   const variables = names.map((name) => params[name]);
-  const zerosLike = () => variables.map((v) => tf.variable(tf.zerosLike(v), false));
+  const zerosLike = () => variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
   const firstMoment = zerosLike();
   const secondMoment = zerosLike();
   // The EMA starts at zero and is divided by (1 − decay^k) when read, so it

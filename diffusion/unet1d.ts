@@ -120,7 +120,7 @@ export function initUNetParams(config: UNetConfig, seed: number): Record<string,
       const bound = 1 / Math.sqrt(fanIn.get(name.slice(0, name.lastIndexOf(".")))!);
       for (let i = 0; i < size; i++) values[i] = rng.range(-bound, bound);
     }
-    params[name] = tf.variable(tf.tensor(values, shape), true);
+    params[name] = tf.tidy(() => tf.variable(tf.tensor(values, shape), true));
   }
   return params;
 }
@@ -136,7 +136,14 @@ function dense(params: UNetParams, name: string, x: tf.Tensor2D): tf.Tensor2D {
  * gradient kernel for `conv1d`'s filter.
  */
 function conv(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
-  const weight = params[`${name}.w`];
+  return conv1dSame(x, params[`${name}.w`] as tf.Tensor3D, params[`${name}.b`] as tf.Tensor1D);
+}
+
+/**
+ * `conv1d(x, weight, stride 1, "same") + bias` for `x` `[batch, length, in]`
+ * and `weight` `[kernel, in, out]`, built from slices and one matrix product.
+ */
+export function conv1dSame(x: tf.Tensor3D, weight: tf.Tensor3D, bias: tf.Tensor1D): tf.Tensor3D {
   const [kernel, inputChannels, outputChannels] = weight.shape;
   const [batch, length] = x.shape;
   let columns: tf.Tensor3D = x;
@@ -153,7 +160,7 @@ function conv(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
     tf.reshape(columns, [batch * length, kernel * inputChannels]),
     tf.reshape(weight, [kernel * inputChannels, outputChannels]),
   );
-  return tf.reshape(tf.add(product, params[`${name}.b`]), [batch, length, outputChannels]);
+  return tf.reshape(tf.add(product, bias), [batch, length, outputChannels]);
 }
 
 /** GroupNorm over (length, channels of a group), per window. */

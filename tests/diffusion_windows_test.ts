@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import type { D4rlDataset } from "../core/types.ts";
+import {
+  cutWindows,
+  normalizeRows,
+  rowLayout,
+  rowStats,
+  splitByEpisode,
+  splitEpisodes,
+  unnormalizeRows,
+  windowsToTransitions,
+} from "../diffusion/windows.ts";
+
+/** A dataset whose observation is the row index, so windows show where they start. */
+function indexedDataset(size: number, terminalsAt: number[], timeoutsAt: number[]): D4rlDataset {
+  const terminals = new Uint8Array(size);
+  const timeouts = new Uint8Array(size);
+  terminalsAt.forEach((i) => (terminals[i] = 1));
+  timeoutsAt.forEach((i) => (timeouts[i] = 1));
+  return {
+    size,
+    observationDim: 1,
+    actionDim: 1,
+    observations: Float32Array.from({ length: size }, (_, i) => i),
+    actions: Float32Array.from({ length: size }, (_, i) => (i % 2 ? 1 : -0.5)),
+    rewards: Float32Array.from({ length: size }, (_, i) => 10 * i),
+    terminals,
+    timeouts,
+    infos: {},
+    metadata: {},
+  };
+}
+
+function windowStarts(data: Float32Array, count: number, length: number, width: number): number[] {
+  return Array.from({ length: count }, (_, w) => data[w * length * width]);
+}
+
+Deno.test("episodes split at terminals or timeouts", () => {
+  const episodes = splitEpisodes(indexedDataset(30, [9], [19]));
+  assert.deepEqual(episodes, [
+    { start: 0, end: 9, terminal: true },
+    { start: 10, end: 19, terminal: false },
+    { start: 20, end: 29, terminal: false },
+  ]);
+});
+
+Deno.test("window rules: stride, terminal only at the last step, no window ending on a timeout", () => {
+  // Episode 0: rows 0..20 ending in a terminal; episode 1: rows 21..40 ending in a timeout;
+  // episode 2: rows 41..43, shorter than a window.
+  const dataset = indexedDataset(44, [20], [40]);
+  const length = 4;
+  const set = cutWindows(dataset, { trajectoryLength: length, stride: 8 });
+  const layout = rowLayout(1, 1);
+  const starts = windowStarts(set.data, set.count, length, layout.rowWidth);
+  // Episode 0: starts 0, 8, 16 by stride, plus 17 (window 17..20 ends in the terminal).
+  // Episode 1: starts 21, 29 by stride; 37 would end on the timeout row 40 and is dropped.
+  assert.deepEqual(starts, [0, 8, 16, 17, 21, 29]);
+  assert.deepEqual(Array.from(set.episodeOfWindow), [0, 0, 0, 0, 1, 1]);
+  // done holds the terminal only, at the last step of window 17..20.
+  const doneOf = (w: number, step: number) => set.data[(w * length + step) * layout.rowWidth + layout.doneColumn];
+  assert.equal(doneOf(3, 3), 1);
+  assert.equal(doneOf(3, 2), 0);
+  assert.equal(doneOf(2, 3), 0);
+  // Actions are atanh of the clipped action.
+  const actionOf = (w: number, step: number) => set.data[(w * length + step) * layout.rowWidth + layout.actionOffset];
+  assert.ok(Math.abs(actionOf(0, 0) - Math.atanh(-0.5)) < 1e-6);
+  assert.ok(Math.abs(actionOf(0, 1) - Math.atanh(0.999)) < 1e-4);
+});
+
+Deno.test("a window ending on the dataset's unterminated end is dropped, and bad sizes are refused", () => {
+  const set = cutWindows(indexedDataset(8, [], []), { trajectoryLength: 4, stride: 1 });
+  assert.deepEqual(windowStarts(set.data, set.count, 4, 4), [0, 1, 2, 3]);
+  assert.throws(() => cutWindows(indexedDataset(8, [], []), { trajectoryLength: 1, stride: 1 }), /trajectoryLength/);
+  assert.throws(() => cutWindows(indexedDataset(8, [], []), { trajectoryLength: 4, stride: 0 }), /stride/);
+});
+
+Deno.test("z-scores per column, a zero std becomes 1, and the transform inverts", () => {
+  const data = Float32Array.from([1, 5, 3, 5, 5, 5]);
+  const stats = rowStats(data, 2);
+  assert.deepEqual(Array.from(stats.mean), [3, 5]);
+  assert.ok(Math.abs(stats.std[0] - Math.sqrt(8 / 3)) < 1e-6);
+  assert.equal(stats.std[1], 1);
+  const back = unnormalizeRows(normalizeRows(data, stats), stats);
+  back.forEach((v, i) => assert.ok(Math.abs(v - data[i]) < 1e-5));
+});
+
+Deno.test("windows become transitions: s = x[:-1], s' = x[1:], a = tanh, done > 0.5", () => {
+  const layout = rowLayout(2, 1);
+  // One window of 3 rows: [o0, o1, action, reward, done].
+  const windows = Float32Array.from([
+    [0, 1, 0.5, 1, 0],
+    [2, 3, -0.5, 2, 0.2],
+    [4, 5, 100, 3, 0.9],
+  ].flat());
+  const t = windowsToTransitions(windows, 1, 3, layout);
+  assert.equal(t.size, 2);
+  assert.deepEqual(Array.from(t.observations), [0, 1, 2, 3]);
+  assert.deepEqual(Array.from(t.nextObservations), [2, 3, 4, 5]);
+  assert.ok(Math.abs(t.actions[0] - Math.tanh(0.5)) < 1e-6);
+  assert.deepEqual(Array.from(t.rewards), [1, 2]);
+  assert.deepEqual(Array.from(t.dones), [0, 0]);
+  assert.throws(() => windowsToTransitions(windows, 2, 3, layout), /expected 2×3×5/);
+});
+
+Deno.test("validation windows come from held-out episodes", () => {
+  const dataset = indexedDataset(400, [], Array.from({ length: 20 }, (_, i) => 20 * i + 19));
+  const set = cutWindows(dataset, { trajectoryLength: 4, stride: 4 });
+  const { train, validation } = splitByEpisode(set, 0.1, (e) => e.reverse());
+  const heldOut = new Set(Array.from(validation, (w) => set.episodeOfWindow[w]));
+  assert.deepEqual([...heldOut].sort(), [18, 19]);
+  for (const w of train) assert.ok(!heldOut.has(set.episodeOfWindow[w]));
+  assert.equal(train.length + validation.length, set.count);
+});
