@@ -1,0 +1,289 @@
+import { assertEquals, assertOk, assertRejects } from "./assert.ts";
+import { missingCell, syntheticGrid, writeSyntheticRun } from "./fixtures/synthetic_run.ts";
+import { compareDatasets, loadRun, summarizeRun, writeReports } from "../reports/mod.ts";
+import { formatEstimate } from "../reports/format.ts";
+import { csvColumns } from "../reports/csv.ts";
+import { welchTTest } from "../stats/mod.ts";
+import { cellPath, type CellResult } from "../core/results.ts";
+import { UserError } from "../core/errors.ts";
+import { join } from "../core/paths.ts";
+
+/** Final scores per `dataset/source/agent`, read back from the cell files. */
+function scoresByEntry(results: CellResult[]): Map<string, number[]> {
+  const scores = new Map<string, number[]>();
+  for (const result of results) {
+    const id = `${result.cell.dataset}/${result.cell.source}/${result.cell.agent}`;
+    scores.set(id, [...(scores.get(id) ?? []), result.finalScore]);
+  }
+  return scores;
+}
+
+/** Mean ± s.e. computed here, apart from the stats module. */
+function expectedText(scores: number[]): string {
+  const n = scores.length;
+  const mean = scores.reduce((a, b) => a + b, 0) / n;
+  const variance = scores.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (n - 1);
+  return formatEstimate({
+    count: n,
+    mean,
+    standardError: Math.sqrt(variance / n),
+    degreesOfFreedom: n - 1,
+  });
+}
+
+/** Splits one RFC 4180 line (no embedded newlines in this CSV). */
+function parseCsvLine(line: string): string[] {
+  const fields: string[] = [];
+  let current = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const char = line[i];
+    if (quoted) {
+      if (char === '"' && line[i + 1] === '"') {
+        current += '"';
+        i++;
+      } else if (char === '"') quoted = false;
+      else current += char;
+    } else if (char === '"') quoted = true;
+    else if (char === ",") {
+      fields.push(current);
+      current = "";
+    } else current += char;
+  }
+  fields.push(current);
+  return fields;
+}
+
+Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numbers", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "pgd-report-" });
+  try {
+    const results = await writeSyntheticRun(runDir);
+    const written = await writeReports(runDir);
+    assertEquals(written.htmlPath, join(runDir, "report.html"));
+    for (
+      const path of [written.htmlPath, written.markdownPath, written.csvPath, written.jsonPath]
+    ) {
+      assertOk((await Deno.stat(path)).size > 0, `${path} written`);
+    }
+    for await (const entry of Deno.readDir(runDir)) {
+      assertOk(!entry.name.endsWith(".tmp"), `no temporary file left: ${entry.name}`);
+    }
+
+    const scores = scoresByEntry(results);
+    const markdown = await Deno.readTextFile(written.markdownPath);
+    const html = await Deno.readTextFile(written.htmlPath);
+    const lines = written.markdown.split("\n");
+    const header = lines[0].split("|").map((cell) => cell.trim());
+    for (const [id, entryScores] of scores) {
+      const [dataset, source, agent] = id.split("/");
+      const row = lines.find((line) => line.startsWith(`| ${dataset} |`));
+      assertOk(row, `a row for ${dataset}`);
+      const cells = row.split("|").map((cell) => cell.trim());
+      const column = header.indexOf(`${agent} · ${source}`);
+      assertOk(column > 0, `a column for ${agent} · ${source}`);
+      const shown = cells[column];
+      assertOk(
+        shown.includes(expectedText(entryScores)),
+        `${id}: ${shown} shows ${expectedText(entryScores)}`,
+      );
+      // Bold exactly where Welch's test says the source beats real.
+      if (source !== "real") {
+        const real = scores.get(`${dataset}/real/${agent}`)!;
+        const test = welchTTest(entryScores, real);
+        const significant = test.difference > 0 && test.pValue < 0.05;
+        assertEquals(
+          shown.startsWith("**"),
+          significant,
+          `${id} marked iff p < 0.05 (p=${test.pValue})`,
+        );
+      }
+      if (source === "policy-guided") {
+        const test = welchTTest(entryScores, scores.get(`${dataset}/unguided/${agent}`)!);
+        assertEquals(
+          shown.endsWith("†"),
+          test.difference > 0 && test.pValue < 0.05,
+          `${id} dagger`,
+        );
+      }
+      assertOk(html.includes(`data-cell="${id}"`), `HTML has ${id}`);
+    }
+    // The fixture has marked and unmarked guided entries, so the marks are not uniform.
+    assertOk(written.markdown.includes("**"), "some entry is marked");
+    assertOk(
+      /\| maze2d-umaze \|[^*]*\|$/.test(lines.find((l) => l.startsWith("| maze2d-umaze"))!),
+      "maze2d-umaze has no mark",
+    );
+    assertOk(markdown.includes(written.markdown.split("\n")[2]), "summary.md holds the main table");
+
+    // Table 2 order: locomotion by level (medium-replay before medium), then maze2d by layout.
+    const rows = lines.filter((line) => /^\| [a-z0-9]+-[a-z-]+ \|/.test(line)).map((line) =>
+      line.split("|")[1].trim()
+    );
+    assertEquals(rows, [
+      "halfcheetah-medium-replay",
+      "hopper-medium-replay",
+      "halfcheetah-medium",
+      "hopper-medium",
+      "maze2d-umaze",
+      "maze2d-medium",
+    ]);
+
+    // The missing cell is listed, never dropped.
+    assertOk(markdown.includes(cellPath(missingCell)), "summary.md lists the missing cell");
+    assertOk(html.includes(cellPath(missingCell)), "report.html lists the missing cell");
+
+    // HTML: chart.js inlined (no external script), links to every cell's JSON, Figures 5 and 6.
+    assertOk(html.includes("Chart.js v4"), "chart.js inlined");
+    assertOk(!/<script[^>]+src=/.test(html), "no external scripts");
+    for (const result of results) {
+      assertOk(
+        html.includes(`href="${cellPath(result.cell)}"`),
+        `link to ${cellPath(result.cell)}`,
+      );
+    }
+    assertOk(html.includes("Figure 5") && html.includes("Figure 6"), "analysis figures present");
+    assertOk(html.includes("machine-a") && html.includes("machine-b"), "hosts of a merged run");
+
+    // CSV: a header and one row per entry, numbers equal to the cells'.
+    const csvLines = (await Deno.readTextFile(written.csvPath)).trimEnd().split("\r\n");
+    assertEquals(parseCsvLine(csvLines[0]), [...csvColumns]);
+    const csvRows = csvLines.slice(1).map(parseCsvLine).map((fields) =>
+      Object.fromEntries(csvColumns.map((column, i) => [column, fields[i]]))
+    );
+    const datasetRows = csvRows.filter((row) => row.scope === "dataset");
+    assertEquals(datasetRows.length, scores.size);
+    for (const row of datasetRows) {
+      const entryScores = scores.get(`${row.dataset}/${row.source}/${row.agent}`)!;
+      const mean = entryScores.reduce((a, b) => a + b, 0) / entryScores.length;
+      assertOk(
+        Math.abs(Number(row.mean) - mean) < 1e-9,
+        `CSV mean of ${row.dataset}/${row.source}/${row.agent}`,
+      );
+      assertEquals(Number(row.runs), entryScores.length);
+    }
+    assertOk(
+      csvRows.some((row) => row.scope === "family" && row.group === "hopper"),
+      "family rows",
+    );
+    assertOk(
+      csvRows.some((row) => row.scope === "level" && row.group === "medium-replay"),
+      "level rows",
+    );
+
+    // JSON: parses, NaN written as null, IQM intervals bracket their estimates.
+    const json = JSON.parse(await Deno.readTextFile(written.jsonPath));
+    assertEquals(json.missing.length, 1);
+    for (const aggregate of json.aggregates) {
+      if (!aggregate.complete) continue;
+      const { estimate, lower, upper } = aggregate.interquartileMean;
+      assertOk(lower <= estimate && estimate <= upper, `IQM interval of ${aggregate.group.name}`);
+    }
+  } finally {
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("aggregates: the locomotion total averages dataset means; an incomplete group has none", async () => {
+  const runDir = await Deno.makeTempDir({ prefix: "pgd-report-" });
+  try {
+    const results = await writeSyntheticRun(runDir, { analysis: false });
+    // Remove every seed of one entry: its family aggregate cannot be formed.
+    for (const seed of syntheticGrid.seeds) {
+      await Deno.remove(
+        join(
+          runDir,
+          cellPath({ dataset: "hopper-medium", source: "unguided", agent: "td3bc", seed }),
+        ),
+      );
+    }
+    const summary = summarizeRun(await loadRun(runDir), { bootstrapRepetitions: 200 });
+    const scores = scoresByEntry(results);
+    const locomotion = summary.aggregates.find((a) =>
+      a.group.kind === "suite" && a.group.name === "locomotion" && a.source === "real" &&
+      a.agent === "iql"
+    )!;
+    const expected = [
+      "halfcheetah-medium-replay",
+      "hopper-medium-replay",
+      "halfcheetah-medium",
+      "hopper-medium",
+    ]
+      .map((dataset) => {
+        const values = scores.get(`${dataset}/real/iql`)!;
+        return values.reduce((a, b) => a + b, 0) / values.length;
+      });
+    assertOk(
+      Math.abs(locomotion.estimate.mean - expected.reduce((a, b) => a + b, 0) / 4) < 1e-9,
+      "mean of means",
+    );
+    const hopper = summary.aggregates.find((a) =>
+      a.group.kind === "family" && a.group.name === "hopper" && a.source === "unguided" &&
+      a.agent === "td3bc"
+    )!;
+    assertEquals([hopper.complete, hopper.tasksCovered, hopper.tasks], [false, 1, 2]);
+    assertOk(Number.isNaN(hopper.estimate.mean), "no number for an incomplete group");
+    assertEquals(summary.missing.length, 1 + syntheticGrid.seeds.length);
+    const written = await writeReports(runDir, { bootstrapRepetitions: 200 });
+    const html = await Deno.readTextFile(written.htmlPath);
+    assertOk(html.includes("No analysis results"), "the analysis section says it is empty");
+    assertOk(!html.includes("chart-figure5"), "no Figure 5 canvas without analysis");
+    assertOk(written.markdown.includes("| hopper-medium | "), "the dataset row stays");
+  } finally {
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("bad input: errors name the folder, the file and the field", async () => {
+  await assertRejects(
+    () => loadRun("/nonexistent/run"),
+    UserError,
+    "'/nonexistent/run' does not exist",
+  );
+  const runDir = await Deno.makeTempDir({ prefix: "pgd-report-" });
+  try {
+    await assertRejects(() => loadRun(runDir), UserError, "no results in");
+    const results = await writeSyntheticRun(runDir);
+    const file = join(runDir, cellPath(results[0].cell));
+    const broken = { ...results[0], finalScore: "high" };
+    await Deno.writeTextFile(file, JSON.stringify(broken));
+    const error = await assertRejects(() => loadRun(runDir), UserError, file);
+    assertOk(error.message.includes("finalScore"), error.message);
+    await Deno.writeTextFile(file, "{ not json");
+    await assertRejects(() => loadRun(runDir), UserError, "is not valid JSON");
+    await Deno.writeTextFile(file, JSON.stringify(results[0]));
+
+    // The same cell stored twice (a bad merge) is refused, naming both files.
+    const copy = join(runDir, "cells", "copy.json");
+    await Deno.writeTextFile(copy, JSON.stringify(results[0]));
+    await assertRejects(() => loadRun(runDir), UserError, "appears twice");
+    await Deno.remove(copy);
+
+    const analysisFile = join(runDir, "analysis", "dynamics-error-halfcheetah-medium.json");
+    const analysis = JSON.parse(await Deno.readTextFile(analysisFile));
+    analysis.series[0].standardError.pop();
+    await Deno.writeTextFile(analysisFile, JSON.stringify(analysis));
+    const analysisError = await assertRejects(() => loadRun(runDir), UserError, analysisFile);
+    assertOk(analysisError.message.includes("series.0.standardError"), analysisError.message);
+  } finally {
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("dataset order follows Table 2", () => {
+  const shuffled = [
+    "maze2d-large",
+    "hopper-random",
+    "maze2d-umaze",
+    "walker2d-medium",
+    "halfcheetah-random",
+    "hopper-medium-replay",
+  ];
+  assertEquals(shuffled.sort(compareDatasets), [
+    "halfcheetah-random",
+    "hopper-random",
+    "hopper-medium-replay",
+    "walker2d-medium",
+    "maze2d-umaze",
+    "maze2d-large",
+  ]);
+});
