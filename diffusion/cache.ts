@@ -68,7 +68,9 @@ export async function cacheKey(value: unknown): Promise<string> {
     if (Array.isArray(v)) return v.map(sorted);
     if (v && typeof v === "object") {
       return Object.fromEntries(
-        Object.keys(v as Record<string, unknown>).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+        Object.keys(v as Record<string, unknown>).sort().map((
+          k,
+        ) => [k, sorted((v as Record<string, unknown>)[k])]),
       );
     }
     return v;
@@ -84,7 +86,10 @@ export function encodeDenoiser(model: StoredDenoiser): Uint8Array {
     version: formatVersion,
     config: model.config,
     stats: { mean: Array.from(model.stats.mean), std: Array.from(model.stats.std) },
-    history: model.history.map((p) => ({ ...p, trainLoss: Number.isFinite(p.trainLoss) ? p.trainLoss : null })),
+    history: model.history.map((p) => ({
+      ...p,
+      trainLoss: Number.isFinite(p.trainLoss) ? p.trainLoss : null,
+    })),
     params: names.map((name) => ({ name, shape: model.params[name].shape })),
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -119,7 +124,9 @@ export function decodeDenoiser(bytes: Uint8Array, source: string): StoredDenoise
   } catch (error) {
     fail(`header is not JSON (${(error as Error).message})`);
   }
-  if (header.version !== formatVersion) fail(`format version ${header.version}, expected ${formatVersion}`);
+  if (header.version !== formatVersion) {
+    fail(`format version ${header.version}, expected ${formatVersion}`);
+  }
   const dataStart = Math.ceil((4 + jsonLength) / 4) * 4;
   const floats = (bytes.length - dataStart) / 4;
   const aligned = new Float32Array(floats);
@@ -136,7 +143,10 @@ export function decodeDenoiser(bytes: Uint8Array, source: string): StoredDenoise
   return {
     config: header.config,
     stats: { mean: Float32Array.from(header.stats.mean), std: Float32Array.from(header.stats.std) },
-    history: (header.history as ValidationPoint[]).map((p) => ({ ...p, trainLoss: p.trainLoss ?? NaN })),
+    history: (header.history as ValidationPoint[]).map((p) => ({
+      ...p,
+      trainLoss: p.trainLoss ?? NaN,
+    })),
     params,
   };
 }

@@ -71,6 +71,9 @@ export function edmLoss(
   const noisy = tf.add(clean, tf.mul(noise, perWindow(sigma))) as tf.Tensor3D;
   const denoised = denoise(config, params, noisy, sigma);
   const sigmaSquared = tf.square(sigma);
-  const weight = tf.div(tf.add(sigmaSquared, sigmaData * sigmaData), tf.mul(sigmaSquared, sigmaData * sigmaData));
+  const weight = tf.div(
+    tf.add(sigmaSquared, sigmaData * sigmaData),
+    tf.mul(sigmaSquared, sigmaData * sigmaData),
+  );
   return tf.mean(tf.mul(tf.square(tf.sub(denoised, clean)), perWindow(weight)));
 }

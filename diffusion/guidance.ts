@@ -49,7 +49,8 @@ export function guidanceWeight(
     return strength * (sigma + cosineWeight * sigmaMax * Math.sin((Math.PI * stepIndex) / steps));
   }
   if (stepIndex === steps - 1) return 0;
-  return strength * (1 - stepIndex / steps + cosineWeight * Math.sin((Math.PI * (stepIndex + 1)) / steps));
+  return strength *
+    (1 - stepIndex / steps + cosineWeight * Math.sin((Math.PI * (stepIndex + 1)) / steps));
 }
 
 /** Log-likelihood and its gradient over the action block of windows. */
@@ -76,7 +77,8 @@ export function actionScore(
   const observations = new Float32Array(rows * observationDim);
   for (let row = 0; row < rows; row++) {
     for (let j = 0; j < observationDim; j++) {
-      observations[row * observationDim + j] = windows[row * rowWidth + j] * stats.std[j] + stats.mean[j];
+      observations[row * observationDim + j] = windows[row * rowWidth + j] * stats.std[j] +
+        stats.mean[j];
     }
   }
   const { mean, std } = policy.actionDistribution(observations, rows);
@@ -135,7 +137,13 @@ export function policyGuidance(
     if (weight === 0) return null;
     const [count, length, width] = sample.shape;
     const at = options.atDenoisedEstimate ? denoiser(sample, sigma) : sample;
-    const { gradient } = actionScore(at.dataSync() as Float32Array, count * length, layout, stats, policy);
+    const { gradient } = actionScore(
+      at.dataSync() as Float32Array,
+      count * length,
+      layout,
+      stats,
+      policy,
+    );
     if (options.normalize) normalizePerWindow(gradient, count);
     return tf.mul(tf.tensor3d(gradient, [count, length, width]), weight);
   };

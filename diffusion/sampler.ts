@@ -109,7 +109,9 @@ export function sampleEdm(
   const levels = noiseLevels(options);
   const steps = options.steps;
   const churnGamma = Math.min(options.churn / steps, Math.SQRT2 - 1);
-  let x = tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, "float32", rng.seed()), levels[0])) as tf.Tensor3D;
+  let x = tf.tidy(() =>
+    tf.mul(tf.randomNormal(shape, 0, 1, "float32", rng.seed()), levels[0])
+  ) as tf.Tensor3D;
   for (let i = 0; i < steps; i++) {
     const sigma = levels[i];
     const sigmaNext = levels[i + 1];
@@ -118,17 +120,25 @@ export function sampleEdm(
       let current: tf.Tensor3D = x;
       const guide = guidance?.(current, sigma, i, steps);
       if (guide) current = tf.add(current, guide) as tf.Tensor3D;
-      const gamma = sigma >= options.churnSigmaMin && sigma <= options.churnSigmaMax ? churnGamma : 0;
+      const gamma = sigma >= options.churnSigmaMin && sigma <= options.churnSigmaMax
+        ? churnGamma
+        : 0;
       const sigmaHat = sigma * (1 + gamma);
       if (gamma > 0) {
         const extra = Math.sqrt(sigmaHat * sigmaHat - sigma * sigma) * options.churnNoise;
-        current = tf.add(current, tf.mul(tf.randomNormal(shape, 0, 1, "float32", noiseSeed), extra)) as tf.Tensor3D;
+        current = tf.add(
+          current,
+          tf.mul(tf.randomNormal(shape, 0, 1, "float32", noiseSeed), extra),
+        ) as tf.Tensor3D;
       }
       const slope = tf.div(tf.sub(current, denoiser(current, sigmaHat)), sigmaHat);
       let stepped = tf.add(current, tf.mul(slope, sigmaNext - sigmaHat)) as tf.Tensor3D;
       if (options.solver === "heun" && sigmaNext > 0) {
         const slopeNext = tf.div(tf.sub(stepped, denoiser(stepped, sigmaNext)), sigmaNext);
-        stepped = tf.add(current, tf.mul(tf.add(slope, slopeNext), 0.5 * (sigmaNext - sigmaHat))) as tf.Tensor3D;
+        stepped = tf.add(
+          current,
+          tf.mul(tf.add(slope, slopeNext), 0.5 * (sigmaNext - sigmaHat)),
+        ) as tf.Tensor3D;
       }
       return stepped;
     }) as tf.Tensor3D;

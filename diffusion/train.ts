@@ -87,10 +87,17 @@ export function learningRateAt(step: number, total: number, options: TrainOption
 }
 
 /** Copies `indices` windows of `windows` into one batch array. */
-function gatherWindows(windows: Float32Array, windowSize: number, indices: ArrayLike<number>): Float32Array {
+function gatherWindows(
+  windows: Float32Array,
+  windowSize: number,
+  indices: ArrayLike<number>,
+): Float32Array {
   const out = new Float32Array(indices.length * windowSize);
   for (let i = 0; i < indices.length; i++) {
-    out.set(windows.subarray(indices[i] * windowSize, (indices[i] + 1) * windowSize), i * windowSize);
+    out.set(
+      windows.subarray(indices[i] * windowSize, (indices[i] + 1) * windowSize),
+      i * windowSize,
+    );
   }
   return out;
 }
@@ -122,7 +129,9 @@ export function trainDenoiser(
     throw new Error(`train: training windows must be a positive multiple of ${windowSize} values`);
   }
   if (!Number.isInteger(validationCount) || validationCount < 1) {
-    throw new Error(`train: validation windows must be a positive multiple of ${windowSize} values`);
+    throw new Error(
+      `train: validation windows must be a positive multiple of ${windowSize} values`,
+    );
   }
   const rng = new Rng(seed);
   const params = initUNetParams(config, rng.seed());
@@ -143,8 +152,10 @@ export function trainDenoiser(
     [validationCount, trajectoryLength, rowWidth],
   );
   const validationSigma = tf.tensor1d(
-    Array.from({ length: validationCount }, () =>
-      Math.exp(options.logSigmaMean + options.logSigmaStd * validationRng.normal())),
+    Array.from(
+      { length: validationCount },
+      () => Math.exp(options.logSigmaMean + options.logSigmaStd * validationRng.normal()),
+    ),
   );
   const validationNoise = tf.tensor3d(
     normals(validationRng, validationCount * windowSize),
@@ -177,8 +188,15 @@ export function trainDenoiser(
       return total / validationCount;
     });
 
-  const history: ValidationPoint[] = [{ step: 0, trainLoss: NaN, validationLoss: validationLoss() }];
-  const readingEvery = Math.max(1, Math.ceil(options.trainingSteps / Math.max(1, options.validationPoints)));
+  const history: ValidationPoint[] = [{
+    step: 0,
+    trainLoss: NaN,
+    validationLoss: validationLoss(),
+  }];
+  const readingEvery = Math.max(
+    1,
+    Math.ceil(options.trainingSteps / Math.max(1, options.validationPoints)),
+  );
   const indices = new Int32Array(options.batchSize);
   let lossSum = 0;
   let lossCount = 0;
@@ -220,13 +238,19 @@ export function trainDenoiser(
     if ((step + 1) % options.emaEvery === 0) {
       tf.tidy(() => {
         variables.forEach((variable, i) => {
-          ema[i].assign(tf.add(tf.mul(ema[i], options.emaDecay), tf.mul(variable, 1 - options.emaDecay)));
+          ema[i].assign(
+            tf.add(tf.mul(ema[i], options.emaDecay), tf.mul(variable, 1 - options.emaDecay)),
+          );
         });
       });
       emaUpdates++;
     }
     if ((step + 1) % readingEvery === 0 || step + 1 === options.trainingSteps) {
-      history.push({ step: step + 1, trainLoss: lossSum / lossCount, validationLoss: validationLoss() });
+      history.push({
+        step: step + 1,
+        trainLoss: lossSum / lossCount,
+        validationLoss: validationLoss(),
+      });
       lossSum = 0;
       lossCount = 0;
     }

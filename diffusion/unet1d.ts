@@ -36,7 +36,9 @@ export function validateUNetConfig(config: UNetConfig): void {
     throw new Error(`unet1d: rowWidth must be a positive integer, got ${rowWidth}`);
   }
   if (!Number.isInteger(features) || features < normGroups || features % normGroups !== 0) {
-    throw new Error(`unet1d: features must be a positive multiple of ${normGroups}, got ${features}`);
+    throw new Error(
+      `unet1d: features must be a positive multiple of ${normGroups}, got ${features}`,
+    );
   }
   if (!Number.isInteger(numBlocks) || numBlocks < 1) {
     throw new Error(`unet1d: numBlocks must be a positive integer, got ${numBlocks}`);
@@ -97,7 +99,10 @@ export function parameterShapes(config: UNetConfig): [string, number[]][] {
 
 /** Number of scalar parameters. */
 export function parameterCount(config: UNetConfig): number {
-  return parameterShapes(config).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+  return parameterShapes(config).reduce(
+    (sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1),
+    0,
+  );
 }
 
 /**
@@ -110,7 +115,12 @@ export function initUNetParams(config: UNetConfig, seed: number): Record<string,
   const shapes = parameterShapes(config);
   const fanIn = new Map<string, number>();
   for (const [name, shape] of shapes) {
-    if (name.endsWith(".w")) fanIn.set(name.slice(0, -2), shape.slice(0, -1).reduce((a, b) => a * b, 1));
+    if (name.endsWith(".w")) {
+      fanIn.set(
+        name.slice(0, -2),
+        shape.slice(0, -1).reduce((a, b) => a * b, 1),
+      );
+    }
   }
   for (const [name, shape] of shapes) {
     const size = shape.reduce((a, b) => a * b, 1);

@@ -245,7 +245,16 @@ export function windowsToTransitions(
       dones[index] = windows[row + doneColumn] > 0.5 ? 1 : 0;
     }
   }
-  return { size, observationDim, actionDim, observations, actions, rewards, nextObservations, dones };
+  return {
+    size,
+    observationDim,
+    actionDim,
+    observations,
+    actions,
+    rewards,
+    nextObservations,
+    dones,
+  };
 }
 
 /**
@@ -269,7 +278,10 @@ export function splitByEpisode(
   if (train.length === 0 || validation.length === 0) {
     const cut = set.count - Math.max(1, Math.round(set.count * fraction));
     const all = Array.from({ length: set.count }, (_, i) => i);
-    return { train: Int32Array.from(all.slice(0, cut)), validation: Int32Array.from(all.slice(cut)) };
+    return {
+      train: Int32Array.from(all.slice(0, cut)),
+      validation: Int32Array.from(all.slice(cut)),
+    };
   }
   return { train: Int32Array.from(train), validation: Int32Array.from(validation) };
 }

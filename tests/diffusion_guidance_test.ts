@@ -82,10 +82,14 @@ const statePolicy: PolicyView = {
 
 Deno.test("guidance gradient matches finite differences of Σ log π over the action block only", () => {
   const layout = rowLayout(2, 2);
-  const stats = { mean: Float32Array.from([0.1, -0.2, 0.3, -0.1, 0, 0]), std: Float32Array.from([1, 2, 0.5, 0.8, 1, 1]) };
+  const stats = {
+    mean: Float32Array.from([0.1, -0.2, 0.3, -0.1, 0, 0]),
+    std: Float32Array.from([1, 2, 0.5, 0.8, 1, 1]),
+  };
   const rng = new Rng(3);
   const windows = Float64Array.from({ length: 2 * 3 * layout.rowWidth }, () => rng.normal());
-  const score = (w: Float64Array) => actionScore(Float32Array.from(w), 6, layout, stats, statePolicy);
+  const score = (w: Float64Array) =>
+    actionScore(Float32Array.from(w), 6, layout, stats, statePolicy);
   const { gradient } = score(windows);
   const epsilon = 1e-2;
   for (let i = 0; i < windows.length; i++) {
@@ -99,19 +103,36 @@ Deno.test("guidance gradient matches finite differences of Σ log π over the ac
       assert.equal(gradient[i], 0, `entry ${i} (column ${column}) must get no gradient`);
       continue;
     }
-    const numeric = (6 * (score(up).meanLogLikelihood - score(down).meanLogLikelihood)) / (2 * epsilon);
-    assert.ok(Math.abs(numeric - gradient[i]) < 2e-2 * Math.max(1, Math.abs(numeric)), `entry ${i}: ${numeric} vs ${gradient[i]}`);
+    const numeric = (6 * (score(up).meanLogLikelihood - score(down).meanLogLikelihood)) /
+      (2 * epsilon);
+    assert.ok(
+      Math.abs(numeric - gradient[i]) < 2e-2 * Math.max(1, Math.abs(numeric)),
+      `entry ${i}: ${numeric} vs ${gradient[i]}`,
+    );
   }
 });
 
 Deno.test("guidance schedules: the code's cosine form, eq. 14, constant; unit normalisation per window", () => {
   const n = 256;
-  assert.ok(Math.abs(guidanceWeight(paperGuidance, 0, n, 80, 80) - (1 + 0.3 * Math.sin(Math.PI / n))) < 1e-12);
-  assert.ok(Math.abs(guidanceWeight(paperGuidance, 128, n, 1, 80) - (0.5 + 0.3 * Math.sin((Math.PI * 129) / n))) < 1e-12);
+  assert.ok(
+    Math.abs(guidanceWeight(paperGuidance, 0, n, 80, 80) - (1 + 0.3 * Math.sin(Math.PI / n))) <
+      1e-12,
+  );
+  assert.ok(
+    Math.abs(
+      guidanceWeight(paperGuidance, 128, n, 1, 80) - (0.5 + 0.3 * Math.sin((Math.PI * 129) / n)),
+    ) < 1e-12,
+  );
   assert.equal(guidanceWeight(paperGuidance, n - 1, n, 0.002, 80), 0);
   const eq14 = { ...paperGuidance, strength: 2, schedule: "eq14" as const };
-  assert.ok(Math.abs(guidanceWeight(eq14, 64, n, 3, 80) - 2 * (3 + 0.3 * 80 * Math.sin(Math.PI / 4))) < 1e-9);
-  assert.equal(guidanceWeight({ ...paperGuidance, schedule: "constant", strength: 0.7 }, 10, n, 5, 80), 0.7);
+  assert.ok(
+    Math.abs(guidanceWeight(eq14, 64, n, 3, 80) - 2 * (3 + 0.3 * 80 * Math.sin(Math.PI / 4))) <
+      1e-9,
+  );
+  assert.equal(
+    guidanceWeight({ ...paperGuidance, schedule: "constant", strength: 0.7 }, 10, n, 5, 80),
+    0.7,
+  );
   const gradient = Float32Array.from([3, 4, 0, 0, 0, 0]);
   normalizePerWindow(gradient, 3);
   [0.6, 0.8, 0, 0, 0, 0].forEach((v, i) => assert.ok(Math.abs(gradient[i] - v) < 1e-6));
@@ -124,7 +145,12 @@ Deno.test("action log-likelihood under a fixed target policy rises monotonically
   const layout = windows.layout;
   const stats = rowStats(windows.data, layout.rowWidth);
   const normalized = normalizeRows(windows.data, stats);
-  const config: UNetConfig = { rowWidth: layout.rowWidth, features: 16, numBlocks: 2, trajectoryLength };
+  const config: UNetConfig = {
+    rowWidth: layout.rowWidth,
+    features: 16,
+    numBlocks: 2,
+    trajectoryLength,
+  };
   const windowSize = trajectoryLength * layout.rowWidth;
   const validationCount = 16;
   const trained = trainDenoiser(
@@ -161,19 +187,36 @@ Deno.test("action log-likelihood under a fixed target policy rises monotonically
       return { mean, std: new Float32Array(count * 2).fill(0.3) };
     },
   };
-  const denoiser = (x: tf.Tensor3D, sigma: number) => denoise(config, trained.params, x, tf.fill([x.shape[0]], sigma) as tf.Tensor1D);
+  const denoiser = (x: tf.Tensor3D, sigma: number) =>
+    denoise(config, trained.params, x, tf.fill([x.shape[0]], sigma) as tf.Tensor1D);
   const sampler = { ...table4Sampler, steps: 16 };
   const count = 128;
   const before = tf.memory().numTensors;
   const likelihoods = [0, 0.25, 0.5, 1, 2].map((strength) => {
-    const guidance = policyGuidance(target, layout, stats, denoiser, { ...paperGuidance, strength }, sampler.sigmaMax);
-    const sample = sampleEdm(denoiser, [count, trajectoryLength, layout.rowWidth], sampler, 9, strength > 0 ? guidance : undefined);
+    const guidance = policyGuidance(
+      target,
+      layout,
+      stats,
+      denoiser,
+      { ...paperGuidance, strength },
+      sampler.sigmaMax,
+    );
+    const sample = sampleEdm(
+      denoiser,
+      [count, trajectoryLength, layout.rowWidth],
+      sampler,
+      9,
+      strength > 0 ? guidance : undefined,
+    );
     assert.ok(sample.every(Number.isFinite));
     return actionScore(sample, count * trajectoryLength, layout, stats, target).meanLogLikelihood;
   });
   assert.equal(tf.memory().numTensors, before);
   for (let i = 1; i < likelihoods.length; i++) {
-    assert.ok(likelihoods[i] > likelihoods[i - 1], `log-likelihoods over λ: ${likelihoods.map((l) => l.toFixed(3)).join(", ")}`);
+    assert.ok(
+      likelihoods[i] > likelihoods[i - 1],
+      `log-likelihoods over λ: ${likelihoods.map((l) => l.toFixed(3)).join(", ")}`,
+    );
   }
   tf.dispose(Object.values(trained.params));
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { denoise, preconditioning } from "../diffusion/edm.ts";
-import { learningRateAt, type TrainOptions, trainDenoiser } from "../diffusion/train.ts";
+import { learningRateAt, trainDenoiser, type TrainOptions } from "../diffusion/train.ts";
 import {
   conv1dSame,
   initUNetParams,
@@ -45,27 +45,42 @@ Deno.test("conv1d as slices and a matrix product equals TF.js conv1d with 'same'
       const bias = tf.tensor1d(randomArray(6, 3));
       const expected = tf.add(tf.conv1d(x, weight, 1, "same"), bias).dataSync();
       const actual = conv1dSame(x, weight, bias).dataSync();
-      actual.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-4, `kernel ${kernel}, entry ${i}`));
+      actual.forEach((v, i) =>
+        assert.ok(Math.abs(v - expected[i]) < 1e-4, `kernel ${kernel}, entry ${i}`)
+      );
     });
   }
 });
 
 Deno.test("the U-Net has the paper's size at Table 3 and keeps the window's shape", () => {
   // pgd.md: about 178M parameters at features 1024 (a locomotion row of 23 entries).
-  const paper = parameterCount({ rowWidth: 23, features: 1024, numBlocks: 3, trajectoryLength: 16 });
+  const paper = parameterCount({
+    rowWidth: 23,
+    features: 1024,
+    numBlocks: 3,
+    trajectoryLength: 16,
+  });
   assert.ok(paper > 170e6 && paper < 185e6, `${paper} parameters`);
   const config: UNetConfig = { rowWidth: 7, features: 16, numBlocks: 3, trajectoryLength: 16 };
   const params = initUNetParams(config, 1);
   const before = tf.memory().numTensors;
   const out = tf.tidy(() =>
-    unetForward(config, params, tf.tensor3d(randomArray(3 * 16 * 7, 4), [3, 16, 7]), tf.tensor1d([0, 0.5, -1]))
+    unetForward(
+      config,
+      params,
+      tf.tensor3d(randomArray(3 * 16 * 7, 4), [3, 16, 7]),
+      tf.tensor1d([0, 0.5, -1]),
+    )
   );
   assert.deepEqual(out.shape, [3, 16, 7]);
   assert.ok(out.dataSync().every(Number.isFinite));
   out.dispose();
   assert.equal(tf.memory().numTensors, before);
   tf.dispose(Object.values(params));
-  assert.throws(() => validateUNetConfig({ ...config, trajectoryLength: 10 }), /divisible by 2\^\(numBlocks−1\) = 4/);
+  assert.throws(
+    () => validateUNetConfig({ ...config, trajectoryLength: 10 }),
+    /divisible by 2\^\(numBlocks−1\) = 4/,
+  );
   assert.throws(() => validateUNetConfig({ ...config, features: 12 }), /multiple of 8/);
 });
 
@@ -106,7 +121,9 @@ Deno.test("training: the held-out validation loss falls and no tensor is left be
       const phase = rng.range(0, 2 * Math.PI);
       const amplitude = rng.range(0.5, 1.5);
       for (let t = 0; t < 8; t++) {
-        for (let c = 0; c < 4; c++) out[(w * 8 + t) * 4 + c] = amplitude * Math.sin(phase + 0.4 * t + c);
+        for (let c = 0; c < 4; c++) {
+          out[(w * 8 + t) * 4 + c] = amplitude * Math.sin(phase + 0.4 * t + c);
+        }
       }
     }
     return out;

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
-import { type DenoiserFn, noiseLevels, sampleEdm, type SamplerOptions, table4Sampler } from "../diffusion/sampler.ts";
+import {
+  type DenoiserFn,
+  noiseLevels,
+  sampleEdm,
+  type SamplerOptions,
+  table4Sampler,
+} from "../diffusion/sampler.ts";
 
 await initCompute("wasm");
 
@@ -17,12 +23,17 @@ function gaussianDenoiser(mean: number[], std: number[]): DenoiserFn {
   };
 }
 
-function channelMoments(samples: Float32Array, channels: number): { mean: number[]; std: number[] } {
+function channelMoments(
+  samples: Float32Array,
+  channels: number,
+): { mean: number[]; std: number[] } {
   const rows = samples.length / channels;
   const mean = new Array(channels).fill(0);
   const squares = new Array(channels).fill(0);
   for (let i = 0; i < samples.length; i++) mean[i % channels] += samples[i] / rows;
-  for (let i = 0; i < samples.length; i++) squares[i % channels] += (samples[i] - mean[i % channels]) ** 2 / rows;
+  for (let i = 0; i < samples.length; i++) {
+    squares[i % channels] += (samples[i] - mean[i % channels]) ** 2 / rows;
+  }
   return { mean, std: squares.map(Math.sqrt) };
 }
 
@@ -39,14 +50,21 @@ for (const solver of ["heun", "euler"] as const) {
   Deno.test(`the ${solver} sampler driven by an exact Gaussian score reproduces that Gaussian`, () => {
     const mean = [2, -1, 0.5];
     const std = [0.5, 1.5, 0.1];
-    const options: SamplerOptions = { ...table4Sampler, steps: solver === "heun" ? 48 : 512, solver };
+    const options: SamplerOptions = {
+      ...table4Sampler,
+      steps: solver === "heun" ? 48 : 512,
+      solver,
+    };
     const before = tf.memory().numTensors;
     const samples = sampleEdm(gaussianDenoiser(mean, std), [1000, 4, 3], options, 11);
     assert.equal(tf.memory().numTensors, before);
     assert.ok(samples.every(Number.isFinite));
     const moments = channelMoments(samples, 3);
     for (let c = 0; c < 3; c++) {
-      assert.ok(Math.abs(moments.mean[c] - mean[c]) < 0.1 * std[c] + 0.01, `channel ${c} mean ${moments.mean[c]}`);
+      assert.ok(
+        Math.abs(moments.mean[c] - mean[c]) < 0.1 * std[c] + 0.01,
+        `channel ${c} mean ${moments.mean[c]}`,
+      );
       assert.ok(Math.abs(moments.std[c] / std[c] - 1) < 0.08, `channel ${c} std ${moments.std[c]}`);
     }
   });

@@ -57,12 +57,14 @@ Deno.test("window rules: stride, terminal only at the last step, no window endin
   assert.deepEqual(starts, [0, 8, 16, 17, 21, 29]);
   assert.deepEqual(Array.from(set.episodeOfWindow), [0, 0, 0, 0, 1, 1]);
   // done holds the terminal only, at the last step of window 17..20.
-  const doneOf = (w: number, step: number) => set.data[(w * length + step) * layout.rowWidth + layout.doneColumn];
+  const doneOf = (w: number, step: number) =>
+    set.data[(w * length + step) * layout.rowWidth + layout.doneColumn];
   assert.equal(doneOf(3, 3), 1);
   assert.equal(doneOf(3, 2), 0);
   assert.equal(doneOf(2, 3), 0);
   // Actions are atanh of the clipped action.
-  const actionOf = (w: number, step: number) => set.data[(w * length + step) * layout.rowWidth + layout.actionOffset];
+  const actionOf = (w: number, step: number) =>
+    set.data[(w * length + step) * layout.rowWidth + layout.actionOffset];
   assert.ok(Math.abs(actionOf(0, 0) - Math.atanh(-0.5)) < 1e-6);
   assert.ok(Math.abs(actionOf(0, 1) - Math.atanh(0.999)) < 1e-4);
 });
@@ -70,8 +72,14 @@ Deno.test("window rules: stride, terminal only at the last step, no window endin
 Deno.test("a window ending on the dataset's unterminated end is dropped, and bad sizes are refused", () => {
   const set = cutWindows(indexedDataset(8, [], []), { trajectoryLength: 4, stride: 1 });
   assert.deepEqual(windowStarts(set.data, set.count, 4, 4), [0, 1, 2, 3]);
-  assert.throws(() => cutWindows(indexedDataset(8, [], []), { trajectoryLength: 1, stride: 1 }), /trajectoryLength/);
-  assert.throws(() => cutWindows(indexedDataset(8, [], []), { trajectoryLength: 4, stride: 0 }), /stride/);
+  assert.throws(
+    () => cutWindows(indexedDataset(8, [], []), { trajectoryLength: 1, stride: 1 }),
+    /trajectoryLength/,
+  );
+  assert.throws(
+    () => cutWindows(indexedDataset(8, [], []), { trajectoryLength: 4, stride: 0 }),
+    /stride/,
+  );
 });
 
 Deno.test("z-scores per column, a zero std becomes 1, and the transform inverts", () => {

@@ -14,7 +14,13 @@ import type { DataSource, GenerateRequest, SourceContext } from "../../core/cont
 import { deriveSeed, Rng } from "../../core/rng.ts";
 import type { PolicyView, Transitions } from "../../core/types.ts";
 import { toTransitions } from "../../data/d4rl.ts";
-import { cacheKey, datasetFingerprint, loadDenoiser, saveDenoiser, type StoredDenoiser } from "../../diffusion/cache.ts";
+import {
+  cacheKey,
+  datasetFingerprint,
+  loadDenoiser,
+  saveDenoiser,
+  type StoredDenoiser,
+} from "../../diffusion/cache.ts";
 import { denoise } from "../../diffusion/edm.ts";
 import { type GuidanceOptions, policyGuidance } from "../../diffusion/guidance.ts";
 import { type DenoiserFn, sampleEdm, type SamplerOptions } from "../../diffusion/sampler.ts";
@@ -23,8 +29,8 @@ import { type UNetConfig, validateUNetConfig } from "../../diffusion/unet1d.ts";
 import {
   cutWindows,
   normalizeRows,
-  rowLayout,
   type RowLayout,
+  rowLayout,
   rowStats,
   splitByEpisode,
   unnormalizeRows,
@@ -178,13 +184,17 @@ export function resolveSizes(options: DiffusionOptions, preset: PresetName): Dif
     const value = options[key];
     if (value !== undefined) sizes[key] = value;
   }
-  if (options.trainingSteps === undefined && options.epochs !== undefined) delete sizes.trainingSteps;
+  if (options.trainingSteps === undefined && options.epochs !== undefined) {
+    delete sizes.trainingSteps;
+  }
   return sizes;
 }
 
 /** Generations in a run for a mode. */
 function generationCount(options: DiffusionOptions, sizes: DiffusionSizes): number {
-  return options.generationMode === "periodic" ? sizes.periodicGenerations : sizes.continuousGenerations;
+  return options.generationMode === "periodic"
+    ? sizes.periodicGenerations
+    : sizes.continuousGenerations;
 }
 
 /** Windows per generation: continuous mode cuts the sample size so the total matches periodic mode's. */
@@ -194,7 +204,11 @@ export function windowsPerGeneration(options: DiffusionOptions, sizes: Diffusion
   return Math.max(1, Math.round(total / sizes.continuousGenerations));
 }
 
-function trainOptionsOf(options: DiffusionOptions, sizes: DiffusionSizes, trainingSteps: number): TrainOptions {
+function trainOptionsOf(
+  options: DiffusionOptions,
+  sizes: DiffusionSizes,
+  trainingSteps: number,
+): TrainOptions {
   return {
     trainingSteps,
     batchSize: sizes.batchSize,
@@ -299,11 +313,17 @@ export async function prepareDenoiser(
   const stats = rowStats(windows.data, layout.rowWidth);
   const normalized = normalizeRows(windows.data, stats);
   const splitRng = new Rng(deriveSeed(context.seed, "diffusion-split"));
-  const { train, validation } = splitByEpisode(windows, options.validationFraction, (e) => splitRng.shuffle(e));
+  const { train, validation } = splitByEpisode(
+    windows,
+    options.validationFraction,
+    (e) => splitRng.shuffle(e),
+  );
   const windowSize = sizes.trajectoryLength * layout.rowWidth;
   const pick = (indices: Int32Array) => {
     const out = new Float32Array(indices.length * windowSize);
-    indices.forEach((w, i) => out.set(normalized.subarray(w * windowSize, (w + 1) * windowSize), i * windowSize));
+    indices.forEach((w, i) =>
+      out.set(normalized.subarray(w * windowSize, (w + 1) * windowSize), i * windowSize)
+    );
     return out;
   };
   const trainingSteps = sizes.trainingSteps ??
@@ -333,7 +353,9 @@ export async function prepareDenoiser(
     stats,
     history: trained.history,
     params: Object.fromEntries(
-      Object.entries(trained.params).map(([name, t]) => [name, { shape: t.shape, values: t.dataSync() as Float32Array }]),
+      Object.entries(trained.params).map((
+        [name, t],
+      ) => [name, { shape: t.shape, values: t.dataSync() as Float32Array }]),
     ),
   };
   tf.dispose(Object.values(trained.params));
@@ -403,7 +425,14 @@ export function sampleWindows(
   for (let start = 0; start < count; start += batchSize) {
     const size = Math.min(batchSize, count - start);
     const guide = guided
-      ? policyGuidance(policy, model.layout, stored.stats, model.denoiser, guidance, sampler.sigmaMax)
+      ? policyGuidance(
+        policy,
+        model.layout,
+        stored.stats,
+        model.denoiser,
+        guidance,
+        sampler.sigmaMax,
+      )
       : undefined;
     const sample = sampleEdm(
       model.denoiser,
@@ -458,7 +487,10 @@ export function drawTransitions(from: Transitions, count: number, rng: Rng): Tra
   };
   for (let i = 0; i < count; i++) {
     const j = rng.int(from.size);
-    out.observations.set(from.observations.subarray(j * observationDim, (j + 1) * observationDim), i * observationDim);
+    out.observations.set(
+      from.observations.subarray(j * observationDim, (j + 1) * observationDim),
+      i * observationDim,
+    );
     out.nextObservations.set(
       from.nextObservations.subarray(j * observationDim, (j + 1) * observationDim),
       i * observationDim,
@@ -483,7 +515,10 @@ export function diffusionSource(name: string, options: DiffusionOptions): DataSo
   const ensureModel = async (context: SourceContext): Promise<LoadedDenoiser> => {
     if (!model) {
       const stored = await prepareDenoiser(context, options, sizesOf(context));
-      model = new LoadedDenoiser(stored, rowLayout(context.dataset.observationDim, context.dataset.actionDim));
+      model = new LoadedDenoiser(
+        stored,
+        rowLayout(context.dataset.observationDim, context.dataset.actionDim),
+      );
     }
     return model;
   };
@@ -529,9 +564,14 @@ export function diffusionSource(name: string, options: DiffusionOptions): DataSo
         data = replay.length === 1 ? synthetic : concatTransitions(replay);
       }
       if (options.realFraction > 0) {
-        const realCount = Math.round((data.size * options.realFraction) / (1 - options.realFraction));
+        const realCount = Math.round(
+          (data.size * options.realFraction) / (1 - options.realFraction),
+        );
         const rng = new Rng(deriveSeed(context.seed, `${name}-real-mix-${request.generation}`));
-        data = concatTransitions([data, drawTransitions(toTransitions(context.dataset), realCount, rng)]);
+        data = concatTransitions([
+          data,
+          drawTransitions(toTransitions(context.dataset), realCount, rng),
+        ]);
       }
       return data;
     },

@@ -1,0 +1,219 @@
+import assert from "node:assert/strict";
+import { initCompute, tf } from "../core/compute.ts";
+import { silentReporter } from "../core/contracts/common.ts";
+import { dataSourceSchema, type SourceContext } from "../core/contracts/source.ts";
+import { Rng } from "../core/rng.ts";
+import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
+import { loadDenoiser } from "../diffusion/cache.ts";
+import { diffusionPresets } from "../plugins/sources/diffusion_source.ts";
+import { policyGuided } from "../plugins/sources/policy_guided.ts";
+import { unguided } from "../plugins/sources/unguided.ts";
+
+await initCompute("wasm");
+
+/** A 2-D point steered toward the origin with noisy actions, cut into timed-out episodes. */
+function pointDataset(episodes: number, length: number, seed: number): D4rlDataset {
+  const rng = new Rng(seed);
+  const size = episodes * length;
+  const dataset: D4rlDataset = {
+    size,
+    observationDim: 2,
+    actionDim: 2,
+    observations: new Float32Array(size * 2),
+    actions: new Float32Array(size * 2),
+    rewards: new Float32Array(size),
+    terminals: new Uint8Array(size),
+    timeouts: new Uint8Array(size),
+    infos: {},
+    metadata: {},
+  };
+  for (let e = 0; e < episodes; e++) {
+    let x = rng.range(-1, 1);
+    let y = rng.range(-1, 1);
+    for (let t = 0; t < length; t++) {
+      const row = e * length + t;
+      const ax = Math.max(-1, Math.min(1, -2 * x + 0.3 * rng.normal()));
+      const ay = Math.max(-1, Math.min(1, -2 * y + 0.3 * rng.normal()));
+      dataset.observations.set([x, y], row * 2);
+      dataset.actions.set([ax, ay], row * 2);
+      x += 0.1 * ax;
+      y += 0.1 * ay;
+      dataset.rewards[row] = -Math.hypot(x, y);
+      dataset.timeouts[row] = t === length - 1 ? 1 : 0;
+    }
+  }
+  return dataset;
+}
+
+const dataset = pointDataset(40, 30, 1);
+const cacheDir = await Deno.makeTempDir({ prefix: "pgd-diffusion-cache-" });
+
+function context(seed: number): SourceContext {
+  return {
+    datasetId: "point-toy",
+    dataset,
+    environment: {
+      id: "point-toy",
+      observationDim: 2,
+      actionDim: 2,
+      maxEpisodeSteps: 30,
+      scoreReference: { min: -30, max: 0 },
+    },
+    seed,
+    preset: "smoke",
+    agentSteps: 1000,
+    cacheDir,
+    reporter: silentReporter,
+  };
+}
+
+/** A fixed Gaussian target policy that counts its calls. */
+function countingPolicy(): PolicyView & { calls: number } {
+  return {
+    calls: 0,
+    actionDistribution(_observations, count) {
+      this.calls++;
+      return {
+        mean: new Float32Array(count * 2).fill(0.5),
+        std: new Float32Array(count * 2).fill(0.3),
+      };
+    },
+  };
+}
+
+function assertWellFormed(t: Transitions, size: number) {
+  assert.equal(t.size, size);
+  assert.equal(t.observations.length, size * 2);
+  assert.equal(t.nextObservations.length, size * 2);
+  assert.equal(t.actions.length, size * 2);
+  assert.equal(t.rewards.length, size);
+  assert.equal(t.dones.length, size);
+  for (const array of [t.observations, t.nextObservations, t.actions, t.rewards, t.dones]) {
+    assert.ok(array.every(Number.isFinite), "every value is finite");
+  }
+  assert.ok(t.actions.every((a) => a >= -1 && a <= 1), "actions lie in [−1, 1]");
+  assert.ok(t.dones.every((d) => d === 0 || d === 1), "dones are 0 or 1");
+}
+
+const smoke = diffusionPresets.smoke;
+const perGeneration = smoke.windowsPerGeneration * (smoke.trajectoryLength - 1);
+
+Deno.test("factories: names, the contract's shape, paper defaults, and clear option errors", () => {
+  const guided = policyGuided();
+  const plain = unguided();
+  dataSourceSchema.parse(guided);
+  dataSourceSchema.parse(plain);
+  assert.equal(guided.name, "policy-guided");
+  assert.equal(plain.name, "unguided");
+  assert.equal(guided.options.guidanceStrength, 1);
+  assert.equal(plain.options.guidanceStrength, 0);
+  assert.equal(guided.options.cosineWeight, 0.3);
+  assert.equal(guided.options.guideDenoisedEstimate, true);
+  assert.equal(guided.options.normalizeGuidance, true);
+  assert.equal(guided.options.generationMode, "periodic");
+  assert.throws(() => policyGuided({ guidanceStrength: -1 }), /policy-guided.*guidanceStrength/);
+  assert.throws(() => policyGuided({ samplerStep: 3 }), /policy-guided.*samplerStep/);
+  assert.throws(() => unguided({ guidanceStrength: 1 }), /unguided.*guidanceStrength/);
+});
+
+Deno.test("regeneration schedule: periodic generations per preset, continuous generations", () => {
+  const ctx = context(1);
+  assert.equal(policyGuided().regenerateEvery!(ctx), 1000 / smoke.periodicGenerations);
+  assert.equal(
+    policyGuided().regenerateEvery!({ ...ctx, preset: "paper", agentSteps: 1_000_000 }),
+    250_000,
+  );
+  assert.equal(
+    policyGuided({ generationMode: "continuous" }).regenerateEvery!({
+      ...ctx,
+      preset: "paper",
+      agentSteps: 1_000_000,
+    }),
+    10_000,
+  );
+});
+
+Deno.test("prepare trains and caches a denoiser; both sources yield finite, well-shaped transitions", async () => {
+  const before = tf.memory().numTensors;
+  const guided = policyGuided();
+  const ctx = context(1);
+  await guided.prepare!(ctx);
+  const files = [...Deno.readDirSync(cacheDir)].map((e) => e.name).filter((n) =>
+    n.endsWith(".bin")
+  );
+  assert.equal(files.length, 1, "one cached model");
+  const stored = await loadDenoiser(`${cacheDir}/${files[0]}`);
+  const history = stored!.history;
+  assert.ok(
+    history[history.length - 1].validationLoss < history[0].validationLoss,
+    "validation loss falls",
+  );
+
+  const policy = countingPolicy();
+  const first = await guided.generate(ctx, { generation: 0, policy });
+  assertWellFormed(first, perGeneration);
+  assert.equal(policy.calls, 0, "the first generation is unguided");
+  const second = await guided.generate(ctx, { generation: 1, policy });
+  assertWellFormed(second, perGeneration);
+  assert.ok(
+    policy.calls >= smoke.samplerSteps - 1,
+    "later generations are guided at every step but the last",
+  );
+
+  // The unguided source shares the cached model and never asks the policy.
+  const plain = unguided();
+  const watched = countingPolicy();
+  await plain.prepare!(ctx);
+  assertWellFormed(await plain.generate(ctx, { generation: 1, policy: watched }), perGeneration);
+  assert.equal(watched.calls, 0);
+  assert.equal([...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin")).length, 1);
+
+  guided.dispose!();
+  plain.dispose!();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("guidance moves synthetic actions toward the target policy", async () => {
+  const ctx = context(1);
+  const meanAction = (t: Transitions) => t.actions.reduce((s, a) => s + a, 0) / t.actions.length;
+  const guided = policyGuided({ guidanceStrength: 2 });
+  const plain = unguided();
+  const policy = countingPolicy();
+  const pushed = meanAction(await guided.generate(ctx, { generation: 1, policy }));
+  const baseline = meanAction(await plain.generate(ctx, { generation: 1, policy }));
+  assert.ok(
+    pushed > baseline + 0.1,
+    `mean action ${pushed} (guided toward 0.5) vs ${baseline} (unguided)`,
+  );
+  guided.dispose!();
+  plain.dispose!();
+});
+
+Deno.test("continuous generation keeps the last generations; real data mixes in by ratio", async () => {
+  const ctx = context(1);
+  const continuous = policyGuided({ generationMode: "continuous", replayGenerations: 2 });
+  const share = Math.round(
+    (smoke.windowsPerGeneration * smoke.periodicGenerations) / smoke.continuousGenerations,
+  );
+  const unit = share * (smoke.trajectoryLength - 1);
+  const policy = countingPolicy();
+  const sizes = [];
+  for (let generation = 0; generation < 3; generation++) {
+    sizes.push((await continuous.generate(ctx, { generation, policy })).size);
+  }
+  assert.deepEqual(sizes, [unit, 2 * unit, 2 * unit]);
+  continuous.dispose!();
+
+  const mixed = unguided({ realFraction: 0.25 });
+  const data = await mixed.generate(ctx, { generation: 0 });
+  assertWellFormed(data, perGeneration + Math.round(perGeneration / 3));
+  mixed.dispose!();
+});
+
+Deno.test("a new seed trains its own model", async () => {
+  const source = unguided();
+  await source.prepare!(context(2));
+  assert.equal([...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin")).length, 2);
+  source.dispose!();
+  await Deno.remove(cacheDir, { recursive: true });
+});
