@@ -1,0 +1,176 @@
+/**
+ * Opens the HTML report in headless Chromium (Debian's package, installed by
+ * scripts/install_browser.sh when missing) and checks, in the DOM the browser
+ * produced after running the page's scripts, that every chart painted pixels
+ * and that the tables show the numbers of the cell files.
+ */
+import { assertEquals, assertOk } from "./assert.ts";
+import { syntheticGrid, writeSyntheticRun } from "./fixtures/synthetic_run.ts";
+import { writeReports } from "../reports/mod.ts";
+import { formatEstimate, formatNumber } from "../reports/format.ts";
+import { cellPath, type CellResult } from "../core/results.ts";
+import { join, toFileUrl } from "../core/paths.ts";
+
+const installScript = new URL("../scripts/install_browser.sh", import.meta.url).pathname;
+
+async function hasChromium(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("chromium", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+async function ensureChromium(): Promise<void> {
+  if (await hasChromium()) return;
+  const { success, stderr } = await new Deno.Command("sh", {
+    args: [installScript],
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  if (!success || !(await hasChromium())) {
+    throw new Error(
+      `chromium is required for this test: ${new TextDecoder().decode(stderr).trim()}`,
+    );
+  }
+}
+
+/** Runs headless Chromium on a page with a fresh profile; returns stdout. */
+async function chromium(page: string, extra: string[]): Promise<string> {
+  const profile = await Deno.makeTempDir({ prefix: "pgd-chromium-" });
+  try {
+    const { success, code, stdout, stderr } = await new Deno.Command("chromium", {
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        `--user-data-dir=${profile}`,
+        "--virtual-time-budget=5000",
+        ...extra,
+        toFileUrl(page).href,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).output();
+    if (!success) {
+      throw new Error(
+        `chromium exited with ${code}: ${new TextDecoder().decode(stderr).slice(-2000)}`,
+      );
+    }
+    return new TextDecoder().decode(stdout);
+  } finally {
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
+
+function attributes(tag: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const match of tag.matchAll(/([\w-]+)="([^"]*)"/g)) found[match[1]] = match[2];
+  return found;
+}
+
+function decode(html: string): string {
+  return html.replace(/<[^>]+>/g, "").replaceAll("&lt;", "<").replaceAll("&gt;", ">")
+    .replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&amp;", "&");
+}
+
+Deno.test({
+  name: "the HTML report draws every chart and shows the cells' numbers in headless Chromium",
+  sanitizeResources: false,
+  async fn() {
+    await ensureChromium();
+    const runDir = await Deno.makeTempDir({ prefix: "pgd-report-browser-" });
+    try {
+      const results: CellResult[] = await writeSyntheticRun(runDir);
+      const { htmlPath } = await writeReports(runDir, { bootstrapRepetitions: 500 });
+      const dom = await chromium(htmlPath, ["--dump-dom"]);
+
+      // Every canvas drew: the page records painted pixels per canvas after drawing.
+      const canvases = [...dom.matchAll(/<canvas[^>]*>/g)].map((m) => attributes(m[0]));
+      // 3 aggregate bar charts + IQM, one learning-curve chart per dataset × agent, Figures 5 and 6.
+      const expectedCharts = 4 + syntheticGrid.datasets.length * syntheticGrid.agents.length + 2;
+      assertEquals(canvases.length, expectedCharts, "one canvas per chart");
+      for (const canvas of canvases) {
+        assertEquals(canvas["data-error"], undefined, `chart ${canvas.id} raised an error`);
+        assertEquals(canvas["data-drawn"], "true", `chart ${canvas.id} drew nothing`);
+        assertOk(
+          Number(canvas["data-painted-pixels"]) > 1000,
+          `chart ${canvas.id} painted too little`,
+        );
+      }
+      const body = attributes(dom.match(/<body[^>]*>/)![0]);
+      assertEquals(body["data-charts-drawn"], String(canvases.length));
+      assertEquals(body["data-charts-total"], String(canvases.length));
+      for (
+        const id of [
+          "chart-family",
+          "chart-level",
+          "chart-iqm",
+          "chart-figure5-0",
+          "chart-figure6-1-0",
+        ]
+      ) {
+        assertOk(canvases.some((canvas) => canvas.id === id), `chart ${id} is on the page`);
+      }
+
+      // Table 2 shows mean ± s.e. of each entry's final scores, computed here.
+      const byEntry = new Map<string, number[]>();
+      for (const result of results) {
+        const id = `${result.cell.dataset}/${result.cell.source}/${result.cell.agent}`;
+        byEntry.set(id, [...(byEntry.get(id) ?? []), result.finalScore]);
+      }
+      const shown = new Map<string, string>();
+      for (const match of dom.matchAll(/<td([^>]*data-cell="[^"]*"[^>]*)>(.*?)<\/td>/g)) {
+        shown.set(attributes(match[1])["data-cell"], decode(match[2]));
+      }
+      for (const [id, scores] of byEntry) {
+        const n = scores.length;
+        const mean = scores.reduce((a, b) => a + b, 0) / n;
+        const se = Math.sqrt(scores.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1) / n);
+        const expected = formatEstimate({
+          count: n,
+          mean,
+          standardError: se,
+          degreesOfFreedom: n - 1,
+        });
+        assertOk(
+          shown.get(id)?.startsWith(expected),
+          `${id}: page shows '${shown.get(id)}', expected '${expected}'`,
+        );
+      }
+
+      // The cell list shows each run's final score and links its JSON.
+      for (const result of results) {
+        const file = cellPath(result.cell);
+        const row = dom.match(new RegExp(`<tr>(?:(?!<tr>).)*?href="${file}"`))?.[0];
+        assertOk(row, `a row linking ${file}`);
+        assertOk(decode(row).includes(formatNumber(result.finalScore, 2)), `${file} score shown`);
+      }
+
+      // A screenshot for a person to look at; it must at least be a real image.
+      const screenshot = join(runDir, "report.png");
+      await chromium(htmlPath, [`--screenshot=${screenshot}`, "--window-size=1280,2400"]);
+      const png = await Deno.readFile(screenshot);
+      assertEquals([...png.slice(1, 4)].map((c) => String.fromCharCode(c)).join(""), "PNG");
+      assertOk(png.length > 50_000, `screenshot of ${png.length} bytes looks empty`);
+      const keep = Deno.env.get("PGD_REPORT_SCREENSHOT");
+      if (keep) await Deno.copyFile(screenshot, keep);
+    } finally {
+      await Deno.remove(runDir, { recursive: true });
+    }
+  },
+});
