@@ -6,7 +6,7 @@
  * @module
  */
 import { tf } from "../core/compute.ts";
-import { assignFlat, checkSameShapes, flatten } from "./flat.ts";
+import { assignFlat, checkSameShapes, flatten, variableFrom } from "./flat.ts";
 
 /** Hyperparameters of {@link Adam}. */
 export interface AdamOptions {
@@ -57,8 +57,8 @@ export class Adam {
     this.#beta2 = beta2;
     this.#epsilon = epsilon;
     const size = variables.reduce((count, variable) => count + variable.size, 0);
-    this.#firstMoment = tf.variable(tf.zeros([size]), false);
-    this.#secondMoment = tf.variable(tf.zeros([size]), false);
+    this.#firstMoment = variableFrom(tf.zeros([size]), false);
+    this.#secondMoment = variableFrom(tf.zeros([size]), false);
   }
 
   /** Steps taken so far. */

@@ -36,3 +36,17 @@ export function checkSameShapes(
     }
   });
 }
+
+/**
+ * A variable holding `initial`'s values, which it takes over: `tf.variable`
+ * alone leaves `initial` as a second live tensor that nobody frees.
+ */
+export function variableFrom<R extends tf.Rank>(
+  initial: tf.Tensor<R>,
+  trainable = true,
+  name?: string,
+): tf.Variable<R> {
+  const variable = tf.variable(initial, trainable, name);
+  initial.dispose();
+  return variable;
+}

@@ -8,6 +8,7 @@
 import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { dense } from "./dense.ts";
+import { variableFrom } from "./flat.ts";
 import { linearInit } from "./init.ts";
 
 /** Shape and initialisation of an {@link Mlp}. */
@@ -93,13 +94,13 @@ export class Mlp {
       }
       const biasShape = members === 1 ? [outputDim] : [members, 1, outputDim];
       this.weights.push(
-        tf.variable(
+        variableFrom(
           tf.tensor3d(weight, [members, inputDim, outputDim]),
           true,
           `${prefix}_w${layer}`,
         ),
       );
-      this.biases.push(tf.variable(tf.tensor(bias, biasShape), true, `${prefix}_b${layer}`));
+      this.biases.push(variableFrom(tf.tensor(bias, biasShape), true, `${prefix}_b${layer}`));
     }
   }
 

@@ -34,6 +34,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { variableFrom } from "../../nn/flat.ts";
 
 /** Training schedule per preset: `paper` is the paper's (1M steps, 16 evaluation episodes). */
 export const iqlSchedules: Record<PresetName, AgentSchedule> = {
@@ -165,7 +166,7 @@ class IqlAgent implements Agent {
       seed: deriveSeed(seed, "actor"),
       name: "actor",
     });
-    this.#logStd = tf.variable(tf.zeros([actionDim]), true, `iql_log_std_${logStdCounter++}`);
+    this.#logStd = variableFrom(tf.zeros([actionDim]), true, `iql_log_std_${logStdCounter++}`);
     // Twin critics Q₁, Q₂ as one ensemble of two: one product per layer for both.
     this.#critic = new Mlp({
       inputDim: observationDim + actionDim,

@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { initCompute, tf } from "../core/compute.ts";
+import { Rng } from "../core/rng.ts";
+import type { Agent } from "../core/contracts/agent.ts";
+import type { Transitions } from "../core/types.ts";
+import { iql, iqlSchedules } from "../plugins/agents/iql.ts";
+
+await initCompute("wasm");
+
+/**
+ * A 2-D point that moves by 0.2·a per step; reward −‖s'‖ (get to the origin
+ * and stay). The good action is known: towards the origin.
+ */
+const pointTask = {
+  observationDim: 2,
+  actionDim: 2,
+  horizon: 20,
+  step(state: Float32Array, action: ArrayLike<number>): { next: Float32Array; reward: number } {
+    const next = new Float32Array(2);
+    for (let j = 0; j < 2; j++) {
+      const push = Math.min(1, Math.max(-1, action[j]));
+      next[j] = Math.min(2, Math.max(-2, state[j] + 0.2 * push));
+    }
+    return { next, reward: -Math.hypot(next[0], next[1]) };
+  },
+  start(rng: Rng): Float32Array {
+    return Float32Array.of(rng.range(-1.5, 1.5), rng.range(-1.5, 1.5));
+  },
+};
+
+/** Episodes of a noisy behaviour policy: towards the origin plus N(0, 0.8²) per axis. */
+function pointDataset(episodes: number, seed: number): Transitions {
+  const rng = new Rng(seed);
+  const size = episodes * pointTask.horizon;
+  const data: Transitions = {
+    size,
+    observationDim: 2,
+    actionDim: 2,
+    observations: new Float32Array(size * 2),
+    actions: new Float32Array(size * 2),
+    rewards: new Float32Array(size),
+    nextObservations: new Float32Array(size * 2),
+    dones: new Float32Array(size),
+  };
+  let row = 0;
+  for (let e = 0; e < episodes; e++) {
+    let state = pointTask.start(rng);
+    for (let t = 0; t < pointTask.horizon; t++, row++) {
+      const norm = Math.max(0.2, Math.hypot(state[0], state[1]));
+      const action = [0, 1].map((j) =>
+        Math.min(1, Math.max(-1, -state[j] / norm + 0.8 * rng.normal()))
+      );
+      const { next, reward } = pointTask.step(state, action);
+      data.observations.set(state, row * 2);
+      data.actions.set(action, row * 2);
+      data.rewards[row] = reward;
+      data.nextObservations.set(next, row * 2);
+      state = next;
+    }
+  }
+  return data;
+}
+
+/** Mean return of a policy over fixed start states. */
+function meanReturn(policy: (state: Float32Array) => ArrayLike<number>, episodes = 20): number {
+  const rng = new Rng(1234);
+  let total = 0;
+  for (let e = 0; e < episodes; e++) {
+    let state = pointTask.start(rng);
+    for (let t = 0; t < pointTask.horizon; t++) {
+      const { next, reward } = pointTask.step(state, policy(state));
+      total += reward;
+      state = next;
+    }
+  }
+  return total / episodes;
+}
+
+function sampleBatch(data: Transitions, size: number, rng: Rng): Transitions {
+  const { observationDim: od, actionDim: ad } = data;
+  const batch: Transitions = {
+    size,
+    observationDim: od,
+    actionDim: ad,
+    observations: new Float32Array(size * od),
+    actions: new Float32Array(size * ad),
+    rewards: new Float32Array(size),
+    nextObservations: new Float32Array(size * od),
+    dones: new Float32Array(size),
+  };
+  for (let i = 0; i < size; i++) {
+    const k = rng.int(data.size);
+    batch.observations.set(data.observations.subarray(k * od, (k + 1) * od), i * od);
+    batch.actions.set(data.actions.subarray(k * ad, (k + 1) * ad), i * ad);
+    batch.rewards[i] = data.rewards[k];
+    batch.nextObservations.set(data.nextObservations.subarray(k * od, (k + 1) * od), i * od);
+    batch.dones[i] = data.dones[k];
+  }
+  return batch;
+}
+
+function stats(data: Transitions) {
+  const mean = new Float32Array(2);
+  const std = new Float32Array(2);
+  for (let j = 0; j < 2; j++) {
+    let sum = 0;
+    let squares = 0;
+    for (let i = 0; i < data.size; i++) sum += data.observations[i * 2 + j];
+    mean[j] = sum / data.size;
+    for (let i = 0; i < data.size; i++) squares += (data.observations[i * 2 + j] - mean[j]) ** 2;
+    std[j] = Math.sqrt(squares / data.size);
+  }
+  return { mean, std };
+}
+
+const smallOptions = {
+  hiddenDims: [64, 64],
+  discount: 0.9,
+  actorLearningRate: 1e-3,
+  criticLearningRate: 1e-3,
+  valueLearningRate: 1e-3,
+};
+
+Deno.test("iql options: paper defaults, schedules per preset, unknown keys named", () => {
+  const plugin = iql();
+  assert.equal(plugin.name, "iql");
+  const o = plugin.options;
+  assert.deepEqual(o.hiddenDims, [256, 256]);
+  assert.equal(o.actorLearningRate, 3e-4);
+  assert.equal(o.adamEpsilon, 1e-5);
+  assert.equal(o.discount, 0.99);
+  assert.equal(o.tau, 0.005);
+  assert.equal(o.expectile, 0.7);
+  assert.equal(o.temperature, 3.0);
+  assert.equal(o.maxAdvantageWeight, 100);
+  assert.equal(o.logStdMin, -20);
+  assert.equal(o.logStdMax, 2);
+  assert.equal(iqlSchedules.paper.trainingSteps, 1_000_000);
+  assert.equal(iqlSchedules.paper.evaluationEpisodes, 16);
+  assert.throws(() => iql({ beta: 3 }), /iql options: unknown key 'beta'/);
+  assert.throws(() => iql({ expectile: 1.5 }), /iql options\.expectile/);
+  assert.throws(() => iql({ logStdMin: 3 }), /iql options\.logStdMin: logStdMin must be below/);
+  const agent = iql({ schedule: { batchSize: 8 } }).create({
+    observationDim: 3,
+    actionDim: 1,
+    seed: 0,
+    preset: "quick",
+  });
+  assert.deepEqual(agent.schedule, { ...iqlSchedules.quick, batchSize: 8 });
+  agent.dispose();
+});
+
+Deno.test("iql: the same seed gives the same losses and actions; dispose frees every tensor", () => {
+  const data = pointDataset(10, 1);
+  const before = tf.memory().numTensors;
+  const run = () => {
+    const agent = iql(smallOptions).create({
+      observationDim: 2,
+      actionDim: 2,
+      seed: 42,
+      preset: "smoke",
+    });
+    const rng = new Rng(3);
+    const losses = [];
+    for (let i = 0; i < 5; i++) losses.push(agent.update(sampleBatch(data, 32, rng)));
+    const actions = agent.act(data.observations.subarray(0, 8), 4, true);
+    const noisy = agent.act(data.observations.subarray(0, 8), 4, false);
+    agent.dispose();
+    return { losses, actions, noisy };
+  };
+  const a = run();
+  const b = run();
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.actions, a.noisy);
+  assert.equal(tf.memory().numTensors, before, "tensors left after dispose");
+});
+
+Deno.test("iql learns the point task from noisy demonstrations, with falling losses and flat tensor count", () => {
+  const data = pointDataset(100, 7);
+  const agent: Agent = iql(smallOptions).create({
+    observationDim: 2,
+    actionDim: 2,
+    seed: 1,
+    preset: "smoke",
+    observationStats: stats(data),
+  });
+  const rng = new Rng(5);
+  const criticLosses: number[] = [];
+  const valueLosses: number[] = [];
+  let tensors = 0;
+  for (let step = 0; step < 600; step++) {
+    const metrics = agent.update(sampleBatch(data, 64, rng));
+    criticLosses.push(metrics.criticLoss);
+    valueLosses.push(metrics.valueLoss);
+    assert.ok(Number.isFinite(metrics.actorLoss));
+    if (step === 5) tensors = tf.memory().numTensors;
+  }
+  assert.equal(tf.memory().numTensors, tensors, "tensor count grew during training");
+  const mean = (values: number[]) => values.reduce((x, y) => x + y) / values.length;
+  const [early, late] = [mean(criticLosses.slice(0, 20)), mean(criticLosses.slice(-50))];
+  assert.ok(late < 0.5 * early, `critic loss fell only from ${early} to ${late}`);
+
+  const randomRng = new Rng(9);
+  const random = meanReturn(() => [randomRng.range(-1, 1), randomRng.range(-1, 1)]);
+  const learned = meanReturn((state) => agent.act(state, 1, true));
+  assert.ok(learned > random + 10, `learned return ${learned} vs random ${random}`);
+
+  // Guidance view: the tanh-bounded mean and exp(log-std), the same for every state.
+  const states = data.observations.subarray(0, 6);
+  const distribution = agent.actionDistribution(states, 3);
+  assert.deepEqual(distribution.mean, agent.act(states, 3, true));
+  assert.ok(distribution.mean.every((m) => Math.abs(m) <= 1));
+  const std = distribution.std;
+  assert.ok(std.every((s) => s > 0 && s < 1), `std ${std} should shrink from 1 on demonstrations`);
+  assert.deepEqual([...std.subarray(0, 2)], [...std.subarray(4, 6)]);
+  agent.dispose();
+});
