@@ -7,9 +7,11 @@ import {
   maze2d,
   type Maze2dEnvironment,
   maze2dVariants,
+  maze2dXml,
   mazeCells,
 } from "../plugins/envs/maze2d.ts";
 import { WaypointController } from "../plugins/envs/maze2d_controller.ts";
+import { loadModel, type MujocoSimulation } from "../plugins/envs/mujoco.ts";
 
 const umaze = maze2dVariants["maze2d-umaze"];
 
@@ -135,7 +137,7 @@ Deno.test("the waypoint controller reaches the goal; a random policy scores near
     const rng = new Rng(3);
     const random = meanReturn(
       environment,
-      100,
+      200,
       1000,
       () => Float32Array.of(rng.range(-1, 1), rng.range(-1, 1)),
     );
@@ -247,5 +249,29 @@ Deno.test("collect records D4RL's layout, validates, replays in the simulator an
     assert.deepEqual(copy.metadata, dataset.metadata);
   } finally {
     await Deno.remove(folder, { recursive: true });
+  }
+});
+
+Deno.test("the simulator state stays readable and writable after wasm memory grows", async () => {
+  const simulation = await loadModel("growth", maze2dXml("growth", umaze.layout));
+  const others: MujocoSimulation[] = [];
+  try {
+    simulation.writeQpos([1, 2]);
+    simulation.writeQvel([0.5, -0.5]);
+    const rawView = simulation.data.qpos as Float64Array;
+    // Each model takes megabytes of wasm memory: more of them force the memory to grow,
+    // which detaches every view taken before.
+    while (rawView.length > 0 && others.length < 60) {
+      others.push(await loadModel("filler", maze2dXml("filler", umaze.layout)));
+    }
+    assert.equal(rawView.length, 0, "the memory grew and detached the old view");
+    assert.deepEqual([...simulation.readQpos(), ...simulation.readQvel()], [1, 2, 0.5, -0.5]);
+    simulation.writeCtrl([0, 0]);
+    simulation.step(1);
+    const qpos = simulation.readQpos();
+    assert.ok(Math.abs(qpos[0] - 1.005) < 1e-3 && Math.abs(qpos[1] - 1.995) < 1e-3, `${qpos}`);
+  } finally {
+    simulation.free();
+    for (const other of others) other.free();
   }
 });

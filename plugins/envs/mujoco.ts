@@ -5,9 +5,9 @@
  * state and the controls.
  *
  * `data.qpos`, `data.qvel` and `data.ctrl` of mujoco-js are live views into
- * wasm memory, which goes stale when that memory grows; every accessor here
- * fetches a fresh view and copies values in or out, so no caller ever holds a
- * view.
+ * wasm memory, which go stale when that memory grows; the accessors here copy
+ * values in or out through views they fetch again whenever the memory has
+ * grown, so no caller ever holds a view.
  *
  * @module
  */
@@ -88,6 +88,7 @@ export class MujocoSimulation {
   /** Simulation timestep in seconds. */
   readonly timestep: number;
   #freed = false;
+  #views: Partial<Record<"qpos" | "qvel" | "ctrl", Float64Array>> = {};
 
   /** Wraps a loaded model and its data; use {@link loadModel} rather than this. */
   constructor(name: string, mujoco: MujocoModule, model: MjModel, data: MjData) {
@@ -168,8 +169,11 @@ export class MujocoSimulation {
 
   #view(field: "qpos" | "qvel" | "ctrl", size: number): Float64Array {
     this.#assertLive();
-    // A fresh view every call: wasm memory may have grown since the last one.
+    const cached = this.#views[field];
+    // When wasm memory grows its old buffer is detached and every view on it reads as empty.
+    if (cached !== undefined && cached.length === size && size > 0) return cached;
     const view = this.data[field] as Float64Array;
+    this.#views[field] = view;
     if (view.length !== size) {
       throw new Error(
         `MuJoCo model "${this.name}": ${field} has ${view.length} values, not ${size}`,
