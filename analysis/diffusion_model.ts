@@ -1,0 +1,86 @@
+/**
+ * Trajectory diffusion as a trajectory model for the analysis: the diffusion
+ * sources' denoiser (same options, cache and seeds, so the analysis and the
+ * benchmark share one model) sampled with policy guidance at a requested λ.
+ *
+ * @module
+ */
+import type { SourceContext } from "../core/contracts/source.ts";
+import { rowLayout } from "../diffusion/windows.ts";
+import {
+  guidanceOptionsOf,
+  LoadedDenoiser,
+  parseDiffusionOptions,
+  prepareDenoiser,
+  resolveSizes,
+  samplerOptionsOf,
+  sampleWindows,
+} from "../plugins/sources/diffusion_source.ts";
+import type { TrajectoryModel } from "./analyze.ts";
+import type { SyntheticTrajectories } from "./trajectories.ts";
+
+/**
+ * Un-normalised windows (`count × length × rowWidth`, rows of observation,
+ * pre-tanh action, reward, done) as synthetic trajectories with actions
+ * squashed by tanh, as the sources turn them into transitions.
+ */
+export function windowsToTrajectories(
+  windows: Float32Array,
+  count: number,
+  length: number,
+  observationDim: number,
+  actionDim: number,
+): SyntheticTrajectories {
+  const layout = rowLayout(observationDim, actionDim);
+  if (windows.length !== count * length * layout.rowWidth) {
+    throw new Error(
+      `windows: expected ${count}×${length}×${layout.rowWidth} values, got ${windows.length}`,
+    );
+  }
+  const observations = new Float32Array(count * length * observationDim);
+  const actions = new Float32Array(count * length * actionDim);
+  for (let row = 0; row < count * length; row++) {
+    const at = row * layout.rowWidth;
+    observations.set(windows.subarray(at, at + observationDim), row * observationDim);
+    for (let j = 0; j < actionDim; j++) {
+      actions[row * actionDim + j] = Math.tanh(windows[at + layout.actionOffset + j]);
+    }
+  }
+  return { count, length, observationDim, actionDim, observations, actions };
+}
+
+/**
+ * Trains (or loads) the denoiser for `context` with the diffusion sources'
+ * `options`, and returns a model that samples windows guided by the
+ * requested policy at the requested λ (λ = 0: unguided).
+ */
+export async function diffusionTrajectoryModel(
+  context: SourceContext,
+  options: unknown = {},
+): Promise<TrajectoryModel> {
+  const parsed = parseDiffusionOptions("policy-guided", options);
+  const sizes = resolveSizes(parsed, context.preset);
+  const stored = await prepareDenoiser(context, parsed, sizes);
+  const { observationDim, actionDim } = context.dataset;
+  const model = new LoadedDenoiser(stored, rowLayout(observationDim, actionDim));
+  return {
+    sample({ policy, guidance, count, seed }) {
+      const windows = sampleWindows(
+        model,
+        count,
+        samplerOptionsOf(parsed, sizes),
+        { ...guidanceOptionsOf(parsed), strength: guidance },
+        guidance > 0 ? policy : undefined,
+        seed,
+        sizes.samplingBatchSize,
+        (fraction) => context.reporter.progress("diffusion-sample", fraction),
+      );
+      return Promise.resolve(
+        windowsToTrajectories(windows, count, sizes.trajectoryLength, observationDim, actionDim),
+      );
+    },
+    dispose() {
+      model.dispose();
+    },
+  };
+}
