@@ -103,6 +103,7 @@ function barChart(
           backgroundColor: translucent(s.colour, 0.75),
           borderColor: s.colour,
           borderWidth: 1,
+          maxBarThickness: 56,
           errorBars: s.values.map((_, i) => [finiteOrNull(s.low[i]), finiteOrNull(s.high[i])]),
         })),
       },
@@ -579,6 +580,15 @@ const pageScript = `
         legend: { labels: { filter: (item, data) => !data.datasets[item.datasetIndex].band } },
         tooltip: { filter: (item) => !item.dataset.band },
       });
+      let points = 0;
+      for (const dataset of config.data.datasets) {
+        if (dataset.band) continue;
+        for (const value of dataset.data) {
+          const y = value !== null && typeof value === "object" ? value.y : value;
+          if (y !== null && y !== undefined) points++;
+        }
+      }
+      canvas.dataset.points = String(points);
       new Chart(canvas, config);
       const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
       let painted = 0;
@@ -657,7 +667,11 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
 </head>
 <body>
 <header><h1>pgd-bench report: ${escapeHtml(summary.runName)}</h1>
-<p>${summary.cellCount} cell results · ${summary.datasets.length} datasets · ${summary.sources.length} sources · ${summary.agents.length} agents${
+<p>${plural(summary.cellCount, "cell result", "cell results")} · ${
+    plural(summary.datasets.length, "dataset", "datasets")
+  } · ${plural(summary.sources.length, "source", "sources")} · ${
+    plural(summary.agents.length, "agent", "agents")
+  }${
     summary.missing.length ? ` · <strong>${summary.missing.length} missing</strong>` : ""
   } · generated ${escapeHtml(summary.generatedAt)}</p>
 <nav><a href="#table2">Table 2</a><a href="#aggregates">Aggregates</a><a href="#curves">Learning curves</a><a href="#analysis">Trajectory analysis</a><a href="#missing">Missing</a><a href="#metadata">Metadata</a><a href="#cells">Cells</a><a href="summary.md">summary.md</a><a href="results.csv">results.csv</a><a href="summary.json">summary.json</a></nav>
@@ -670,7 +684,7 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
   }</p></section>
 <section id="aggregates"><h2>Aggregates</h2><p class="legend">Mean over datasets of the per-dataset means ± standard error; the IQM chart pools all runs with 95% stratified bootstrap intervals. ${agentNote}</p>
 <div class="charts">${aggregateCharts.map((c) => chartBlock(c)).join("")}${
-    iqmChart ? chartBlock(iqmChart, true) : ""
+    iqmChart ? chartBlock(iqmChart, iqmGroups.length > 3) : ""
   }</div>
 ${
     families.length
