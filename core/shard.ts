@@ -101,9 +101,10 @@ export function parseShard(text: string, where = "--shard"): Omit<Shard, "origin
 
 /**
  * The shard this process runs: from `--shard i/n` when given, else from the
- * scheduler's environment: a Slurm job array (`SLURM_ARRAY_TASK_ID` counted
- * from `SLURM_ARRAY_TASK_MIN` in steps of `SLURM_ARRAY_TASK_STEP`, with
- * `SLURM_ARRAY_TASK_COUNT` shards) or a Kubernetes Indexed Job
+ * scheduler's environment: a Slurm job array counted from 0
+ * (`SLURM_ARRAY_TASK_ID` of `SLURM_ARRAY_TASK_COUNT` shards, or of
+ * `configuredCount` when given, so that one task resubmitted alone with
+ * `--array=3` keeps the whole array's count) or a Kubernetes Indexed Job
  * (`JOB_COMPLETION_INDEX`, with the count from `configuredCount`, since
  * Kubernetes does not export the number of completions). `undefined` when
  * none applies: the process runs the whole grid.
@@ -129,34 +130,26 @@ export function shardFromEnvironment(
   }
   const slurmTask = env.SLURM_ARRAY_TASK_ID;
   if (slurmTask !== undefined && slurmTask !== "") {
-    const task = integer(slurmTask, "SLURM_ARRAY_TASK_ID", 0);
+    const index = integer(slurmTask, "SLURM_ARRAY_TASK_ID", 0);
     const countText = env.SLURM_ARRAY_TASK_COUNT;
-    if (countText === undefined || countText === "") {
+    let count: number;
+    if (configuredCount !== undefined) count = configuredCount;
+    else if (countText !== undefined && countText !== "") {
+      count = integer(countText, "SLURM_ARRAY_TASK_COUNT", 1);
+    } else {
       throw new UserError(
-        "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (Slurm older than " +
-          "17.11?): pass --shard $SLURM_ARRAY_TASK_ID/<array size> instead",
+        "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: pass --shard-count " +
+          "<array size>",
       );
     }
-    const count = integer(countText, "SLURM_ARRAY_TASK_COUNT", 1);
-    const minimum = env.SLURM_ARRAY_TASK_MIN
-      ? integer(env.SLURM_ARRAY_TASK_MIN, "SLURM_ARRAY_TASK_MIN", 0)
-      : 0;
-    const step = env.SLURM_ARRAY_TASK_STEP
-      ? integer(env.SLURM_ARRAY_TASK_STEP, "SLURM_ARRAY_TASK_STEP", 1)
-      : 1;
-    const offset = task - minimum;
-    if (offset < 0 || offset % step !== 0 || offset / step >= count) {
+    if (index >= count) {
       throw new UserError(
-        `SLURM_ARRAY_TASK_ID=${task} is not one of ${count} evenly spaced tasks from ` +
-          `${minimum} in steps of ${step}: use a range such as --array=0-${count - 1}`,
+        `SLURM_ARRAY_TASK_ID=${index} is out of range for ${count} shards: the array must ` +
+          `count from 0 (--array=0-${count - 1}); to rerun some of its tasks alone ` +
+          `(e.g. --array=${index}), pass --shard-count <the whole array's size>`,
       );
     }
-    if (configuredCount !== undefined && configuredCount !== count) {
-      throw new UserError(
-        `SLURM_ARRAY_TASK_COUNT=${count} but --shard-count says ${configuredCount}`,
-      );
-    }
-    return { index: offset / step, count, origin: "slurm" };
+    return { index, count, origin: "slurm" };
   }
   const completionIndex = env.JOB_COMPLETION_INDEX;
   if (completionIndex !== undefined && completionIndex !== "") {

@@ -114,23 +114,16 @@ Deno.test("shardFromEnvironment: a Slurm job array", () => {
     shardFromEnvironment(undefined, { SLURM_ARRAY_TASK_ID: "2", SLURM_ARRAY_TASK_COUNT: "3" }),
     { index: 2, count: 3, origin: "slurm" },
   );
-  // --array=1-3 counts from 1; --array=0-8:4 in steps of 4.
+  // One task of a 16-task array resubmitted alone (--array=3) keeps the whole array's count.
   assertEquals(
-    shardFromEnvironment(undefined, {
-      SLURM_ARRAY_TASK_ID: "1",
-      SLURM_ARRAY_TASK_MIN: "1",
-      SLURM_ARRAY_TASK_COUNT: "3",
-    }),
-    { index: 0, count: 3, origin: "slurm" },
+    shardFromEnvironment(undefined, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "1" }, 16),
+    { index: 3, count: 16, origin: "slurm" },
   );
-  assertEquals(
-    shardFromEnvironment(undefined, {
-      SLURM_ARRAY_TASK_ID: "8",
-      SLURM_ARRAY_TASK_MIN: "0",
-      SLURM_ARRAY_TASK_STEP: "4",
-      SLURM_ARRAY_TASK_COUNT: "3",
-    }),
-    { index: 2, count: 3, origin: "slurm" },
+  assertThrows(
+    () =>
+      shardFromEnvironment(undefined, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "1" }),
+    UserError,
+    "pass --shard-count",
   );
   assertThrows(
     () =>
@@ -141,7 +134,7 @@ Deno.test("shardFromEnvironment: a Slurm job array", () => {
   assertThrows(
     () => shardFromEnvironment(undefined, { SLURM_ARRAY_TASK_ID: "1" }),
     UserError,
-    "SLURM_ARRAY_TASK_COUNT is not",
+    "SLURM_ARRAY_TASK_COUNT is not: pass --shard-count",
   );
   assertThrows(
     () =>
