@@ -435,6 +435,24 @@ function seconds(value: number): string {
   return `${(value / 3600).toFixed(2)} h`;
 }
 
+/** The shards a merged run came from, one row each (fields as the merge records them). */
+function shardTable(shards: unknown): string {
+  if (!Array.isArray(shards) || shards.length === 0) return "";
+  const rows = shards.map((shard) => {
+    const entry = (shard ?? {}) as Record<string, unknown>;
+    const text = (value: unknown) =>
+      escapeHtml(
+        value === undefined ? "–" : typeof value === "string" ? value : JSON.stringify(value),
+      );
+    return `<tr><td>${text(entry.folder)}</td><td>${text(entry.shard)}</td><td>${
+      text(entry.startedAt)
+    }</td><td>${text(entry.finishedAt)}</td><td>${text(entry.computePath)}</td></tr>`;
+  });
+  return `<table class="plain" id="table-shards"><caption>Merged from</caption><thead><tr><th>Folder</th><th>Shard</th><th>Started</th><th>Finished</th><th>Compute path</th></tr></thead><tbody>${
+    rows.join("")
+  }</tbody></table>`;
+}
+
 function metadataSection(summary: ReportSummary): string {
   const meta = summary.metadata;
   const items: [string, string][] = [
@@ -447,6 +465,7 @@ function metadataSection(summary: ReportSummary): string {
     ["Finished", meta?.finishedAt ?? summary.span?.finishedAt ?? "–"],
     ["Report generated", summary.generatedAt],
   ];
+  if (typeof meta?.mergedAt === "string") items.push(["Merged", meta.mergedAt]);
   const timingRows = (Object.entries(summary.timings) as [string, number][]).map(([name, value]) =>
     `<tr><th>${escapeHtml(name.replace(/Seconds$/, ""))}</th><td>${seconds(value)}</td></tr>`
   );
@@ -471,10 +490,10 @@ function metadataSection(summary: ReportSummary): string {
       ? `<details><summary>Configuration (run.json)</summary><pre>${
         escapeHtml(JSON.stringify(meta.config, null, 2))
       }</pre>${
-        meta.shards === undefined
+        meta.shards === undefined || Array.isArray(meta.shards)
           ? ""
           : `<pre>${escapeHtml(JSON.stringify({ shards: meta.shards }, null, 2))}</pre>`
-      }</details>`
+      }</details>${shardTable(meta.shards)}`
       : "<p>No run.json in this folder: metadata comes from the cell files.</p>"
   }</section>`;
 }

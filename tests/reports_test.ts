@@ -7,6 +7,7 @@ import { welchTTest } from "../stats/mod.ts";
 import { cellPath, type CellResult } from "../core/results.ts";
 import { UserError } from "../core/errors.ts";
 import { join } from "../core/paths.ts";
+import { mergeResults } from "../core/merge.ts";
 
 /** Final scores per `dataset/source/agent`, read back from the cell files. */
 function scoresByEntry(results: CellResult[]): Map<string, number[]> {
@@ -286,4 +287,49 @@ Deno.test("dataset order follows Table 2", () => {
     "maze2d-umaze",
     "maze2d-large",
   ]);
+});
+
+Deno.test("a run merged from two machines reports the same numbers as the whole run", async () => {
+  const whole = await Deno.makeTempDir({ prefix: "pgd-report-whole-" });
+  const shards = [0, 1].map((i) => join(whole, `..`, `${whole.split("/").pop()}-shard-${i}`));
+  const merged = `${whole}-merged`;
+  try {
+    const results = await writeSyntheticRun(whole, { analysis: false });
+    const manifest = JSON.parse(await Deno.readTextFile(join(whole, "run.json")));
+    // Each machine ran the seeds of its parity and wrote its own run.json.
+    for (const [i, shard] of shards.entries()) {
+      for (const result of results.filter((r) => r.cell.seed % 2 === i)) {
+        const path = join(shard, cellPath(result.cell));
+        await Deno.mkdir(join(path, ".."), { recursive: true });
+        await Deno.writeTextFile(path, JSON.stringify(result));
+      }
+      const expectedCells = manifest.expectedCells.filter((c: { seed: number }) =>
+        c.seed % 2 === i
+      );
+      await Deno.writeTextFile(
+        join(shard, "run.json"),
+        JSON.stringify({ ...manifest, expectedCells, shard: { index: i, count: 2 } }),
+      );
+    }
+    await mergeResults(shards, merged);
+    const options = { bootstrapRepetitions: 200, now: () => new Date(0) };
+    const fromWhole = summarizeRun(await loadRun(whole), options);
+    const fromMerged = summarizeRun(await loadRun(merged), options);
+    assertEquals(
+      fromMerged.cells.map((c) => [c.dataset, c.source, c.agent, c.scores]),
+      fromWhole.cells.map((c) => [c.dataset, c.source, c.agent, c.scores]),
+    );
+    assertEquals(fromMerged.missing.map((c) => c.file), fromWhole.missing.map((c) => c.file));
+    assertEquals(fromMerged.hosts, ["machine-a", "machine-b"]);
+    const { htmlPath } = await writeReports(merged, options);
+    const html = await Deno.readTextFile(htmlPath);
+    assertOk(html.includes('id="table-shards"'), "the page lists the shards merged");
+    for (const shard of shards) {
+      assertOk(html.includes(shard.split("/").pop()!), `shard ${shard} listed`);
+    }
+  } finally {
+    for (const dir of [whole, ...shards, merged]) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
 });
