@@ -644,34 +644,35 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
 export function toTransitions(dataset: D4rlDataset): Transitions {
   const { size, observationDim, actionDim, terminals, timeouts } = dataset;
   const next = dataset.nextObservations;
-  const kept: number[] = [];
+  const kept = new Int32Array(size);
+  let count = 0;
   for (let i = 0; i < size; i++) {
     if (timeouts[i]) continue;
     if (i === size - 1 && !terminals[i]) continue;
-    kept.push(i);
+    kept[count++] = i;
   }
-  const count = kept.length;
   const observations = new Float32Array(count * observationDim);
   const actions = new Float32Array(count * actionDim);
   const rewards = new Float32Array(count);
   const nextObservations = new Float32Array(count * observationDim);
   const dones = new Float32Array(count);
+  const source = next ?? dataset.observations;
+  // Plain index loops: millions of rows, and a subarray per row would allocate each time.
   for (let k = 0; k < count; k++) {
     const i = kept[k];
-    observations.set(
-      dataset.observations.subarray(i * observationDim, (i + 1) * observationDim),
-      k * observationDim,
-    );
-    actions.set(dataset.actions.subarray(i * actionDim, (i + 1) * actionDim), k * actionDim);
+    for (let j = 0; j < observationDim; j++) {
+      observations[k * observationDim + j] = dataset.observations[i * observationDim + j];
+    }
+    for (let j = 0; j < actionDim; j++) {
+      actions[k * actionDim + j] = dataset.actions[i * actionDim + j];
+    }
     rewards[k] = dataset.rewards[i];
     dones[k] = terminals[i];
     // The last row is kept only when terminal; its s' is masked by done, so the row itself serves.
-    const source = next ?? dataset.observations;
     const row = next !== undefined ? i : Math.min(i + 1, size - 1);
-    nextObservations.set(
-      source.subarray(row * observationDim, (row + 1) * observationDim),
-      k * observationDim,
-    );
+    for (let j = 0; j < observationDim; j++) {
+      nextObservations[k * observationDim + j] = source[row * observationDim + j];
+    }
   }
   return {
     size: count,

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { z } from "zod";
 import { Rng } from "../../core/rng.ts";
 import type {
   CollectRequest,
@@ -303,9 +304,27 @@ export async function makeMaze2d(dataset: string): Promise<Maze2dEnvironment> {
 }
 
 /** Options of the Maze2d plugin. */
-export interface Maze2dOptions {
-  /** Std of Gaussian noise on the controller's actions when collecting (D4RL's v1 files: 0). */
-  actionNoise?: number;
+export const maze2dOptionsSchema = z.object({
+  /**
+   * Std of Gaussian noise added to the controller's actions when collecting.
+   * D4RL's generator adds N(0, 0.5) only with `--noisy` (files named `*-noisy`);
+   * its v1 datasets were made without, hence 0.
+   */
+  actionNoise: z.number().min(0).default(0),
+}).strict();
+
+/** Options of the Maze2d plugin (see {@link maze2dOptionsSchema}). */
+export type Maze2dOptions = z.input<typeof maze2dOptionsSchema>;
+
+function parseOptions(options: unknown): z.infer<typeof maze2dOptionsSchema> {
+  const parsed = maze2dOptionsSchema.safeParse(options ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) =>
+      `${issue.path.join(".") || "(options)"}: ${issue.message}`
+    );
+    throw new Error(`maze2d options: ${issues.join("; ")}`);
+  }
+  return parsed.data;
 }
 
 /**
@@ -316,6 +335,7 @@ export async function collectMaze2d(
   request: CollectRequest,
   options: Maze2dOptions = {},
 ): Promise<D4rlDataset> {
+  const { actionNoise } = parseOptions(options);
   const variant = variantOf(request.dataset);
   const size = request.size ?? variant.collectSize[request.preset];
   if (!Number.isInteger(size) || size < 2) {
@@ -333,7 +353,7 @@ export async function collectMaze2d(
       maxEpisodeSteps: variant.maxEpisodeSteps,
       goal: environment.cells.goal,
       targetCells: environment.cells.emptyAndGoal,
-      actionNoise: options.actionNoise ?? 0,
+      actionNoise,
       onProgress: request.onProgress,
     });
   } finally {
@@ -342,13 +362,14 @@ export async function collectMaze2d(
 }
 
 /** The Maze2d environment plugin: `maze2d-umaze`, `maze2d-medium`, `maze2d-large`. */
-export function maze2d(options: Maze2dOptions = {}): EnvironmentPlugin {
+export function maze2d(options?: Maze2dOptions): EnvironmentPlugin {
+  const parsed = parseOptions(options);
   return {
     name: "maze2d",
     datasets: Object.keys(maze2dVariants),
     spec: (dataset) => maze2dSpec(variantOf(dataset)),
     make: (dataset) => makeMaze2d(dataset),
-    collect: (request) => collectMaze2d(request, options),
+    collect: (request) => collectMaze2d(request, parsed),
     d4rlFileName: (dataset) => `${variantOf(dataset).d4rlId}.hdf5`,
   };
 }
