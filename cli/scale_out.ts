@@ -128,11 +128,11 @@ export function scaleOutCommands(): Command[] {
     .description(
       "finished, running, failed and missing cells of a result folder, per shard, from its files",
     )
-    .argument("[dir]", "result folder", "results/bench")
+    .argument("[dirs...]", "result folders (e.g. one per shard), read as one", ["results/bench"])
     .addOption(shardCountOption())
     .option("--json", "print the status as JSON")
-    .action(async (dir, flags) => {
-      const result = await readStatus(dir, { shardCount: flags.shardCount });
+    .action(async (dirs, flags) => {
+      const result = await readStatus(dirs, { shardCount: flags.shardCount });
       if (flags.json) console.log(JSON.stringify(result, null, 2));
       else console.log(renderStatus(result));
     });

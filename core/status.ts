@@ -172,7 +172,7 @@ export interface ShardStatus {
 
 /** The state of a result folder. */
 export interface RunStatus {
-  /** The result folder. */
+  /** The result folder(s), comma-separated. */
   root: string;
   /** Shards the grid was split into, when known. */
   shardCount?: number;
@@ -240,39 +240,61 @@ function shardCountOf(manifest: Record<string, unknown> | undefined): number | u
   return undefined;
 }
 
-/** Reads the state of every cell of a result folder from its files. */
-export async function readStatus(root: string, options: StatusOptions = {}): Promise<RunStatus> {
-  const runFile = join(root, "run.json");
-  let manifest: Record<string, unknown> | undefined;
-  try {
-    manifest = (await readJsonIfExists(runFile)) as Record<string, unknown> | undefined;
-  } catch (error) {
-    throw new UserError((error as Error).message);
-  }
+/**
+ * Reads the state of every cell of a result folder from its files. Given
+ * several folders (one per shard, say), a cell's result or marker in any of
+ * them counts, and the grid is the union of their `run.json`s.
+ */
+export async function readStatus(
+  roots: string | string[],
+  options: StatusOptions = {},
+): Promise<RunStatus> {
+  const folders = typeof roots === "string" ? [roots] : roots;
+  if (!folders.length) throw new UserError("status: no result folder given");
   const known = new Map<string, CellKey>();
-  const expected = z.array(cellKeySchema).safeParse(manifest?.expectedCells);
-  if (manifest && !expected.success) {
-    throw new UserError(`'${runFile}': expectedCells is missing or not a list of cells`);
-  }
-  for (const cell of expected.data ?? []) known.set(cellId(cell), cell);
-
+  let manifest: Record<string, unknown> | undefined;
+  let manifests = 0;
   const results = new Map<string, string>();
-  for (const path of await listJson(join(root, "cells"))) {
-    const parsed = cellResultSchema.safeParse(await readJsonIfExists(path).catch(() => undefined));
-    if (!parsed.success) continue;
-    const id = cellId(parsed.data.cell);
-    known.set(id, known.get(id) ?? parsed.data.cell);
-    results.set(id, parsed.data.configHash);
-  }
   const markers = new Map<string, CellMarker>();
-  for (const path of await listJson(join(root, "markers"))) {
-    const parsed = cellMarkerSchema.safeParse(await readJsonIfExists(path).catch(() => undefined));
-    if (!parsed.success) continue;
-    const id = cellId(parsed.data.cell);
-    known.set(id, known.get(id) ?? parsed.data.cell);
-    markers.set(id, parsed.data);
+  for (const root of folders) {
+    const runFile = join(root, "run.json");
+    let own: Record<string, unknown> | undefined;
+    try {
+      own = (await readJsonIfExists(runFile)) as Record<string, unknown> | undefined;
+    } catch (error) {
+      throw new UserError((error as Error).message);
+    }
+    if (own) {
+      const expected = z.array(cellKeySchema).safeParse(own.expectedCells);
+      if (!expected.success) {
+        throw new UserError(`'${runFile}': expectedCells is missing or not a list of cells`);
+      }
+      for (const cell of expected.data) known.set(cellId(cell), cell);
+      manifest ??= own;
+      manifests += 1;
+    }
+    for (const path of await listJson(join(root, "cells"))) {
+      const parsed = cellResultSchema.safeParse(
+        await readJsonIfExists(path).catch(() => undefined),
+      );
+      if (!parsed.success) continue;
+      const id = cellId(parsed.data.cell);
+      known.set(id, known.get(id) ?? parsed.data.cell);
+      results.set(id, parsed.data.configHash);
+    }
+    for (const path of await listJson(join(root, "markers"))) {
+      const parsed = cellMarkerSchema.safeParse(
+        await readJsonIfExists(path).catch(() => undefined),
+      );
+      if (!parsed.success) continue;
+      const id = cellId(parsed.data.cell);
+      known.set(id, known.get(id) ?? parsed.data.cell);
+      const earlier = markers.get(id);
+      if (!earlier || earlier.at < parsed.data.at) markers.set(id, parsed.data);
+    }
   }
-  if (!manifest && known.size === 0) {
+  const root = folders.join(", ");
+  if (!manifests && known.size === 0) {
     throw new UserError(`no run in '${root}': expected a run.json, cells/ or markers/ there`);
   }
 
