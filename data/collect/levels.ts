@@ -82,10 +82,10 @@ export type CollectionSizes = z.infer<typeof collectionSizesSchema>;
 export const collectionPresets: Readonly<Record<PresetName, CollectionSizes>> = {
   smoke: {
     datasetSize: 2_000,
-    startSteps: 500,
-    mediumMaxSteps: 1_500,
-    expertSteps: 2_000,
-    evaluateEvery: 500,
+    startSteps: 300,
+    mediumMaxSteps: 800,
+    expertSteps: 1_000,
+    evaluateEvery: 400,
     evaluationEpisodes: 1,
     mediumFraction: 1 / 3,
     sac: { hiddenDims: [32, 32], batchSize: 64 },
@@ -93,8 +93,8 @@ export const collectionPresets: Readonly<Record<PresetName, CollectionSizes>> = 
   quick: {
     datasetSize: 100_000,
     startSteps: 2_000,
-    mediumMaxSteps: 15_000,
-    expertSteps: 30_000,
+    mediumMaxSteps: 25_000,
+    expertSteps: 50_000,
     evaluateEvery: 2_500,
     evaluationEpisodes: 2,
     mediumFraction: 1 / 3,
@@ -302,6 +302,18 @@ export class BehaviourTraining {
     goal: "medium" | "expert",
     onProgress?: (fraction: number) => void,
   ): TrainingCheckpoint {
+    const began = performance.now();
+    try {
+      return this.#advance(goal, onProgress);
+    } finally {
+      this.trainingSeconds += (performance.now() - began) / 1000;
+    }
+  }
+
+  /** Wall-clock seconds spent training so far. */
+  trainingSeconds = 0;
+
+  #advance(goal: "medium" | "expert", onProgress?: (fraction: number) => void): TrainingCheckpoint {
     const existing = goal === "medium" ? this.medium : this.expert;
     if (existing) return existing;
     const sizes = this.sizes;
@@ -443,6 +455,9 @@ export async function collectLevel(request: LevelRequest): Promise<D4rlDataset> 
       policy_training_steps: checkpoint?.steps ?? 0,
       policy_evaluation_return: checkpoint?.evaluationReturn ?? null,
       medium_target_return: training.mediumReturn,
+      training_seconds: training.trainingSeconds,
+      evaluation_steps: training.curve.map(([steps]) => steps),
+      evaluation_returns: training.curve.map(([, value]) => value),
     };
     if (request.level === "medium-replay") {
       const rows = Math.min(request.size ?? Infinity, checkpoint!.steps);

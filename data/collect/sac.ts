@@ -110,10 +110,9 @@ export class Sac {
       name: "sac_critic",
     });
     this.#targetCritic = this.#critic.clone("sac_target_critic");
-    this.#logTemperature = tf.variable(
-      tf.scalar(Math.log(this.config.initialTemperature)),
-      true,
-      `sac_log_temperature_${this.#rng.seed()}`,
+    const temperatureName = `sac_log_temperature_${this.#rng.seed()}`;
+    this.#logTemperature = tf.tidy(() =>
+      tf.variable(tf.scalar(Math.log(this.config.initialTemperature)), true, temperatureName)
     );
     this.#actorOptimizer = new Adam(this.#actor.variables, { learningRate });
     this.#criticOptimizer = new Adam(this.#critic.variables, { learningRate });
