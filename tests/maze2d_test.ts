@@ -5,7 +5,7 @@ import { readD4rl, toTransitions, validateD4rl, writeD4rl } from "../data/d4rl.t
 import {
   makeMaze2d,
   maze2d,
-  type Maze2dEnvironment,
+  Maze2dEnvironment,
   maze2dVariants,
   maze2dXml,
   mazeCells,
@@ -273,5 +273,48 @@ Deno.test("the simulator state stays readable and writable after wasm memory gro
   } finally {
     simulation.free();
     for (const other of others) other.free();
+  }
+});
+
+Deno.test("the controller plans the maze path by value iteration and jitters inner waypoints", () => {
+  const controller = new WaypointController(umaze.layout, new Rng(1));
+  // From the bottom-left cell (3, 1) to the goal (1, 1), around the U.
+  controller.act([3, 1], [0, 0], [1, 1]);
+  const waypoints = controller.waypoints;
+  const cells = waypoints.map(([row, column]) => [Math.ceil(row), Math.ceil(column)]);
+  assert.deepEqual(cells, [[3, 2], [3, 3], [2, 3], [1, 3], [1, 2], [1, 1]]);
+  assert.deepEqual(waypoints.at(-1), [1, 1], "the last waypoint is the target cell itself");
+  for (const [row, column] of waypoints.slice(0, -1)) {
+    const [jitterRow, jitterColumn] = [Math.ceil(row) - row, Math.ceil(column) - column];
+    assert.ok(jitterRow > 0 && jitterRow < 0.2 && jitterColumn > 0 && jitterColumn < 0.2);
+  }
+  // The first action pushes along the corridor towards (3, 2) at full force.
+  const { action, reached } = controller.act([3, 1], [0, 0], [1, 1]);
+  assert.equal(reached, false);
+  assert.equal(action[1], 1);
+});
+
+Deno.test("with resetTarget, every reset draws a new target near a free cell", async () => {
+  const simulation = await loadModel("reset-target", maze2dXml("reset-target", umaze.layout));
+  const environment = new Maze2dEnvironment({ ...umaze, resetTarget: true }, simulation);
+  try {
+    const free = mazeCells(umaze.layout).emptyAndGoal;
+    const targets = new Set<string>();
+    for (let seed = 0; seed < 20; seed++) {
+      environment.reset(seed);
+      const [row, column] = environment.target;
+      assert.ok(
+        free.some(([r, c]) => Math.abs(row - r) <= 0.1 && Math.abs(column - c) <= 0.1),
+        `target ${row}, ${column} lies within 0.1 of a free cell`,
+      );
+      targets.add(`${Math.round(row)},${Math.round(column)}`);
+    }
+    assert.ok(targets.size >= 4, `targets spread over ${targets.size} cells`);
+    environment.reset(3);
+    const first = environment.target;
+    environment.reset(3);
+    assert.deepEqual(environment.target, first, "the same seed draws the same target");
+  } finally {
+    environment.close();
   }
 });
