@@ -5,7 +5,6 @@
  * @module
  */
 import type { MeanEstimate } from "../stats/summary.ts";
-import type { Comparison } from "./summary.ts";
 
 /** Mark of policy-guided significantly above unguided. */
 export const unguidedMark = "†";
@@ -35,15 +34,4 @@ export function formatPValue(pValue: number | undefined): string {
   if (pValue === undefined || Number.isNaN(pValue)) return "–";
   if (pValue < 0.001) return "<0.001";
   return pValue.toFixed(3);
-}
-
-/** What marks an entry gets: improvement over real, and (policy-guided) over unguided. */
-export function marks(versusReal?: Comparison, versusUnguided?: Comparison): {
-  overReal: boolean;
-  overUnguided: boolean;
-} {
-  return {
-    overReal: versusReal?.improvement ?? false,
-    overUnguided: versusUnguided?.improvement ?? false,
-  };
 }
