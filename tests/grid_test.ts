@@ -1,0 +1,149 @@
+/**
+ * End-to-end: the CLI runs a `smoke` grid in worker processes, writes every
+ * cell and the reports, resumes after being killed without redoing finished
+ * cells, and runs a user's plugin loaded by path.
+ */
+import { assertEquals, assertOk } from "./assert.ts";
+import { cellResultSchema } from "../core/results.ts";
+
+const main = new URL("../cli/main.ts", import.meta.url).pathname;
+const cacheDir = await Deno.makeTempDir({ prefix: "pgd-grid-cache-" });
+
+function cli(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", main, ...args, "--cache-dir", cacheDir],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", CI: "1" },
+  }).spawn();
+}
+
+async function run(args: string[]): Promise<{ code: number; output: string }> {
+  const child = cli(args);
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+}
+
+async function cellFiles(out: string): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (folder: string) => {
+    for await (const entry of Deno.readDir(folder)) {
+      const path = `${folder}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else if (entry.name.endsWith(".json")) files.push(path);
+    }
+  };
+  await walk(`${out}/cells`).catch(() => {});
+  return files.sort();
+}
+
+Deno.test("grid: a smoke grid runs both agents in parallel workers and reports", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-grid-" });
+  const { code, output } = await run([
+    "run",
+    "--preset=smoke",
+    "--datasets=maze2d-umaze",
+    "--sources=real",
+    "--agents=td3bc,iql",
+    "--seeds=1",
+    "--workers=2",
+    `--out=${out}`,
+  ]);
+  assertEquals(code, 0, output);
+  const files = await cellFiles(out);
+  assertEquals(files.length, 2, files.join("\n"));
+  for (const file of files) {
+    const result = cellResultSchema.parse(JSON.parse(await Deno.readTextFile(file)));
+    assertOk(Number.isFinite(result.finalScore));
+    assertOk(result.evaluations.length >= 1);
+    assertOk(result.losses.length >= 1);
+  }
+  for (const report of ["summary.md", "report.html", "results.csv", "run.json"]) {
+    assertOk((await Deno.stat(`${out}/${report}`)).size > 0, report);
+  }
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("grid: killed mid-run, it resumes without redoing finished cells", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-resume-" });
+  const args = [
+    "run",
+    "--preset=smoke",
+    "--datasets=maze2d-umaze",
+    "--sources=real",
+    "--agents=td3bc",
+    "--seeds=3",
+    "--workers=1",
+    `--out=${out}`,
+  ];
+  const child = cli(args);
+  // Kill the run as soon as its first cell is stored.
+  let first: string[] = [];
+  for (let waited = 0; waited < 240_000 && !first.length; waited += 100) {
+    await new Promise((done) => setTimeout(done, 100));
+    first = await cellFiles(out);
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  assertOk(first.length >= 1, "no cell finished before the time limit");
+  const partial = await cellFiles(out);
+  assertOk(partial.length < 3, "the run finished before it could be killed");
+  const before = new Map<string, string>();
+  for (const file of partial) before.set(file, await Deno.readTextFile(file));
+
+  const { code, output } = await run(args);
+  assertEquals(code, 0, output);
+  const after = await cellFiles(out);
+  assertEquals(after.length, 3, after.join("\n"));
+  for (const [file, text] of before) {
+    assertEquals(await Deno.readTextFile(file), text, `${file} was redone`);
+  }
+  assertOk(output.includes(`${partial.length} already finished`), output);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("grid: the example plugin loads by path and runs in a smoke grid", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-plugin-" });
+  const { code, output } = await run([
+    "run",
+    "--preset=smoke",
+    "--plugin=./examples/noisy_source.ts",
+    "--datasets=maze2d-umaze",
+    "--sources=noisy-real",
+    "--agents=td3bc",
+    "--seeds=1",
+    "--workers=1",
+    `--out=${out}`,
+    '--source-options={"noisy-real":{"noiseScale":0.05}}',
+  ]);
+  assertEquals(code, 0, output);
+  const [file] = await cellFiles(out);
+  const result = cellResultSchema.parse(JSON.parse(await Deno.readTextFile(file)));
+  assertEquals(result.cell.source, "noisy-real");
+  assertEquals(result.sourceOptions, { noiseScale: 0.05 });
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("grid: an unknown plugin or option fails at once with one clear error", async () => {
+  const unknown = await run(["run", "--preset=smoke", "--sources=realistic", "--out=/tmp/x"]);
+  assertEquals(unknown.code, 2, unknown.output);
+  assertOk(unknown.output.includes("unknown data source 'realistic'"), unknown.output);
+  const option = await run([
+    "run",
+    "--preset=smoke",
+    '--agent-options={"td3bc":{"alfa":2}}',
+    "--out=/tmp/x",
+  ]);
+  assertEquals(option.code, 2, option.output);
+  assertOk(option.output.includes("alfa"), option.output);
+});
+
+Deno.test({
+  name: "grid: clean up the shared cache",
+  fn: async () => {
+    await Deno.remove(cacheDir, { recursive: true });
+  },
+});
