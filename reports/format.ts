@@ -18,15 +18,19 @@ export function formatNumber(value: number | undefined | null, decimals = 1): st
   return Number(text) === 0 ? (0).toFixed(decimals) : text;
 }
 
-/** `mean ± s.e.`, or the mean and the seed count when the s.e. is undefined. */
-export function formatEstimate(estimate: MeanEstimate, decimals = 1): string {
+/**
+ * `mean ± s.e.`; the seed count is added when the s.e. is undefined or when
+ * fewer than `fullCount` seeds have a result (a partly finished entry).
+ */
+export function formatEstimate(estimate: MeanEstimate, decimals = 1, fullCount = 0): string {
   if (Number.isNaN(estimate.mean)) return "–";
+  const count = ` (n=${estimate.count})`;
   if (Number.isNaN(estimate.standardError)) {
-    return `${formatNumber(estimate.mean, decimals)} (n=${estimate.count})`;
+    return `${formatNumber(estimate.mean, decimals)}${count}`;
   }
   return `${formatNumber(estimate.mean, decimals)} ± ${
     formatNumber(estimate.standardError, decimals)
-  }`;
+  }${estimate.count < fullCount ? count : ""}`;
 }
 
 /** A p-value for tables: three significant figures, `<0.001` below. */

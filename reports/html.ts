@@ -321,7 +321,11 @@ function dynamicsCharts(result: DynamicsError, prefix: string): ChartSpec[] {
   );
 }
 
-function tableEntry(item: CellSummary | AggregateSummary | undefined, id: string): string {
+function tableEntry(
+  summary: ReportSummary,
+  item: CellSummary | AggregateSummary | undefined,
+  id: string,
+): string {
   if (!item) return `<td class="none" data-cell="${escapeHtml(id)}">—</td>`;
   if ("complete" in item && !item.complete) {
     return `<td class="none" data-cell="${
@@ -340,7 +344,7 @@ function tableEntry(item: CellSummary | AggregateSummary | undefined, id: string
   return `<td data-cell="${escapeHtml(id)}" data-mean="${item.estimate.mean}"${
     classes.length ? ` class="${classes.join(" ")}"` : ""
   } title="${escapeHtml(notes.join("; "))}">${
-    escapeHtml(formatEstimate(item.estimate))
+    escapeHtml(formatEstimate(item.estimate, 1, "scores" in item ? summary.seedsPerEntry : 0))
   }${dagger}</td>`;
 }
 
@@ -366,7 +370,11 @@ function mainTable(summary: ReportSummary): string {
         `<tr><th>${escapeHtml(dataset)}</th>${
           agents.map((agent) =>
             sources.map((source) =>
-              tableEntry(findCell(summary, dataset, source, agent), `${dataset}/${source}/${agent}`)
+              tableEntry(
+                summary,
+                findCell(summary, dataset, source, agent),
+                `${dataset}/${source}/${agent}`,
+              )
             ).join("")
           ).join("")
         }</tr>`,
@@ -378,6 +386,7 @@ function mainTable(summary: ReportSummary): string {
           agents.map((agent) =>
             sources.map((source) =>
               tableEntry(
+                summary,
                 findAggregate(summary, block.total, source, agent),
                 `${block.total.kind}:${block.total.name}/${source}/${agent}`,
               )
@@ -399,6 +408,7 @@ function aggregateTable(summary: ReportSummary, groups: DatasetGroup[], id: stri
       agents.map((agent) =>
         summary.sources.map((source) =>
           tableEntry(
+            summary,
             findAggregate(summary, group, source, agent),
             `${group.kind}:${group.name}/${source}/${agent}`,
           )

@@ -25,10 +25,10 @@ function header(titles: string[]): string {
   return [row(titles), row(titles.map((_, i) => (i === 0 ? "---" : "---:")))].join("\n");
 }
 
-function entry(item: CellSummary | AggregateSummary | undefined, missingText = "—"): string {
-  if (!item) return missingText;
+function entry(summary: ReportSummary, item: CellSummary | AggregateSummary | undefined): string {
+  if (!item) return "—";
   if ("complete" in item && !item.complete) return `– (${item.tasksCovered}/${item.tasks})`;
-  let text = formatEstimate(item.estimate);
+  let text = formatEstimate(item.estimate, 1, "scores" in item ? summary.seedsPerEntry : 0);
   if (item.versusReal?.improvement) text = `**${text}**`;
   if (item.versusUnguided?.improvement) text += ` ${unguidedMark}`;
   return text;
@@ -53,13 +53,15 @@ export function renderMainTable(summary: ReportSummary): string {
     for (const dataset of block.datasets) {
       lines.push(row([
         dataset,
-        ...columns.map((c) => entry(findCell(summary, dataset, c.source, c.agent))),
+        ...columns.map((c) => entry(summary, findCell(summary, dataset, c.source, c.agent))),
       ]));
     }
     if (block.datasets.length > 1) {
       lines.push(row([
         `${block.title} total`,
-        ...columns.map((c) => entry(findAggregate(summary, block.total, c.source, c.agent))),
+        ...columns.map((c) =>
+          entry(summary, findAggregate(summary, block.total, c.source, c.agent))
+        ),
       ]));
     }
   }
@@ -73,7 +75,7 @@ function aggregateTable(summary: ReportSummary, groups: DatasetGroup[]): string 
   for (const group of groups) {
     lines.push(row([
       group.name,
-      ...columns.map((c) => entry(findAggregate(summary, group, c.source, c.agent))),
+      ...columns.map((c) => entry(summary, findAggregate(summary, group, c.source, c.agent))),
     ]));
   }
   return lines.join("\n");

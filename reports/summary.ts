@@ -224,6 +224,8 @@ export interface ReportSummary {
   blocks: TableBlock[];
   /** All cells with at least one seed. */
   cells: CellSummary[];
+  /** The most seeds any entry has: entries with fewer show their count. */
+  seedsPerEntry: number;
   /** Aggregates over suites, families and levels. */
   aggregates: AggregateSummary[];
   /** Learning curves. */
@@ -485,6 +487,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
     agents,
     blocks,
     cells: [...cellMap.values()],
+    seedsPerEntry: Math.max(0, ...[...cellMap.values()].map((cell) => cell.scores.length)),
     aggregates,
     curves,
     missing,

@@ -129,6 +129,12 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
       "maze2d-medium",
     ]);
 
+    // The entry that lost a seed says how many it has; full entries do not.
+    const partial = lines.find((line) => line.startsWith("| maze2d-medium |"))!.split("|")
+      .map((cell) => cell.trim())[header.indexOf("iql · unguided")];
+    assertOk(partial.endsWith("(n=3)"), `partial entry shows its seed count: ${partial}`);
+    assertEquals(written.markdown.split("(n=").length, 2, "only the partial entry shows a count");
+
     // The missing cell is listed, never dropped.
     assertOk(markdown.includes(cellPath(missingCell)), "summary.md lists the missing cell");
     assertOk(html.includes(cellPath(missingCell)), "report.html lists the missing cell");
