@@ -26,8 +26,8 @@ import {
   unguidedSource,
 } from "./summary.ts";
 
-/** Reads chart.js's UMD bundle from the installed npm package (run `deno install` first). */
-export async function readChartJs(): Promise<string> {
+/** Where chart.js's UMD bundle may lie: beside the package's entry, or in the project's node_modules. */
+function chartJsCandidates(): URL[] {
   const candidates: URL[] = [];
   try {
     const entry = import.meta.resolve("chart.js");
@@ -36,6 +36,10 @@ export async function readChartJs(): Promise<string> {
     // Not resolvable through the import map: fall back to the project's node_modules.
   }
   candidates.push(new URL("../node_modules/chart.js/dist/chart.umd.min.js", import.meta.url));
+  return candidates;
+}
+
+async function readFirst(candidates: URL[]): Promise<string | undefined> {
   for (const candidate of candidates) {
     try {
       return await Deno.readTextFile(candidate);
@@ -43,6 +47,26 @@ export async function readChartJs(): Promise<string> {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
+  return undefined;
+}
+
+/**
+ * Reads chart.js's UMD bundle from the npm package. On a fresh clone the
+ * package is installed on first use: importing it once makes Deno fetch it.
+ */
+export async function readChartJs(): Promise<string> {
+  const found = await readFirst(chartJsCandidates());
+  if (found !== undefined) return found;
+  try {
+    await import("chart.js");
+  } catch (error) {
+    throw new UserError(
+      `chart.js could not be installed (${(error as Error).message}); run \`deno install\``,
+    );
+  }
+  const candidates = chartJsCandidates();
+  const installed = await readFirst(candidates);
+  if (installed !== undefined) return installed;
   throw new UserError(
     `chart.js not found (looked for ${candidates.map(String).join(", ")}); ` +
       "run `deno install` in the project folder",
