@@ -6,7 +6,9 @@ import { Rng } from "../core/rng.ts";
 import { validateTransitions } from "../core/transitions.ts";
 import type { D4rlDataset, PolicyView } from "../core/types.ts";
 import { pets, petsOptionsSchema } from "../plugins/sources/pets.ts";
-import { terminationRule } from "../worldmodel/dynamics.ts";
+import { DynamicsModel, terminationRule } from "../worldmodel/dynamics.ts";
+import { parseEnsembleOptions, ProbabilisticEnsemble } from "../worldmodel/ensemble.ts";
+import { policySampler, rollout, rolloutTransitions } from "../worldmodel/rollout.ts";
 
 await initCompute("wasm");
 
@@ -174,6 +176,41 @@ Deno.test("pets: termination rules and bad options", () => {
   assert.throws(() => pets({ rolloutLength: 0 }), /pets\.rolloutLength/);
   assert.throws(() => pets({ unknownKey: 1 }), /unknown key 'unknownKey'/);
   assert.ok(petsOptionsSchema.parse({}).ensembleSize === 7);
+});
+
+Deno.test("rollout: trajectories stop at a terminal state and flatten to their valid steps", () => {
+  const ensemble = new ProbabilisticEnsemble(
+    observationDim + actionDim,
+    observationDim + 1,
+    parseEnsembleOptions({ hiddenSizes: [8], weightDecays: [0, 0] }),
+    1,
+  );
+  const model = new DynamicsModel(ensemble, observationDim, actionDim);
+  const count = 50;
+  const starts = Float32Array.from({ length: count * observationDim }, (_, i) => i % 7);
+  // Terminal once the first coordinate leaves (−2, 8): some rollouts stop early.
+  const trajectories = rollout(model, policySampler(pushingPolicy), starts, count, {
+    length: 6,
+    penaltyCoefficient: 0,
+    isTerminal: (next) => next[0] <= -2 || next[0] >= 8,
+    rng: new Rng(2),
+  });
+  assert.equal(trajectories.observations.length, count * 7 * observationDim);
+  let taken = 0;
+  for (let i = 0; i < count; i++) {
+    const steps = trajectories.steps[i];
+    assert.ok(steps >= 1 && steps <= 6);
+    taken += steps;
+    for (let t = 0; t < steps - 1; t++) assert.equal(trajectories.dones[i * 6 + t], 0);
+    if (steps < 6) assert.equal(trajectories.dones[i * 6 + steps - 1], 1);
+  }
+  assert.ok(taken < count * 6, "some rollouts stopped early");
+  assert.ok(trajectories.steps.some((steps) => steps === 6), "some rollouts ran every step");
+  const transitions = rolloutTransitions(trajectories);
+  assert.equal(transitions.size, taken);
+  validateTransitions(transitions, observationDim, actionDim, "rollout");
+  assert.ok(transitions.observations.every(Number.isFinite));
+  model.dispose();
 });
 
 Deno.test({
