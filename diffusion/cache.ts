@@ -181,3 +181,64 @@ export async function loadDenoiser(path: string): Promise<StoredDenoiser | undef
 export async function saveDenoiser(path: string, model: StoredDenoiser): Promise<void> {
   await writeAtomically(path, encodeDenoiser(model));
 }
+
+/** How {@link produceOnce} waits for another process. */
+export interface LockOptions {
+  /** A lock untouched for this long is taken to be left by a dead process. */
+  staleMs: number;
+  /** Wait between looks at the lock. */
+  pollMs: number;
+}
+
+/**
+ * Loads an artefact, or makes it while holding `${path}.lock` so concurrent
+ * processes (the cells of a grid) make it once: the others wait and then
+ * load it. `make` receives a heartbeat to call during long work, which keeps
+ * the lock fresh; a lock left stale (its holder died) is taken over.
+ */
+export async function produceOnce<T>(
+  path: string,
+  load: () => Promise<T | undefined>,
+  make: (heartbeat: () => void) => Promise<T>,
+  options: LockOptions = { staleMs: 10 * 60_000, pollMs: 1000 },
+): Promise<T> {
+  const lockPath = `${path}.lock`;
+  const folder = path.slice(0, Math.max(0, path.lastIndexOf("/")));
+  if (folder) await Deno.mkdir(folder, { recursive: true });
+  while (true) {
+    const existing = await load();
+    if (existing !== undefined) return existing;
+    let lock: Deno.FsFile | undefined;
+    try {
+      lock = await Deno.open(lockPath, { createNew: true, write: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    if (lock) {
+      lock.close();
+      try {
+        const madeMeanwhile = await load();
+        if (madeMeanwhile !== undefined) return madeMeanwhile;
+        let lastBeat = Date.now();
+        return await make(() => {
+          const now = Date.now();
+          if (now - lastBeat < 5000) return;
+          lastBeat = now;
+          try {
+            Deno.utimeSync(lockPath, new Date(now), new Date(now));
+          } catch {
+            // The lock was taken over as stale; the result is still written atomically.
+          }
+        });
+      } finally {
+        await Deno.remove(lockPath).catch(() => {});
+      }
+    }
+    const info = await Deno.stat(lockPath).catch(() => undefined);
+    if (info?.mtime && Date.now() - info.mtime.getTime() > options.staleMs) {
+      await Deno.remove(lockPath).catch(() => {});
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+  }
+}

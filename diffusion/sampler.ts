@@ -91,10 +91,51 @@ export function validateSamplerOptions(options: SamplerOptions): void {
 }
 
 /**
+ * One step of Algorithm 2 from `levels[stepIndex]` to `levels[stepIndex + 1]`:
+ * add guidance, raise the noise by churn `γ = min(S_churn/N, √2 − 1)` inside
+ * [S_tmin, S_tmax], take an Euler step and, unless σ_{i+1} = 0, Heun's
+ * correction. Returns a new tensor; `sample` is left alone.
+ */
+export function samplerStep(
+  denoiser: DenoiserFn,
+  sample: tf.Tensor3D,
+  levels: Float64Array,
+  stepIndex: number,
+  options: SamplerOptions,
+  noiseSeed: number,
+  guidance?: GuidanceFn,
+): tf.Tensor3D {
+  const steps = options.steps;
+  const sigma = levels[stepIndex];
+  const sigmaNext = levels[stepIndex + 1];
+  return tf.tidy(() => {
+    let current: tf.Tensor3D = sample;
+    const guide = guidance?.(current, sigma, stepIndex, steps);
+    if (guide) current = tf.add(current, guide) as tf.Tensor3D;
+    const inChurnRange = sigma >= options.churnSigmaMin && sigma <= options.churnSigmaMax;
+    const gamma = inChurnRange ? Math.min(options.churn / steps, Math.SQRT2 - 1) : 0;
+    const sigmaHat = sigma * (1 + gamma);
+    if (gamma > 0) {
+      const extra = Math.sqrt(sigmaHat * sigmaHat - sigma * sigma) * options.churnNoise;
+      const noise = tf.randomNormal(current.shape, 0, 1, "float32", noiseSeed);
+      current = tf.add(current, tf.mul(noise, extra)) as tf.Tensor3D;
+    }
+    const slope = tf.div(tf.sub(current, denoiser(current, sigmaHat)), sigmaHat);
+    let stepped = tf.add(current, tf.mul(slope, sigmaNext - sigmaHat)) as tf.Tensor3D;
+    if (options.solver === "heun" && sigmaNext > 0) {
+      const slopeNext = tf.div(tf.sub(stepped, denoiser(stepped, sigmaNext)), sigmaNext);
+      stepped = tf.add(
+        current,
+        tf.mul(tf.add(slope, slopeNext), 0.5 * (sigmaNext - sigmaHat)),
+      ) as tf.Tensor3D;
+    }
+    return stepped;
+  });
+}
+
+/**
  * Draws `shape[0]` samples by Algorithm 2 of Karras et al. (2022): start from
- * N(0, σ_max²); at each step add guidance, raise the noise by churn
- * `γ = min(S_churn/N, √2 − 1)` inside [S_tmin, S_tmax], then take an Euler step
- * and, unless σ_{i+1} = 0, Heun's correction. Returns the final sample.
+ * N(0, σ_max²), then {@link samplerStep} N times. Returns the final sample.
  */
 export function sampleEdm(
   denoiser: DenoiserFn,
@@ -107,41 +148,11 @@ export function sampleEdm(
   validateSamplerOptions(options);
   const rng = new Rng(seed);
   const levels = noiseLevels(options);
-  const steps = options.steps;
-  const churnGamma = Math.min(options.churn / steps, Math.SQRT2 - 1);
   let x = tf.tidy(() =>
     tf.mul(tf.randomNormal(shape, 0, 1, "float32", rng.seed()), levels[0])
   ) as tf.Tensor3D;
-  for (let i = 0; i < steps; i++) {
-    const sigma = levels[i];
-    const sigmaNext = levels[i + 1];
-    const noiseSeed = rng.seed();
-    const next = tf.tidy(() => {
-      let current: tf.Tensor3D = x;
-      const guide = guidance?.(current, sigma, i, steps);
-      if (guide) current = tf.add(current, guide) as tf.Tensor3D;
-      const gamma = sigma >= options.churnSigmaMin && sigma <= options.churnSigmaMax
-        ? churnGamma
-        : 0;
-      const sigmaHat = sigma * (1 + gamma);
-      if (gamma > 0) {
-        const extra = Math.sqrt(sigmaHat * sigmaHat - sigma * sigma) * options.churnNoise;
-        current = tf.add(
-          current,
-          tf.mul(tf.randomNormal(shape, 0, 1, "float32", noiseSeed), extra),
-        ) as tf.Tensor3D;
-      }
-      const slope = tf.div(tf.sub(current, denoiser(current, sigmaHat)), sigmaHat);
-      let stepped = tf.add(current, tf.mul(slope, sigmaNext - sigmaHat)) as tf.Tensor3D;
-      if (options.solver === "heun" && sigmaNext > 0) {
-        const slopeNext = tf.div(tf.sub(stepped, denoiser(stepped, sigmaNext)), sigmaNext);
-        stepped = tf.add(
-          current,
-          tf.mul(tf.add(slope, slopeNext), 0.5 * (sigmaNext - sigmaHat)),
-        ) as tf.Tensor3D;
-      }
-      return stepped;
-    }) as tf.Tensor3D;
+  for (let i = 0; i < options.steps; i++) {
+    const next = samplerStep(denoiser, x, levels, i, options, rng.seed(), guidance);
     x.dispose();
     x = next;
     onStep?.(i);

@@ -110,8 +110,205 @@ function normals(rng: Rng, size: number): Float32Array {
 }
 
 /**
- * Trains a denoiser on z-scored windows (`count × length × rowWidth`, row-major).
- * `validation` windows come from held-out episodes.
+ * One training run, step by step: Adam on the EDM loss, an EMA of the
+ * weights, and validation readings on fixed held-out draws. Windows are
+ * z-scored, `count × length × rowWidth`, row-major.
+ */
+export class DenoiserTrainer {
+  /** Network sizes. */
+  readonly config: UNetConfig;
+  /** Training settings. */
+  readonly options: TrainOptions;
+  /** Gradient steps taken. */
+  stepsTaken = 0;
+  #train: Float32Array;
+  #trainCount: number;
+  #windowSize: number;
+  #rng: Rng;
+  #names: string[];
+  #params: Record<string, tf.Variable>;
+  #variables: tf.Variable[];
+  #firstMoment: tf.Variable[];
+  #secondMoment: tf.Variable[];
+  #ema: tf.Variable[];
+  #emaUpdates = 0;
+  #validation: tf.Tensor[];
+  #validationCount: number;
+  #indices: Int32Array;
+
+  /** Sets up fresh weights, optimiser state and fixed validation draws. */
+  constructor(
+    config: UNetConfig,
+    train: Float32Array,
+    validation: Float32Array,
+    options: TrainOptions,
+    seed: number,
+  ) {
+    const { trajectoryLength, rowWidth } = config;
+    const windowSize = trajectoryLength * rowWidth;
+    const trainCount = train.length / windowSize;
+    const validationCount = Math.min(options.validationWindows, validation.length / windowSize);
+    if (!Number.isInteger(trainCount) || trainCount < 1) {
+      throw new Error(
+        `train: training windows must be a positive multiple of ${windowSize} values`,
+      );
+    }
+    if (!Number.isInteger(validationCount) || validationCount < 1) {
+      throw new Error(
+        `train: validation windows must be a positive multiple of ${windowSize} values`,
+      );
+    }
+    this.config = config;
+    this.options = options;
+    this.#train = train;
+    this.#trainCount = trainCount;
+    this.#windowSize = windowSize;
+    this.#rng = new Rng(seed);
+    this.#params = initUNetParams(config, this.#rng.seed());
+    this.#names = Object.keys(this.#params);
+    this.#variables = this.#names.map((name) => this.#params[name]);
+    const zerosLike = () =>
+      this.#variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
+    this.#firstMoment = zerosLike();
+    this.#secondMoment = zerosLike();
+    // The EMA starts at zero and is divided by (1 − decay^k) when read, so it
+    // averages trained weights only, not the random initialisation.
+    this.#ema = zerosLike();
+    this.#indices = new Int32Array(options.batchSize);
+
+    // Fixed validation draws, so readings differ only through the weights.
+    const validationRng = new Rng(this.#rng.seed());
+    const shape: [number, number, number] = [validationCount, trajectoryLength, rowWidth];
+    this.#validationCount = validationCount;
+    this.#validation = [
+      tf.tensor3d(validation.subarray(0, validationCount * windowSize), shape),
+      tf.tensor1d(
+        Array.from(
+          { length: validationCount },
+          () => Math.exp(options.logSigmaMean + options.logSigmaStd * validationRng.normal()),
+        ),
+      ),
+      tf.tensor3d(normals(validationRng, validationCount * windowSize), shape),
+    ];
+  }
+
+  /** The weights to save: the debiased EMA, or the current weights before any EMA update. */
+  #savedParams(): UNetParams {
+    if (this.#emaUpdates === 0) return this.#params;
+    const correction = 1 / (1 - this.options.emaDecay ** this.#emaUpdates);
+    const out: UNetParams = {};
+    this.#names.forEach((name, i) => (out[name] = tf.mul(this.#ema[i], correction)));
+    return out;
+  }
+
+  /** EDM loss of the weights to be saved on the held-out windows. */
+  validationLoss(): number {
+    return tf.tidy(() => {
+      const [clean, sigma, noise] = this.#validation;
+      const chunk = 256;
+      let total = 0;
+      const params = this.#savedParams();
+      for (let start = 0; start < this.#validationCount; start += chunk) {
+        const size = Math.min(chunk, this.#validationCount - start);
+        const loss = edmLoss(
+          this.config,
+          params,
+          tf.slice(clean, [start, 0, 0], [size, -1, -1]) as tf.Tensor3D,
+          tf.slice(sigma, [start], [size]) as tf.Tensor1D,
+          tf.slice(noise, [start, 0, 0], [size, -1, -1]) as tf.Tensor3D,
+        );
+        total += loss.dataSync()[0] * size;
+      }
+      return total / this.#validationCount;
+    });
+  }
+
+  /** One gradient step on a random batch; returns its training loss. */
+  step(): number {
+    const { options, config } = this;
+    const rng = this.#rng;
+    const step = this.stepsTaken;
+    const learningRate = learningRateAt(step, options.trainingSteps, options);
+    rng.indices(this.#trainCount, this.#indices);
+    const batch = gatherWindows(this.#train, this.#windowSize, this.#indices);
+    const sigma = Float32Array.from(
+      { length: options.batchSize },
+      () => Math.exp(options.logSigmaMean + options.logSigmaStd * rng.normal()),
+    );
+    const noise = normals(rng, batch.length);
+    const { adamBeta1: beta1, adamBeta2: beta2, adamEpsilon: epsilon } = options;
+    const variables = this.#variables;
+    const loss = tf.tidy(() => {
+      const shape: [number, number, number] = [
+        options.batchSize,
+        config.trajectoryLength,
+        config.rowWidth,
+      ];
+      const clean = tf.tensor3d(batch, shape);
+      const sigmaTensor = tf.tensor1d(sigma);
+      const noiseTensor = tf.tensor3d(noise, shape);
+      const { value, grads } = tf.variableGrads(
+        () => edmLoss(config, this.#params, clean, sigmaTensor, noiseTensor),
+        variables,
+      );
+      // Adam with bias correction folded into the step size.
+      const t = step + 1;
+      const stepSize = (learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+      variables.forEach((variable, i) => {
+        const gradient = grads[variable.name];
+        const m = tf.add(tf.mul(this.#firstMoment[i], beta1), tf.mul(gradient, 1 - beta1));
+        const v = tf.add(
+          tf.mul(this.#secondMoment[i], beta2),
+          tf.mul(tf.square(gradient), 1 - beta2),
+        );
+        this.#firstMoment[i].assign(m);
+        this.#secondMoment[i].assign(v);
+        variable.assign(
+          tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), stepSize)),
+        );
+      });
+      return value.dataSync()[0];
+    });
+    this.stepsTaken++;
+    if (this.stepsTaken % options.emaEvery === 0) {
+      tf.tidy(() => {
+        variables.forEach((variable, i) => {
+          this.#ema[i].assign(
+            tf.add(tf.mul(this.#ema[i], options.emaDecay), tf.mul(variable, 1 - options.emaDecay)),
+          );
+        });
+      });
+      this.#emaUpdates++;
+    }
+    return loss;
+  }
+
+  /** Copies of the weights to save (owned by the caller). */
+  savedParams(): Record<string, tf.Tensor> {
+    return tf.tidy(() => {
+      const params = this.#savedParams();
+      const out: Record<string, tf.Tensor> = {};
+      for (const name of this.#names) out[name] = tf.clone(params[name]);
+      return out;
+    });
+  }
+
+  /** Frees the weights, optimiser state and validation draws. */
+  dispose(): void {
+    tf.dispose([
+      ...this.#variables,
+      ...this.#firstMoment,
+      ...this.#secondMoment,
+      ...this.#ema,
+      ...this.#validation,
+    ]);
+  }
+}
+
+/**
+ * Trains a denoiser on z-scored windows for `options.trainingSteps` steps,
+ * reading the validation loss before the first step and `validationPoints`
+ * times after. `validation` windows come from held-out episodes.
  */
 export function trainDenoiser(
   config: UNetConfig,
@@ -121,147 +318,33 @@ export function trainDenoiser(
   seed: number,
   hooks: TrainHooks = {},
 ): TrainedDenoiser {
-  const { trajectoryLength, rowWidth } = config;
-  const windowSize = trajectoryLength * rowWidth;
-  const trainCount = train.length / windowSize;
-  const validationCount = Math.min(options.validationWindows, validation.length / windowSize);
-  if (!Number.isInteger(trainCount) || trainCount < 1) {
-    throw new Error(`train: training windows must be a positive multiple of ${windowSize} values`);
-  }
-  if (!Number.isInteger(validationCount) || validationCount < 1) {
-    throw new Error(
-      `train: validation windows must be a positive multiple of ${windowSize} values`,
+  const trainer = new DenoiserTrainer(config, train, validation, options, seed);
+  try {
+    const history: ValidationPoint[] = [
+      { step: 0, trainLoss: NaN, validationLoss: trainer.validationLoss() },
+    ];
+    const readingEvery = Math.max(
+      1,
+      Math.ceil(options.trainingSteps / Math.max(1, options.validationPoints)),
     );
-  }
-  const rng = new Rng(seed);
-  const params = initUNetParams(config, rng.seed());
-  const names = Object.keys(params);
-  const variables = names.map((name) => params[name]);
-  const zerosLike = () => variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
-  const firstMoment = zerosLike();
-  const secondMoment = zerosLike();
-  // The EMA starts at zero and is divided by (1 − decay^k) when read, so it
-  // averages trained weights only, not the random initialisation.
-  const ema = zerosLike();
-  let emaUpdates = 0;
-
-  // Fixed validation draws, so readings differ only through the weights.
-  const validationRng = new Rng(rng.seed());
-  const validationClean = tf.tensor3d(
-    validation.subarray(0, validationCount * windowSize),
-    [validationCount, trajectoryLength, rowWidth],
-  );
-  const validationSigma = tf.tensor1d(
-    Array.from(
-      { length: validationCount },
-      () => Math.exp(options.logSigmaMean + options.logSigmaStd * validationRng.normal()),
-    ),
-  );
-  const validationNoise = tf.tensor3d(
-    normals(validationRng, validationCount * windowSize),
-    [validationCount, trajectoryLength, rowWidth],
-  );
-
-  const emaParams = (): UNetParams => {
-    if (emaUpdates === 0) return params;
-    const correction = 1 / (1 - options.emaDecay ** emaUpdates);
-    const out: UNetParams = {};
-    names.forEach((name, i) => (out[name] = tf.mul(ema[i], correction)));
-    return out;
-  };
-  const validationLoss = (): number =>
-    tf.tidy(() => {
-      const chunk = 256;
-      let total = 0;
-      const current = emaParams();
-      for (let start = 0; start < validationCount; start += chunk) {
-        const size = Math.min(chunk, validationCount - start);
-        const loss = edmLoss(
-          config,
-          current,
-          tf.slice(validationClean, [start, 0, 0], [size, -1, -1]),
-          tf.slice(validationSigma, [start], [size]),
-          tf.slice(validationNoise, [start, 0, 0], [size, -1, -1]),
-        );
-        total += loss.dataSync()[0] * size;
-      }
-      return total / validationCount;
-    });
-
-  const history: ValidationPoint[] = [{
-    step: 0,
-    trainLoss: NaN,
-    validationLoss: validationLoss(),
-  }];
-  const readingEvery = Math.max(
-    1,
-    Math.ceil(options.trainingSteps / Math.max(1, options.validationPoints)),
-  );
-  const indices = new Int32Array(options.batchSize);
-  let lossSum = 0;
-  let lossCount = 0;
-  const { adamBeta1: beta1, adamBeta2: beta2, adamEpsilon: epsilon } = options;
-
-  for (let step = 0; step < options.trainingSteps; step++) {
-    const learningRate = learningRateAt(step, options.trainingSteps, options);
-    rng.indices(trainCount, indices);
-    const batch = gatherWindows(train, windowSize, indices);
-    const sigma = Float32Array.from(
-      { length: options.batchSize },
-      () => Math.exp(options.logSigmaMean + options.logSigmaStd * rng.normal()),
-    );
-    const noise = normals(rng, batch.length);
-    const loss = tf.tidy(() => {
-      const shape: [number, number, number] = [options.batchSize, trajectoryLength, rowWidth];
-      const clean = tf.tensor3d(batch, shape);
-      const sigmaTensor = tf.tensor1d(sigma);
-      const noiseTensor = tf.tensor3d(noise, shape);
-      const { value, grads } = tf.variableGrads(
-        () => edmLoss(config, params, clean, sigmaTensor, noiseTensor),
-        variables,
-      );
-      // Adam with bias correction folded into the step size.
-      const t = step + 1;
-      const stepSize = (learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-      variables.forEach((variable, i) => {
-        const gradient = grads[variable.name];
-        const m = tf.add(tf.mul(firstMoment[i], beta1), tf.mul(gradient, 1 - beta1));
-        const v = tf.add(tf.mul(secondMoment[i], beta2), tf.mul(tf.square(gradient), 1 - beta2));
-        firstMoment[i].assign(m);
-        secondMoment[i].assign(v);
-        variable.assign(tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), stepSize)));
-      });
-      return value.dataSync()[0];
-    });
-    lossSum += loss;
-    lossCount++;
-    if ((step + 1) % options.emaEvery === 0) {
-      tf.tidy(() => {
-        variables.forEach((variable, i) => {
-          ema[i].assign(
-            tf.add(tf.mul(ema[i], options.emaDecay), tf.mul(variable, 1 - options.emaDecay)),
-          );
+    let lossSum = 0;
+    let lossCount = 0;
+    for (let step = 1; step <= options.trainingSteps; step++) {
+      lossSum += trainer.step();
+      lossCount++;
+      if (step % readingEvery === 0 || step === options.trainingSteps) {
+        history.push({
+          step,
+          trainLoss: lossSum / lossCount,
+          validationLoss: trainer.validationLoss(),
         });
-      });
-      emaUpdates++;
+        lossSum = 0;
+        lossCount = 0;
+      }
+      hooks.onProgress?.(step / options.trainingSteps);
     }
-    if ((step + 1) % readingEvery === 0 || step + 1 === options.trainingSteps) {
-      history.push({
-        step: step + 1,
-        trainLoss: lossSum / lossCount,
-        validationLoss: validationLoss(),
-      });
-      lossSum = 0;
-      lossCount = 0;
-    }
-    hooks.onProgress?.((step + 1) / options.trainingSteps);
+    return { config, params: trainer.savedParams(), history };
+  } finally {
+    trainer.dispose();
   }
-
-  const saved: Record<string, tf.Tensor> = {};
-  const finalParams = emaParams();
-  names.forEach((name) => (saved[name] = tf.keep(tf.clone(finalParams[name]))));
-  if (finalParams !== params) Object.values(finalParams).forEach((t) => t.dispose());
-  [...variables, ...firstMoment, ...secondMoment, ...ema].forEach((v) => v.dispose());
-  tf.dispose([validationClean, validationSigma, validationNoise]);
-  return { config, params: saved, history };
 }

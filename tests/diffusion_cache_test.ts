@@ -6,6 +6,7 @@ import {
   decodeDenoiser,
   encodeDenoiser,
   loadDenoiser,
+  produceOnce,
   saveDenoiser,
   type StoredDenoiser,
 } from "../diffusion/cache.ts";
@@ -71,4 +72,39 @@ Deno.test("cache keys ignore key order and change with content", async () => {
   const first = await datasetFingerprint(dataset);
   dataset.rewards[1] = 1;
   assert.notEqual(await datasetFingerprint(dataset), first);
+});
+
+Deno.test("concurrent makers of one artefact make it once; a stale lock is taken over", async () => {
+  const folder = await Deno.makeTempDir();
+  const path = `${folder}/model.bin`;
+  let makes = 0;
+  const load = async () => (await loadDenoiser(path)) ?? undefined;
+  const make = async (heartbeat: () => void) => {
+    makes++;
+    heartbeat();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await saveDenoiser(path, model);
+    return model;
+  };
+  const lockOptions = { staleMs: 60_000, pollMs: 10 };
+  const results = await Promise.all([
+    produceOnce(path, load, make, lockOptions),
+    produceOnce(path, load, make, lockOptions),
+    produceOnce(path, load, make, lockOptions),
+  ]);
+  assert.equal(makes, 1);
+  for (const result of results) assert.deepEqual(result.params, model.params);
+  assert.deepEqual([...Deno.readDirSync(folder)].map((e) => e.name), ["model.bin"]);
+
+  // A lock whose holder died long ago does not block forever.
+  const other = `${folder}/other.bin`;
+  await Deno.writeTextFile(`${other}.lock`, "");
+  const old = new Date(Date.now() - 120_000);
+  await Deno.utime(`${other}.lock`, old, old);
+  const made = await produceOnce(other, () => loadDenoiser(other), async () => {
+    await saveDenoiser(other, model);
+    return model;
+  }, lockOptions);
+  assert.deepEqual(made.config, model.config);
+  await Deno.remove(folder, { recursive: true });
 });

@@ -18,6 +18,7 @@ import {
   cacheKey,
   datasetFingerprint,
   loadDenoiser,
+  produceOnce,
   saveDenoiser,
   type StoredDenoiser,
 } from "../../diffusion/cache.ts";
@@ -293,13 +294,28 @@ export async function prepareDenoiser(
   const path = `${context.cacheDir}/diffusion-${key}.bin`;
   const remembered = trainedInProcess.get(path);
   if (remembered) return remembered;
-  const loaded = await loadDenoiser(path);
-  if (loaded) {
-    context.reporter.log(`diffusion: loaded denoiser ${path}`);
-    trainedInProcess.set(path, loaded);
-    return loaded;
-  }
+  let trainedHere = false;
+  const stored = await produceOnce(path, () => loadDenoiser(path), async (heartbeat) => {
+    trainedHere = true;
+    const made = trainOnDataset(context, options, sizes, config, heartbeat);
+    await saveDenoiser(path, made);
+    return made;
+  });
+  if (!trainedHere) context.reporter.log(`diffusion: loaded denoiser ${path}`);
+  trainedInProcess.set(path, stored);
+  return stored;
+}
 
+/** Cuts, z-scores and splits a dataset's windows, then trains a denoiser on them. */
+function trainOnDataset(
+  context: SourceContext,
+  options: DiffusionOptions,
+  sizes: DiffusionSizes,
+  config: UNetConfig,
+  heartbeat: () => void,
+): StoredDenoiser {
+  const { dataset } = context;
+  const layout = rowLayout(dataset.observationDim, dataset.actionDim);
   const windows = cutWindows(dataset, {
     trajectoryLength: sizes.trajectoryLength,
     stride: options.windowStride,
@@ -341,6 +357,7 @@ export async function prepareDenoiser(
     {
       onProgress(fraction) {
         const percent = Math.floor(fraction * 100);
+        heartbeat();
         if (percent !== lastReport) {
           lastReport = percent;
           context.reporter.progress("diffusion-train", fraction);
@@ -355,15 +372,13 @@ export async function prepareDenoiser(
     params: Object.fromEntries(
       Object.entries(trained.params).map((
         [name, t],
-      ) => [name, { shape: t.shape, values: t.dataSync() as Float32Array }]),
+      ) => [name, { shape: t.shape, values: new Float32Array(t.dataSync()) }]),
     ),
   };
   tf.dispose(Object.values(trained.params));
   const first = trained.history[0].validationLoss;
   const last = trained.history[trained.history.length - 1].validationLoss;
   context.reporter.log(`diffusion: validation loss ${first.toFixed(4)} → ${last.toFixed(4)}`);
-  await saveDenoiser(path, stored);
-  trainedInProcess.set(path, stored);
   return stored;
 }
 
