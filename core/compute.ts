@@ -2,6 +2,11 @@
  * The compute backend, chosen once per process. No other module names a
  * backend: they import TF.js from here.
  *
+ * On the `wasm` backend the kernels that dominate training (products,
+ * convolutions, broadcasts, activations, reductions) are replaced by faster
+ * ones: on the system BLAS through Deno's FFI where a library is found
+ * (OpenBLAS, MKL, Accelerate), in pure wasm/TypeScript otherwise.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -9,8 +14,17 @@ import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { type BlasVendor, findBlas } from "../compute/blas.ts";
+import {
+  activeKernelSet,
+  hasBlasKernels,
+  installKernelSets,
+  type KernelSet,
+  useKernelSet,
+} from "../compute/kernel_sets.ts";
 
 export { tf };
+export type { KernelSet };
 
 /** The compute backends a user may choose. */
 export const backendNames = ["wasm", "cpu", "webgpu", "tensorflow"] as const;
@@ -27,7 +41,26 @@ export interface ComputeInfo {
   backend: BackendName;
   /** A one-line description of the path (e.g. which BLAS library, if any). */
   path: string;
+  /** The native BLAS library in use (wasm backend only). */
+  blas?: { vendor: BlasVendor; path: string };
+  /** A one-line suggestion to make this path faster, if there is one. */
+  hint?: string;
 }
+
+/** How {@link initCompute} treats the native BLAS on the wasm backend. */
+export interface ComputeOptions {
+  /**
+   * `false` keeps the pure-wasm path even where a BLAS library exists.
+   * Default: on, unless the environment sets `PGD_BLAS=off`.
+   */
+  blas?: boolean;
+  /** An explicit BLAS library file. Default: the environment's `PGD_BLAS_LIB`, else a search. */
+  blasLibrary?: string;
+}
+
+/** The one-line install suggestion shown when no BLAS library is found. */
+export const blasInstallHint =
+  "no BLAS library found; apt install libopenblas0 (or MKL, or use macOS) for ~10x faster training";
 
 let active: ComputeInfo | undefined;
 
@@ -36,17 +69,103 @@ export function computeInfo(): ComputeInfo | undefined {
   return active;
 }
 
+/**
+ * The hint a CLI prints once at start-up (e.g. how to get the BLAS path), or
+ * `undefined` when the fastest path available is already in use.
+ */
+export function computeHint(): string | undefined {
+  return active?.hint;
+}
+
 function wasmDistFolder(): string {
   const entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
   const path = entry.startsWith("file:") ? fileURLToPath(entry) : entry;
   return path.slice(0, path.lastIndexOf("/dist/") + "/dist/".length);
 }
 
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function blasWanted(options: ComputeOptions): boolean {
+  if (options.blas !== undefined) return options.blas;
+  const setting = readEnv("PGD_BLAS")?.trim().toLowerCase();
+  return !(setting === "off" || setting === "0" || setting === "false" || setting === "no");
+}
+
+async function startWasm(options: ComputeOptions): Promise<ComputeInfo> {
+  setWasmPaths(wasmDistFolder());
+  await tf.setBackend("wasm");
+  await tf.ready();
+  if (!blasWanted(options)) {
+    installKernelSets(undefined);
+    useKernelSet("wasm");
+    return { backend: "wasm", path: "wasm (native BLAS turned off)" };
+  }
+  const blas = findBlas({ libraryPath: options.blasLibrary ?? readEnv("PGD_BLAS_LIB") });
+  installKernelSets(blas);
+  if (!blas) {
+    useKernelSet("wasm");
+    return { backend: "wasm", path: "wasm (no BLAS library found)", hint: blasInstallHint };
+  }
+  useKernelSet("blas");
+  return {
+    backend: "wasm",
+    path: `wasm + ${blas.vendor} (${blas.path})`,
+    blas: { vendor: blas.vendor, path: blas.path },
+  };
+}
+
+async function startWebGpu(): Promise<void> {
+  if (!("gpu" in navigator) || !navigator.gpu) {
+    throw new Error("compute: backend 'webgpu' needs navigator.gpu, which this runtime lacks");
+  }
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) {
+    throw new Error("compute: backend 'webgpu' failed to start (no WebGPU adapter found)");
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await tf.setBackend("webgpu"))) {
+    throw new Error("compute: backend 'webgpu' failed to start (TF.js could not use the adapter)");
+  }
+}
+
+async function startTensorflow(): Promise<string> {
+  const names = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"];
+  let loaded = "";
+  for (const name of names) {
+    try {
+      await import(`npm:${name}@4.22.0`);
+      loaded = name;
+      break;
+    } catch {
+      // try the next package
+    }
+  }
+  if (!loaded || !(await tf.setBackend("tensorflow"))) {
+    throw new Error(
+      "compute: backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu 4.22.0; " +
+        "install one where libtensorflow can be downloaded (npm install @tensorflow/tfjs-node), " +
+        "or choose --backend wasm",
+    );
+  }
+  return `tensorflow (${loaded})`;
+}
+
 /**
  * Selects and starts a backend. Call once, before any tensor op; later calls
- * with the same backend return the same info.
+ * with the same backend return the same info. On `wasm`, finds the system
+ * BLAS (see {@link ComputeOptions}; `PGD_BLAS=off` and `PGD_BLAS_LIB=/path`
+ * in the environment) and installs the faster kernels.
  */
-export async function initCompute(backend: BackendName = "wasm"): Promise<ComputeInfo> {
+export async function initCompute(
+  backend: BackendName = "wasm",
+  options: ComputeOptions = {},
+): Promise<ComputeInfo> {
   if (active) {
     if (active.backend !== backend) {
       throw new Error(
@@ -55,43 +174,54 @@ export async function initCompute(backend: BackendName = "wasm"): Promise<Comput
     }
     return active;
   }
-  let path = backend as string;
+  const parsed = backendSchema.safeParse(backend);
+  if (!parsed.success) {
+    throw new Error(
+      `compute: unknown backend '${String(backend)}'; expected one of ${backendNames.join(", ")}`,
+    );
+  }
+  let info: ComputeInfo;
   if (backend === "wasm") {
-    setWasmPaths(wasmDistFolder());
-    await tf.setBackend("wasm");
-    path = "wasm (SIMD)";
+    info = await startWasm(options);
   } else if (backend === "cpu") {
     await tf.setBackend("cpu");
+    info = { backend, path: "cpu (TF.js reference kernels, slow)" };
   } else if (backend === "webgpu") {
-    if (!("gpu" in navigator)) {
-      throw new Error("compute: backend 'webgpu' needs navigator.gpu, which this runtime lacks");
-    }
-    await import("@tensorflow/tfjs-backend-webgpu");
-    if (!(await tf.setBackend("webgpu"))) {
-      throw new Error("compute: backend 'webgpu' failed to start (no WebGPU adapter found)");
-    }
+    await startWebGpu();
+    info = { backend, path: "webgpu" };
   } else {
-    const names = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"];
-    let loaded = "";
-    for (const name of names) {
-      try {
-        await import(`npm:${name}@4.22.0`);
-        loaded = name;
-        break;
-      } catch {
-        // try the next package
-      }
-    }
-    if (!loaded || !(await tf.setBackend("tensorflow"))) {
-      throw new Error(
-        "compute: backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu 4.22.0; " +
-          "install one where libtensorflow can be downloaded (npm install @tensorflow/tfjs-node), " +
-          "or choose --backend wasm",
-      );
-    }
-    path = `tensorflow (${loaded})`;
+    info = { backend, path: await startTensorflow() };
   }
   await tf.ready();
-  active = { backend, path };
+  active = info;
   return active;
+}
+
+/**
+ * Switches the wasm backend's kernels inside this process: `blas` (native
+ * products, where a library was found), `wasm` (pure-wasm replacements) or
+ * `shipped` (TF.js as released). For benchmarks and tests that compare paths.
+ */
+export function setKernelSet(set: KernelSet): void {
+  if (active?.backend !== "wasm") {
+    throw new Error(
+      "compute: kernel sets exist on the wasm backend only (initCompute('wasm') first)",
+    );
+  }
+  useKernelSet(set);
+}
+
+/** Turns the native-BLAS kernels on (`blas` set) or off (pure-wasm `wasm` set). */
+export function setNativeKernels(enabled: boolean): void {
+  setKernelSet(enabled ? "blas" : "wasm");
+}
+
+/** The wasm kernel set in use, or `undefined` on other backends. */
+export function kernelSet(): KernelSet | undefined {
+  return active?.backend === "wasm" ? activeKernelSet() : undefined;
+}
+
+/** Whether native-BLAS kernels are available in this process. */
+export function nativeKernelsAvailable(): boolean {
+  return active?.backend === "wasm" && hasBlasKernels();
 }

@@ -1,0 +1,51 @@
+/**
+ * Fused activations applied in place to a range of the heap, branch-free
+ * (a data-dependent branch per element costs more than the arithmetic).
+ *
+ * @module
+ */
+
+/** The activations that fused kernels handle here (TF.js's names). */
+export type FusedActivation = "linear" | "relu" | "relu6" | "elu" | "leakyrelu" | "sigmoid";
+
+/** Whether a TF.js fused activation name is handled by {@link applyActivation}. */
+export function isHandledActivation(name: string | undefined): name is FusedActivation {
+  return name === undefined || name === "linear" || name === "relu" || name === "relu6" ||
+    name === "elu" || name === "leakyrelu" || name === "sigmoid";
+}
+
+/** Applies `activation` to `heap[start, end)` in place. */
+export function applyActivation(
+  heap: Float32Array,
+  start: number,
+  end: number,
+  activation: FusedActivation | undefined,
+  leakyreluAlpha = 0.2,
+): void {
+  switch (activation) {
+    case undefined:
+    case "linear":
+      return;
+    case "relu":
+      for (let i = start; i < end; i++) heap[i] = Math.max(heap[i], 0);
+      return;
+    case "relu6":
+      for (let i = start; i < end; i++) heap[i] = Math.min(Math.max(heap[i], 0), 6);
+      return;
+    case "leakyrelu":
+      for (let i = start; i < end; i++) {
+        const x = heap[i];
+        heap[i] = Math.max(x, 0) + leakyreluAlpha * Math.min(x, 0);
+      }
+      return;
+    case "elu":
+      for (let i = start; i < end; i++) {
+        const x = heap[i];
+        heap[i] = Math.max(x, 0) + Math.expm1(Math.min(x, 0));
+      }
+      return;
+    case "sigmoid":
+      for (let i = start; i < end; i++) heap[i] = 1 / (1 + Math.exp(-heap[i]));
+      return;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The three kernel sets of the wasm backend, switchable inside one process:
+ *
+ * - `shipped`: TF.js's wasm kernels as released (the reference in tests and
+ *   benchmarks);
+ * - `wasm`: pure-wasm replacements for the shipped kernels that are slow at
+ *   training sizes (transposed products, broadcasts, activations, reductions);
+ * - `blas`: the `wasm` set plus products and convolutions on native BLAS.
+ *
+ * Kernels are swapped in TF.js's kernel registry, which is process-wide;
+ * gradients find the active kernels since they are looked up per call.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import type { BlasLibrary } from "./blas.ts";
+import { blasHeapGemm, type HeapGemm, wasmHeapGemm } from "./gemm.ts";
+import {
+  makeBatchMatMul,
+  makeFusedMatMul,
+  neverShipped,
+  type PreferShipped,
+  shippedWhenPlain,
+} from "./kernels_matmul.ts";
+import { makeConvKernels } from "./kernels_conv.ts";
+import { makeElementwiseKernels } from "./kernels_elementwise.ts";
+
+/** Which kernels the wasm backend runs. */
+export type KernelSet = "shipped" | "wasm" | "blas";
+
+const backendName = "wasm";
+
+/** Kernel functions by kernel name; `undefined` means "not registered". */
+type KernelTable = Map<string, tf.KernelFunc | undefined>;
+
+interface Installed {
+  shipped: KernelTable;
+  wasm: KernelTable;
+  blas: KernelTable | undefined;
+  active: KernelSet;
+}
+
+let installed: Installed | undefined;
+
+function shippedKernel(name: string): tf.KernelFunc | undefined {
+  return tf.getKernel(name, backendName)?.kernelFunc;
+}
+
+/** A shipped kernel that must exist (the replacements defer to it). */
+function requireShipped(name: string): tf.KernelFunc {
+  const kernel = shippedKernel(name);
+  if (!kernel) throw new Error(`compute: the wasm backend has no '${name}' kernel to extend`);
+  return kernel;
+}
+
+function buildSet(
+  gemm: HeapGemm,
+  prefer: PreferShipped,
+  convolutionsOnGemm: boolean,
+): KernelTable {
+  const table: KernelTable = new Map();
+  table.set("BatchMatMul", makeBatchMatMul(gemm, requireShipped("BatchMatMul"), prefer));
+  table.set("_FusedMatMul", makeFusedMatMul(gemm, requireShipped("_FusedMatMul"), prefer));
+  for (const [name, kernel] of makeConvKernels(gemm, shippedKernel, convolutionsOnGemm)) {
+    table.set(name, kernel);
+  }
+  for (const [name, kernel] of makeElementwiseKernels(requireShipped)) table.set(name, kernel);
+  return table;
+}
+
+/**
+ * Captures the shipped kernels and builds the replacement sets; call once,
+ * after the wasm backend is ready. Leaves the `shipped` set active.
+ */
+export function installKernelSets(blas: BlasLibrary | undefined): void {
+  if (installed) return;
+  const shippedGemm = wasmHeapGemm(requireShipped("BatchMatMul"));
+  const wasm = buildSet(shippedGemm, shippedWhenPlain, false);
+  const blasSet = blas ? buildSet(blasHeapGemm(blas.sgemm), neverShipped, true) : undefined;
+  const shipped: KernelTable = new Map();
+  for (const name of [...wasm.keys(), ...(blasSet?.keys() ?? [])]) {
+    shipped.set(name, shippedKernel(name));
+  }
+  installed = { shipped, wasm, blas: blasSet, active: "shipped" };
+}
+
+/** The kernel set now active, or `undefined` before {@link installKernelSets}. */
+export function activeKernelSet(): KernelSet | undefined {
+  return installed?.active;
+}
+
+/** Whether the `blas` set exists (a BLAS library was found). */
+export function hasBlasKernels(): boolean {
+  return installed?.blas !== undefined;
+}
+
+/** Registers the kernels of `set` for the wasm backend, replacing the active ones. */
+export function useKernelSet(set: KernelSet): void {
+  if (!installed) {
+    throw new Error("compute: kernel sets are not installed (call initCompute('wasm') first)");
+  }
+  const table = installed[set];
+  if (!table) {
+    throw new Error(
+      "compute: kernel set 'blas' is unavailable: no BLAS library was found at start-up",
+    );
+  }
+  for (const name of installed.shipped.keys()) {
+    const kernelFunc = table.has(name) ? table.get(name) : installed.shipped.get(name);
+    if (tf.getKernel(name, backendName)) tf.unregisterKernel(name, backendName);
+    if (kernelFunc) tf.registerKernel({ kernelName: name, backendName, kernelFunc });
+  }
+  installed.active = set;
+}
+
+/** The kernel names the replacement sets register. */
+export function replacedKernelNames(): string[] {
+  return installed ? [...installed.shipped.keys()] : [];
+}

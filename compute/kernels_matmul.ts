@@ -1,0 +1,214 @@
+/**
+ * `BatchMatMul` and `_FusedMatMul` for the wasm backend, written on a
+ * {@link HeapGemm} (native BLAS or the backend's own XNNPACK product).
+ * Their gradients, which TF.js expresses as further (transposed) matMuls,
+ * come back through these kernels.
+ *
+ * @module
+ */
+import type { tf } from "./tf.ts";
+import type { HeapGemm } from "./gemm.ts";
+import { applyActivation, type FusedActivation, isHandledActivation } from "./activations.ts";
+import { asWasmBackend, floatOffset, heapF32, sizeOf, type WasmBackend } from "./heap.ts";
+
+type TensorInfo = tf.TensorInfo;
+
+/** The sizes of one (batched) product, after TF.js's broadcasting rules. */
+interface ProductShape {
+  m: number;
+  n: number;
+  k: number;
+  batchA: number;
+  batchB: number;
+  batch: number;
+  outShape: number[];
+}
+
+function broadcastOuter(a: number[], b: number[]): number[] | undefined {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return undefined;
+    out.push(Math.max(da, db));
+  }
+  return out;
+}
+
+/**
+ * The product's sizes, or `undefined` where the batch dimensions broadcast
+ * in a way a strided loop cannot express (left to the shipped kernel).
+ */
+function productShape(
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): ProductShape | undefined {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kB = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  if (k !== kB) return undefined;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const outer = broadcastOuter(outerA, outerB);
+  if (!outer) return undefined;
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  const batch = sizeOf(outer);
+  if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return undefined;
+  return { m, n, k, batchA, batchB, batch, outShape: [...outer, m, n] };
+}
+
+function multiplyInto(
+  gemm: HeapGemm,
+  backend: WasmBackend,
+  a: TensorInfo,
+  b: TensorInfo,
+  out: TensorInfo,
+  shape: ProductShape,
+  transposeA: boolean,
+  transposeB: boolean,
+  beta: number,
+): void {
+  const { m, n, k, batchA, batchB, batch } = shape;
+  const aOffset = floatOffset(backend, a);
+  const bOffset = floatOffset(backend, b);
+  const outOffset = floatOffset(backend, out);
+  if (k === 0) {
+    if (beta === 0) heapF32(backend).fill(0, outOffset, outOffset + batch * m * n);
+    return;
+  }
+  for (let i = 0; i < batch; i++) {
+    gemm(
+      backend,
+      transposeA,
+      transposeB,
+      m,
+      n,
+      k,
+      aOffset + (batchA === 1 ? 0 : i * m * k),
+      transposeA ? m : k,
+      bOffset + (batchB === 1 ? 0 : i * k * n),
+      transposeB ? k : n,
+      beta,
+      outOffset + i * m * n,
+      n,
+    );
+  }
+}
+
+/**
+ * Decides, per call, whether the shipped kernel is the better choice (for the
+ * pure-wasm path: untransposed single matrices, which XNNPACK handles well).
+ */
+export type PreferShipped = (
+  transposeA: boolean,
+  transposeB: boolean,
+  batchA: number,
+  batchB: number,
+) => boolean;
+
+/** Never prefer the shipped kernel (the BLAS path). */
+export const neverShipped: PreferShipped = () => false;
+
+/** Prefer the shipped kernel for its fast case: untransposed single matrices. */
+export const shippedWhenPlain: PreferShipped = (transposeA, transposeB, batchA, batchB) =>
+  !transposeA && !transposeB && batchA === 1 && batchB === 1;
+
+/** A `BatchMatMul` kernel on `gemm`, deferring to `shipped` where it must or should. */
+export function makeBatchMatMul(
+  gemm: HeapGemm,
+  shipped: tf.KernelFunc,
+  preferShipped: PreferShipped,
+): tf.KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as {
+      transposeA: boolean;
+      transposeB: boolean;
+    };
+    if (a.dtype !== "float32" || b.dtype !== "float32") return shipped(args);
+    const shape = productShape(a, b, transposeA, transposeB);
+    if (!shape || preferShipped(transposeA, transposeB, shape.batchA, shape.batchB)) {
+      return shipped(args);
+    }
+    const backend = asWasmBackend(args.backend);
+    const out = backend.makeOutput(shape.outShape, "float32");
+    multiplyInto(gemm, backend, a, b, out, shape, transposeA, transposeB, 0);
+    return out;
+  };
+}
+
+/** Whether `bias` adds one value per output column (shape [..., n] with ones before, or a scalar). */
+function isRowBias(bias: TensorInfo, n: number): boolean {
+  const size = sizeOf(bias.shape);
+  if (size === 1) return true;
+  const last = bias.shape[bias.shape.length - 1];
+  return last === n && size === n;
+}
+
+/** A `_FusedMatMul` kernel (product, bias, activation) on `gemm`. */
+export function makeFusedMatMul(
+  gemm: HeapGemm,
+  shipped: tf.KernelFunc,
+  preferShipped: PreferShipped,
+): tf.KernelFunc {
+  return (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as {
+      a: TensorInfo;
+      b: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as unknown as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    if (
+      a.dtype !== "float32" || b.dtype !== "float32" || preluActivationWeights ||
+      !isHandledActivation(activation) || (bias && bias.dtype !== "float32")
+    ) {
+      return shipped(args);
+    }
+    const shape = productShape(a, b, transposeA, transposeB);
+    // The shipped kernel takes rank-1 biases only; other row biases stay here.
+    const shippedTakesBias = !bias || bias.shape.length === 1;
+    if (
+      !shape || (bias && !isRowBias(bias, shape.n)) ||
+      (shippedTakesBias && preferShipped(transposeA, transposeB, shape.batchA, shape.batchB))
+    ) {
+      return shipped(args);
+    }
+    const backend = asWasmBackend(args.backend);
+    const out = backend.makeOutput(shape.outShape, "float32");
+    const outOffset = floatOffset(backend, out);
+    const total = shape.batch * shape.m * shape.n;
+    if (bias) {
+      const heap = heapF32(backend);
+      const biasOffset = floatOffset(backend, bias);
+      if (sizeOf(bias.shape) === 1) {
+        heap.fill(heap[biasOffset], outOffset, outOffset + total);
+      } else {
+        for (let row = 0; row < shape.batch * shape.m; row++) {
+          heap.copyWithin(outOffset + row * shape.n, biasOffset, biasOffset + shape.n);
+        }
+      }
+    }
+    multiplyInto(gemm, backend, a, b, out, shape, transposeA, transposeB, bias ? 1 : 0);
+    applyActivation(
+      heapF32(backend),
+      outOffset,
+      outOffset + total,
+      activation as FusedActivation | undefined,
+      leakyreluAlpha,
+    );
+    return out;
+  };
+}

@@ -1,0 +1,506 @@
+import { assertEquals, assertOk, assertThrows } from "./assert.ts";
+import {
+  blasInstallHint,
+  computeHint,
+  initCompute,
+  type KernelSet,
+  kernelSet,
+  nativeKernelsAvailable,
+  setKernelSet,
+  tf,
+} from "../core/compute.ts";
+import { findBlas } from "../compute/blas.ts";
+import { Rng } from "../core/rng.ts";
+
+const info = await initCompute("wasm");
+const sets: KernelSet[] = nativeKernelsAvailable()
+  ? ["shipped", "wasm", "blas"]
+  : ["shipped", "wasm"];
+const fastSets = sets.filter((set) => set !== "shipped");
+
+function randomArray(rng: Rng, size: number): Float32Array {
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = rng.normal();
+  return values;
+}
+
+function random(rng: Rng, shape: number[]): tf.Tensor {
+  return tf.tensor(randomArray(rng, shape.reduce((p, d) => p * d, 1)), shape);
+}
+
+/** Relative L2 error of `actual` against `expected`. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assertEquals(actual.length, expected.length);
+  let difference = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    difference += (actual[i] - expected[i]) ** 2;
+    norm += expected[i] ** 2;
+  }
+  return Math.sqrt(difference / Math.max(norm, 1e-30));
+}
+
+/** Runs `compute` under `set` and returns its outputs' values and shapes. */
+function runUnder(set: KernelSet, compute: () => tf.Tensor | tf.Tensor[]) {
+  const previous = kernelSet()!;
+  setKernelSet(set);
+  try {
+    return tf.tidy(() => {
+      const out = compute();
+      return (Array.isArray(out) ? out : [out]).map((t) => ({
+        shape: t.shape,
+        values: Array.from(t.dataSync() as Float32Array),
+      }));
+    });
+  } finally {
+    setKernelSet(previous);
+  }
+}
+
+/**
+ * Every fast set gives the shipped kernels' results, to float32 rounding
+ * (`reference`, if given, is what the shipped kernels run instead).
+ */
+function assertSetsAgree(
+  label: string,
+  compute: () => tf.Tensor | tf.Tensor[],
+  tolerance = 2e-6,
+  reference = runUnder("shipped", compute),
+) {
+  for (const set of fastSets) {
+    const result = runUnder(set, compute);
+    for (let i = 0; i < reference.length; i++) {
+      assertEquals(result[i].shape, reference[i].shape, `${label} [${set}] output ${i} shape`);
+      const error = relativeError(result[i].values, reference[i].values);
+      assertOk(error <= tolerance, `${label} [${set}] output ${i}: relative error ${error}`);
+    }
+  }
+}
+
+Deno.test("initCompute reports the path it is on, with a hint when BLAS is missing", () => {
+  assertEquals(info.backend, "wasm");
+  if (info.blas) {
+    assertOk(info.path.includes(info.blas.vendor) && info.path.includes(info.blas.path), info.path);
+    assertEquals(kernelSet(), "blas");
+    assertEquals(computeHint(), undefined);
+  } else {
+    assertEquals(kernelSet(), "wasm");
+    assertEquals(computeHint(), blasInstallHint);
+  }
+});
+
+Deno.test("findBlas: a named library that does not open is an error naming it", () => {
+  assertThrows(
+    () => findBlas({ libraryPath: "/nonexistent/libblas-missing.so" }),
+    Error,
+    "/nonexistent/libblas-missing.so",
+  );
+  assertEquals(findBlas({ candidates: ["/nonexistent/libopenblas.so.0"] }), undefined);
+});
+
+Deno.test("BLAS sgemm through FFI matches a direct product, transposes included", () => {
+  const blas = findBlas();
+  if (!blas) {
+    console.log("no BLAS library on this machine: FFI sgemm not checked");
+    return;
+  }
+  const rng = new Rng(1);
+  const [m, n, k] = [7, 5, 9];
+  for (const transposeA of [false, true]) {
+    for (const transposeB of [false, true]) {
+      const a = randomArray(rng, m * k);
+      const b = randomArray(rng, k * n);
+      const c = new Float32Array(m * n).fill(1);
+      blas.sgemm(
+        transposeA,
+        transposeB,
+        m,
+        n,
+        k,
+        1,
+        a,
+        transposeA ? m : k,
+        b,
+        transposeB ? k : n,
+        0.5,
+        c,
+        n,
+      );
+      const expected = new Float32Array(m * n);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = 0.5;
+          for (let p = 0; p < k; p++) {
+            sum += (transposeA ? a[p * m + i] : a[i * k + p]) *
+              (transposeB ? b[j * k + p] : b[p * n + j]);
+          }
+          expected[i * n + j] = sum;
+        }
+      }
+      assertOk(relativeError(c, expected) < 1e-6, `sgemm ${transposeA} ${transposeB}`);
+    }
+  }
+});
+
+Deno.test("BatchMatMul matches the shipped kernel: shapes, transposes, batch broadcast", () => {
+  const rng = new Rng(2);
+  const sizes = [[1, 1, 1], [3, 5, 7], [64, 17, 33], [256, 23, 256], [100, 256, 6]];
+  for (const [m, k, n] of sizes) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const a = random(rng, transposeA ? [k, m] : [m, k]);
+        const b = random(rng, transposeB ? [n, k] : [k, n]);
+        assertSetsAgree(
+          `matMul ${m}x${k}x${n} ${transposeA} ${transposeB}`,
+          () => tf.matMul(a, b, transposeA, transposeB),
+        );
+      }
+    }
+  }
+  const batched = [
+    [[2, 4, 3], [3, 5]],
+    [[2, 4, 3], [2, 3, 5]],
+    [[1, 4, 3], [3, 3, 5]],
+    [[2, 3, 4, 3], [3, 5]],
+    [[2, 1, 4, 3], [1, 3, 3, 5]],
+  ];
+  for (const [aShape, bShape] of batched) {
+    const a = random(rng, aShape);
+    const b = random(rng, bShape);
+    assertSetsAgree(`batched matMul ${aShape} x ${bShape}`, () => tf.matMul(a, b));
+    const aT = random(rng, [...aShape.slice(0, -2), aShape.at(-1)!, aShape.at(-2)!]);
+    assertSetsAgree(`batched matMul ${aShape}ᵀ x ${bShape}`, () => tf.matMul(aT, b, true, false));
+  }
+});
+
+/** The unfused activation TF.js's fused kernels stand for. */
+function activate(x: tf.Tensor, activation: string): tf.Tensor {
+  switch (activation) {
+    case "relu":
+      return tf.relu(x);
+    case "relu6":
+      return tf.relu6(x);
+    case "elu":
+      return tf.elu(x);
+    case "leakyrelu":
+      return tf.leakyRelu(x, 0.1);
+    case "sigmoid":
+      return tf.sigmoid(x);
+    default:
+      return x;
+  }
+}
+
+// The shipped fused kernel gives wrong results with transposed operands, so
+// the reference is the unfused product, bias and activation on shipped kernels.
+Deno.test("_FusedMatMul matches: bias, activations, transposes, and its gradients", () => {
+  const rng = new Rng(3);
+  const activations = ["linear", "relu", "relu6", "elu", "leakyrelu", "sigmoid"] as const;
+  for (const [m, k, n] of [[8, 5, 3], [64, 23, 48]]) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const a = random(rng, transposeA ? [k, m] : [m, k]);
+        const b = random(rng, transposeB ? [n, k] : [k, n]);
+        const bias = random(rng, [n]);
+        const label = `fused ${m}x${k}x${n} tA=${transposeA} tB=${transposeB}`;
+        for (const activation of activations) {
+          assertSetsAgree(
+            `${label} ${activation}`,
+            () =>
+              tf.fused.matMul({
+                a,
+                b,
+                bias,
+                activation,
+                transposeA,
+                transposeB,
+                leakyreluAlpha: 0.1,
+              }),
+            2e-6,
+            runUnder(
+              "shipped",
+              () => activate(tf.add(tf.matMul(a, b, transposeA, transposeB), bias), activation),
+            ),
+          );
+        }
+        assertSetsAgree(
+          `${label} scalar bias`,
+          () =>
+            tf.fused.matMul({
+              a,
+              b,
+              bias: tf.scalar(0.5),
+              activation: "relu",
+              transposeA,
+              transposeB,
+            }),
+          2e-6,
+          runUnder("shipped", () => tf.relu(tf.add(tf.matMul(a, b, transposeA, transposeB), 0.5))),
+        );
+        const weights = random(rng, [m, n]);
+        const loss = (x: tf.Tensor, w: tf.Tensor, c: tf.Tensor) =>
+          tf.sum(
+            tf.mul(
+              tf.relu(tf.fused.matMul({ a: x, b: w, bias: c, transposeA, transposeB })),
+              weights,
+            ),
+          );
+        const unfusedLoss = (x: tf.Tensor, w: tf.Tensor, c: tf.Tensor) =>
+          tf.sum(tf.mul(tf.relu(tf.add(tf.matMul(x, w, transposeA, transposeB), c)), weights));
+        assertSetsAgree(
+          `${label} gradients`,
+          () => tf.grads(loss)([a, b, bias]),
+          1e-5,
+          runUnder("shipped", () => tf.grads(unfusedLoss)([a, b, bias])),
+        );
+      }
+    }
+  }
+});
+
+/** Direct channels-last convolution and its two gradients, as a reference. */
+function referenceConv(
+  x: Float32Array,
+  xShape: number[],
+  filter: Float32Array,
+  filterShape: number[],
+  stride: number,
+  pad: "same" | "valid",
+  dilation: number,
+  dy?: Float32Array,
+) {
+  const [batch, height, width, inC] = xShape;
+  const [fh, fw, , outC] = filterShape;
+  const span = (f: number) => (f - 1) * dilation + 1;
+  const outH = pad === "same"
+    ? Math.ceil(height / stride)
+    : Math.ceil((height - span(fh) + 1) / stride);
+  const outW = pad === "same"
+    ? Math.ceil(width / stride)
+    : Math.ceil((width - span(fw) + 1) / stride);
+  const top = pad === "same"
+    ? Math.floor(Math.max((outH - 1) * stride + span(fh) - height, 0) / 2)
+    : 0;
+  const left = pad === "same"
+    ? Math.floor(Math.max((outW - 1) * stride + span(fw) - width, 0) / 2)
+    : 0;
+  const y = new Float32Array(batch * outH * outW * outC);
+  const dx = new Float32Array(x.length);
+  const dw = new Float32Array(filter.length);
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        for (let fy = 0; fy < fh; fy++) {
+          const iy = oy * stride - top + fy * dilation;
+          if (iy < 0 || iy >= height) continue;
+          for (let fx = 0; fx < fw; fx++) {
+            const ix = ox * stride - left + fx * dilation;
+            if (ix < 0 || ix >= width) continue;
+            for (let c = 0; c < inC; c++) {
+              const xi = ((b * height + iy) * width + ix) * inC + c;
+              for (let o = 0; o < outC; o++) {
+                const yi = ((b * outH + oy) * outW + ox) * outC + o;
+                const wi = ((fy * fw + fx) * inC + c) * outC + o;
+                y[yi] += x[xi] * filter[wi];
+                if (dy) {
+                  dx[xi] += dy[yi] * filter[wi];
+                  dw[wi] += dy[yi] * x[xi];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { y, dx, dw, outShape: [batch, outH, outW, outC] };
+}
+
+Deno.test("conv2d and conv1d, with both gradients, match a direct convolution", () => {
+  const rng = new Rng(4);
+  const cases = [
+    { x: [2, 1, 16, 5], f: [1, 3, 5, 8], stride: 1, pad: "same", dilation: 1 },
+    { x: [3, 1, 9, 4], f: [1, 2, 4, 6], stride: 1, pad: "same", dilation: 1 },
+    { x: [2, 1, 16, 6], f: [1, 1, 6, 7], stride: 1, pad: "valid", dilation: 1 },
+    { x: [2, 7, 8, 3], f: [3, 3, 3, 4], stride: 2, pad: "same", dilation: 1 },
+    { x: [1, 9, 9, 2], f: [3, 2, 2, 3], stride: 1, pad: "valid", dilation: 1 },
+    { x: [2, 10, 10, 2], f: [3, 3, 2, 2], stride: 1, pad: "same", dilation: 2 },
+  ] as const;
+  for (const c of cases) {
+    const xValues = randomArray(rng, c.x.reduce((p: number, d: number) => p * d, 1));
+    const fValues = randomArray(rng, c.f.reduce((p: number, d: number) => p * d, 1));
+    const probe = referenceConv(xValues, [...c.x], fValues, [...c.f], c.stride, c.pad, c.dilation);
+    const dyValues = randomArray(rng, probe.y.length);
+    const ref = referenceConv(
+      xValues,
+      [...c.x],
+      fValues,
+      [...c.f],
+      c.stride,
+      c.pad,
+      c.dilation,
+      dyValues,
+    );
+    const x = tf.tensor4d(xValues, [...c.x] as [number, number, number, number]);
+    const filter = tf.tensor4d(fValues, [...c.f] as [number, number, number, number]);
+    const dy = tf.tensor4d(dyValues, ref.outShape as [number, number, number, number]);
+    const label = `conv x=${c.x} f=${c.f} s=${c.stride} ${c.pad} d=${c.dilation}`;
+    for (const set of fastSets) {
+      const [y] = runUnder(set, () => tf.conv2d(x, filter, c.stride, c.pad, "NHWC", c.dilation));
+      assertEquals(y.shape, ref.outShape, label);
+      assertOk(relativeError(y.values, ref.y) < 1e-5, `${label} [${set}] forward`);
+      if (c.dilation !== 1) continue; // TF.js has no gradient for dilated conv2d
+      const [dx, dw] = runUnder(
+        set,
+        () =>
+          tf.grads((xs: tf.Tensor, fs: tf.Tensor) =>
+            tf.sum(tf.mul(tf.conv2d(xs as tf.Tensor4D, fs as tf.Tensor4D, c.stride, c.pad), dy))
+          )([x, filter]),
+      );
+      assertOk(relativeError(dx.values, ref.dx) < 1e-5, `${label} [${set}] input gradient`);
+      assertOk(relativeError(dw.values, ref.dw) < 1e-5, `${label} [${set}] filter gradient`);
+    }
+  }
+  const x1 = random(rng, [4, 12, 6]) as tf.Tensor3D;
+  const f1 = random(rng, [3, 6, 5]) as tf.Tensor3D;
+  const b1 = random(rng, [5]);
+  assertSetsAgree("conv1d", () => tf.conv1d(x1, f1, 1, "same"), 1e-5);
+  assertSetsAgree(
+    "fused conv2d with bias and relu",
+    () =>
+      tf.fused.conv2d({
+        x: tf.reshape(x1, [4, 1, 12, 6]) as tf.Tensor4D,
+        filter: tf.reshape(f1, [1, 3, 6, 5]) as tf.Tensor4D,
+        strides: 1,
+        pad: "same",
+        bias: b1,
+        activation: "relu",
+      }),
+    1e-5,
+  );
+});
+
+Deno.test("element-wise replacements match the shipped kernels, broadcasts included", () => {
+  const rng = new Rng(5);
+  const pairs = [
+    [[256, 64], [256, 64]],
+    [[256, 64], [64]],
+    [[64], [256, 64]],
+    [[256, 64], [1, 64]],
+    [[256, 64], []],
+    [[2, 3, 8], [8]],
+    [[256, 1], [256, 1]],
+    [[5, 1], [5, 4]],
+  ];
+  for (const [aShape, bShape] of pairs) {
+    const a = random(rng, aShape);
+    const b = random(rng, bShape);
+    assertSetsAgree(`minimum ${aShape} ${bShape}`, () => tf.minimum(a, b), 0);
+    assertSetsAgree(`maximum ${aShape} ${bShape}`, () => tf.maximum(a, b), 0);
+  }
+  const wide = tf.mul(random(rng, [128, 64]), 4);
+  assertSetsAgree("tanh", () => tf.tanh(wide), 1e-6);
+  assertSetsAgree(
+    "tanh extremes",
+    () => tf.tanh(tf.tensor([-100, -9, -1e-6, 0, 1e-6, 0.5, 9, 100])),
+    1e-6,
+  );
+  const cube = random(rng, [6, 5, 4]);
+  for (const axis of [0, [0, 1], -3, 1, 2, [1, 2], [0, 2]]) {
+    for (const keepDims of [false, true]) {
+      assertSetsAgree(`sum ${axis} ${keepDims}`, () => tf.sum(cube, axis, keepDims), 1e-6);
+      assertSetsAgree(`mean ${axis} ${keepDims}`, () => tf.mean(cube, axis, keepDims), 1e-6);
+    }
+  }
+  assertSetsAgree("sum over all axes", () => tf.sum(cube), 1e-6);
+  assertSetsAgree(
+    "int sum stays shipped",
+    () => tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), 0),
+    0,
+  );
+});
+
+Deno.test("a small network trains the same on every path, and the loss falls", () => {
+  const rng = new Rng(6);
+  const inputs = random(rng, [64, 8]);
+  const targets = tf.tidy(() => tf.sum(tf.tanh(inputs), 1, true));
+  const initial = [random(rng, [8, 32]), tf.zeros([32]), random(rng, [32, 1]), tf.zeros([1])];
+  const losses: Record<string, number[]> = {};
+  for (const set of sets) {
+    setKernelSet(set);
+    const params = initial.map((p) => tf.variable(tf.mul(p, 0.3)));
+    const optimizer = tf.train.adam(0.01);
+    const curve: number[] = [];
+    for (let step = 0; step < 60; step++) {
+      const loss = optimizer.minimize(() => {
+        const hidden = tf.relu(tf.add(tf.matMul(inputs, params[0]), params[1]));
+        const output = tf.fused.matMul({ a: hidden, b: params[2], bias: params[3] });
+        return tf.mean(tf.square(tf.sub(output, targets))) as tf.Scalar;
+      }, true)!;
+      curve.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
+    losses[set] = curve;
+    optimizer.dispose();
+    tf.dispose(params);
+  }
+  setKernelSet(info.blas ? "blas" : "wasm");
+  const reference = losses.shipped;
+  assertOk(
+    reference.at(-1)! < 0.2 * reference[0],
+    `loss fell from ${reference[0]} to ${reference.at(-1)}`,
+  );
+  for (const set of fastSets) {
+    const error = relativeError(losses[set], reference);
+    assertOk(error < 1e-3, `loss curve on '${set}' differs from shipped by ${error}`);
+  }
+});
+
+Deno.test("tensors and heap records stay flat over repeated steps", () => {
+  const rng = new Rng(7);
+  const x = random(rng, [32, 1, 16, 8]) as tf.Tensor4D;
+  const filter = tf.variable(random(rng, [1, 3, 8, 8]));
+  const weights = tf.variable(random(rng, [128, 4]));
+  const optimizer = tf.train.sgd(0.01);
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const step = () =>
+    tf.dispose(
+      optimizer.minimize(() => {
+        const h = tf.relu(tf.conv2d(x, filter as tf.Tensor4D, 1, "same"));
+        const flat = tf.reshape(h, [32, 128]);
+        return tf.mean(tf.square(tf.tanh(tf.matMul(flat, weights, false, false)))) as tf.Scalar;
+      }, true)!,
+    );
+  for (let i = 0; i < 3; i++) step();
+  const tensors = tf.memory().numTensors;
+  const records = backend.numDataIds();
+  for (let i = 0; i < 20; i++) step();
+  assertEquals(tf.memory().numTensors, tensors);
+  assertEquals(backend.numDataIds(), records);
+  tf.dispose([x, filter, weights]);
+  optimizer.dispose();
+});
+
+async function runScript(code: string, env: Record<string, string>) {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    env,
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { code: status, stdout, stderr } = await command.output();
+  return { status, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("PGD_BLAS=off keeps the pure-wasm path; a bad PGD_BLAS_LIB is a clear error", async () => {
+  const url = new URL("../core/compute.ts", import.meta.url).href;
+  const script =
+    `import { initCompute, kernelSet } from "${url}"; const i = await initCompute("wasm"); console.log(i.path + "|" + kernelSet());`;
+  const off = await runScript(script, { PGD_BLAS: "off" });
+  assertEquals(off.status, 0, off.err);
+  assertEquals(off.out.trim(), "wasm (native BLAS turned off)|wasm");
+  const bad = await runScript(script, { PGD_BLAS_LIB: "/nonexistent/libfoo.so" });
+  assertOk(bad.status !== 0, "a missing PGD_BLAS_LIB must fail");
+  assertOk(bad.err.includes("PGD_BLAS_LIB '/nonexistent/libfoo.so'"), bad.err);
+});
