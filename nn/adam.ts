@@ -6,7 +6,14 @@
  * @module
  */
 import { tf } from "../core/compute.ts";
-import { assignFlat, checkSameShapes, flatten, variableFrom } from "./flat.ts";
+import {
+  assignFlat,
+  checkSameShapes,
+  flatten,
+  flatValues,
+  releaseFlat,
+  variableFrom,
+} from "./flat.ts";
 
 /** Hyperparameters of {@link Adam}. */
 export interface AdamOptions {
@@ -97,12 +104,13 @@ export class Adam {
       this.#secondMoment.assign(v as tf.Tensor1D);
       const denominator = tf.add(tf.mul(tf.sqrt(v), 1 / Math.sqrt(correction2)), this.#epsilon);
       const update = tf.mul(tf.div(m, denominator), learningRate / correction1);
-      assignFlat(this.variables, tf.sub(flatten(this.variables), update) as tf.Tensor1D);
+      assignFlat(this.variables, tf.sub(flatValues(this.variables), update) as tf.Tensor1D);
     });
   }
 
-  /** Frees the moment buffers (not the variables). */
+  /** Frees the moment buffers and kept flat copies (not the variables). */
   dispose(): void {
+    releaseFlat(this.variables);
     this.#firstMoment.dispose();
     this.#secondMoment.dispose();
   }

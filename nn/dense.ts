@@ -50,18 +50,31 @@ export function dense(
   const biasIsFused = bias.rank === 1;
   const forward = (save: tf.GradSaveFunc) => {
     const output = denseForward(input, weight, bias, activation);
-    // TF.js frees forward intermediates before the backward pass; saved tensors survive it.
-    save([input, weight, output]);
+    // TF.js frees forward intermediates before the backward pass; saved
+    // tensors (copies) survive it. Only what the backward pass reads is saved:
+    // the input for the weight gradient, the output for ReLU's derivative,
+    // and the weight unless it is a variable (which lives on).
+    const weightIsVariable = weight instanceof tf.Variable;
+    const saveInput = parameterGradient;
+    const saveOutput = activation === "relu";
+    save([
+      ...(saveInput ? [input] : []),
+      ...(saveOutput ? [output] : []),
+      ...(weightIsVariable ? [] : [weight]),
+    ]);
     return {
       value: output,
       gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-        const [x, w, y] = saved as tf.Tensor3D[];
+        const rest = [...saved] as tf.Tensor3D[];
+        const x = saveInput ? rest.shift()! : input;
+        const y = saveOutput ? rest.shift()! : output;
+        const w = weightIsVariable ? weight : rest.shift()!;
         // ReLU's derivative is 1 where the output is positive: read it off the output.
         const dz = activation === "relu" ? tf.mul(dy, tf.step(y)) : dy;
         const grads: tf.Tensor[] = [];
         if (inputGradient) {
           const dInput = tf.matMul(dz, w, false, true);
-          grads.push(x.shape[0] === dz.shape[0] ? dInput : tf.sum(dInput, 0, true));
+          grads.push(input.shape[0] === dz.shape[0] ? dInput : tf.sum(dInput, 0, true));
         }
         if (parameterGradient) {
           grads.push(tf.matMul(x, dz, true, false));

@@ -8,7 +8,7 @@
 import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { dense } from "./dense.ts";
-import { variableFrom } from "./flat.ts";
+import { releaseFlat, variableFrom } from "./flat.ts";
 import { linearInit } from "./init.ts";
 
 /** Shape and initialisation of an {@link Mlp}. */
@@ -186,6 +186,7 @@ export class Mlp {
 
   /** Frees the parameters. */
   dispose(): void {
+    releaseFlat(this.variables);
     for (const variable of this.variables) variable.dispose();
   }
 }

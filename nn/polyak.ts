@@ -4,7 +4,7 @@
  * @module
  */
 import { tf } from "../core/compute.ts";
-import { assignFlat, checkSameShapes, flatten } from "./flat.ts";
+import { assignFlat, checkSameShapes, flatValues } from "./flat.ts";
 
 /**
  * `target ← τ·source + (1 − τ)·target` for every pair, computed as one flat
@@ -18,8 +18,8 @@ export function polyakUpdate(
   if (!(tau >= 0 && tau <= 1)) throw new Error(`polyakUpdate: tau must lie in [0, 1], got ${tau}`);
   checkSameShapes("polyakUpdate", targets, sources);
   tf.tidy(() => {
-    const target = flatten(targets);
-    const moved = tf.add(target, tf.mul(tf.sub(flatten(sources), target), tau));
+    const target = flatValues(targets);
+    const moved = tf.add(target, tf.mul(tf.sub(flatValues(sources), target), tau));
     assignFlat(targets, moved as tf.Tensor1D);
   });
 }
