@@ -140,6 +140,23 @@ function dense(params: UNetParams, name: string, x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
+ * How convolutions run: `conv1d` (TF.js's kernel, whose gradients the wasm
+ * backend ships only when the project's kernels are installed), `slices`
+ * (shifted slices and one matrix product, differentiable on any backend), or
+ * `auto` (`conv1d` where the backend has its filter gradient).
+ */
+export let convolutionPath: "auto" | "conv1d" | "slices" = "auto";
+
+/** Chooses how convolutions run (see {@link convolutionPath}); benchmarks compare the two. */
+export function setConvolutionPath(path: "auto" | "conv1d" | "slices"): void {
+  convolutionPath = path;
+}
+
+function hasConvolutionGradients(): boolean {
+  return tf.getKernel("Conv2DBackpropFilter", tf.getBackend()) !== undefined;
+}
+
+/**
  * A 1-D convolution with "same" padding (as TF pads: `⌊(k−1)/2⌋` before,
  * the rest after), written as shifted slices and one matrix product: the
  * product's gradient is a matrix product too, and the wasm backend has no
@@ -154,6 +171,9 @@ function conv(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
  * and `weight` `[kernel, in, out]`, built from slices and one matrix product.
  */
 export function conv1dSame(x: tf.Tensor3D, weight: tf.Tensor3D, bias: tf.Tensor1D): tf.Tensor3D {
+  if (convolutionPath === "conv1d" || (convolutionPath === "auto" && hasConvolutionGradients())) {
+    return tf.add(tf.conv1d(x, weight, 1, "same"), bias);
+  }
   const [kernel, inputChannels, outputChannels] = weight.shape;
   const [batch, length] = x.shape;
   let columns: tf.Tensor3D = x;

@@ -7,6 +7,7 @@ import {
   conv1dSame,
   initUNetParams,
   parameterCount,
+  setConvolutionPath,
   type UNetConfig,
   unetForward,
   validateUNetConfig,
@@ -37,18 +38,34 @@ const trainOptions: TrainOptions = {
   validationWindows: 64,
 };
 
-Deno.test("conv1d as slices and a matrix product equals TF.js conv1d with 'same' padding", () => {
-  for (const kernel of [1, 2, 3]) {
+Deno.test("conv1d as slices and a matrix product equals TF.js conv1d, values and gradients", () => {
+  const both = (kernel: number, path: "slices" | "conv1d") =>
     tf.tidy(() => {
+      setConvolutionPath(path);
       const x = tf.tensor3d(randomArray(2 * 8 * 5, 1), [2, 8, 5]);
       const weight = tf.tensor3d(randomArray(kernel * 5 * 6, 2), [kernel, 5, 6]);
       const bias = tf.tensor1d(randomArray(6, 3));
-      const expected = tf.add(tf.conv1d(x, weight, 1, "same"), bias).dataSync();
-      const actual = conv1dSame(x, weight, bias).dataSync();
-      actual.forEach((v, i) =>
-        assert.ok(Math.abs(v - expected[i]) < 1e-4, `kernel ${kernel}, entry ${i}`)
-      );
+      const upstream = tf.tensor3d(randomArray(2 * 8 * 6, 4), [2, 8, 6]);
+      const f = (a: tf.Tensor, w: tf.Tensor) =>
+        tf.sum(tf.mul(conv1dSame(a as tf.Tensor3D, w as tf.Tensor3D, bias), upstream));
+      const [gradX, gradW] = tf.grads(f)([x, weight]);
+      return [conv1dSame(x, weight, bias), gradX, gradW].map((t) => t.dataSync());
     });
+  try {
+    for (const kernel of [1, 2, 3]) {
+      const slices = both(kernel, "slices");
+      const reference = both(kernel, "conv1d");
+      slices.forEach((values, part) =>
+        values.forEach((v, i) =>
+          assert.ok(
+            Math.abs(v - reference[part][i]) < 1e-3,
+            `kernel ${kernel}, part ${part}, entry ${i}`,
+          )
+        )
+      );
+    }
+  } finally {
+    setConvolutionPath("auto");
   }
 });
 
