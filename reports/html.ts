@@ -114,6 +114,11 @@ function barChart(
   series: { label: string; colour: string; values: number[]; low: number[]; high: number[] }[],
   yTitle: string,
 ): ChartSpec {
+  // The axis must reach the whisker ends, which chart.js does not know about.
+  const ends = series.flatMap((s) => [...s.low, ...s.high, ...s.values]).filter(Number.isFinite);
+  const range = ends.length > 0
+    ? { suggestedMin: Math.min(0, ...ends), suggestedMax: Math.max(0, ...ends) }
+    : {};
   return {
     id,
     title,
@@ -131,7 +136,7 @@ function barChart(
           errorBars: s.values.map((_, i) => [finiteOrNull(s.low[i]), finiteOrNull(s.high[i])]),
         })),
       },
-      options: { scales: { y: { title: { display: true, text: yTitle } } } },
+      options: { scales: { y: { ...range, title: { display: true, text: yTitle } } } },
     },
   };
 }
