@@ -74,8 +74,8 @@ export const petsPresets: Record<PresetName, PetsSizes> = {
   },
   quick: {
     hiddenSizes: [200, 200, 200, 200],
-    maxEpochs: 10,
-    maxTrainingTransitions: 50_000,
+    maxEpochs: 8,
+    maxTrainingTransitions: 20_000,
     behaviorHiddenSizes: [200, 200],
     rolloutBatchSize: 5_000,
     retainedTransitions: 5_000 * 5 * 5,
