@@ -12,10 +12,19 @@ import { PluginRegistry } from "../core/registry.ts";
 import { runGrid } from "../core/scheduler.ts";
 import { listCachedDatasets, resolveDataset } from "../core/datasets.ts";
 import { presetNames } from "../core/contracts/common.ts";
-import { backendNames } from "../core/compute.ts";
+import { backendNames, initCompute } from "../core/compute.ts";
+import { analyze } from "../analysis/analyze.ts";
+import { harnessProviders } from "../analysis/providers.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { writeReports } from "../reports/mod.ts";
 import { gridProgress } from "./progress.ts";
+import {
+  markedEvents,
+  planShard,
+  scaleOutCommands,
+  shardCountOption,
+  shardOption,
+} from "./scale_out.ts";
 
 const workerModule = new URL("./worker.ts", import.meta.url).href;
 
@@ -69,6 +78,8 @@ function gridCommand(name: string, description: string) {
     .option("--agent-options <json>", "options per agent as JSON", json("--agent-options"))
     .option("--data-dir <dirs>", "folders searched for D4RL HDF5 files", list)
     .option("--cache-dir <dir>", "folder for collected datasets and trained models")
+    .addOption(shardOption())
+    .addOption(shardCountOption())
     .option("-v, --verbose", "print each cell's evaluations");
 }
 
@@ -102,18 +113,26 @@ async function registryFor(plugins: string[]): Promise<PluginRegistry> {
   return registry;
 }
 
-async function runAndReport(config: GridConfig, verbose: boolean): Promise<void> {
+async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void> {
   const registry = await registryFor(config.plugins);
   // Unknown plugin and dataset names fail here, before any work starts.
   for (const source of config.sources) registry.source(source, config.sourceOptions[source]);
   for (const agent of config.agents) registry.agent(agent, config.agentOptions[agent]);
   for (const dataset of config.datasets) registry.environmentFor(dataset);
-  const progress = gridProgress(verbose);
+  const shard = planShard(config, flags);
+  const progress = gridProgress(Boolean(flags.verbose));
+  progress.log(shard.message);
+  const marked = markedEvents(config, shard, progress);
   const started = performance.now();
   let outcome;
   try {
-    outcome = await runGrid(config, registry, progress, { workerModule });
+    outcome = await runGrid(config, registry, marked.events, {
+      workerModule,
+      cells: shard.cells,
+      manifest: shard.manifest,
+    });
   } finally {
+    await marked.flush();
     progress.stop();
   }
   const minutes = (performance.now() - started) / 60000;
@@ -146,13 +165,13 @@ export function program(): Command {
   root.addCommand(
     gridCommand("bench", "run the default benchmark grid (maze2d-umaze, quick preset), then report")
       .action(async (flags) => {
-        await runAndReport(await gridConfigFrom(flags), Boolean(flags.verbose));
+        await runAndReport(await gridConfigFrom(flags), flags);
       }),
   );
   root.addCommand(
     gridCommand("run", "run a grid from a config file and/or flags, then report")
       .action(async (flags) => {
-        await runAndReport(await gridConfigFrom(flags), Boolean(flags.verbose));
+        await runAndReport(await gridConfigFrom(flags), flags);
       }),
   );
   root.addCommand(
@@ -232,6 +251,77 @@ export function program(): Command {
         }
       }),
   );
+  root.addCommand(
+    new Command("analyze")
+      .description(
+        "Section 5.3: action likelihood of synthetic trajectories over λ (Figure 5) and their " +
+          "dynamics error replayed in the simulator (Figure 6), for PGD, unguided diffusion and PETS",
+      )
+      .addOption(
+        new Option("--preset <name>", "size preset").choices(presetNames).default("quick" as const),
+      )
+      .addOption(
+        new Option("--backend <name>", "compute backend").choices(backendNames).default(
+          "wasm" as const,
+        ),
+      )
+      .option("--dataset <id>", "dataset the generative models are fitted on", "halfcheetah-medium")
+      .option("--targets <ids>", "datasets the target IQL policies are trained on", list)
+      .option(
+        "--guidances <list>",
+        "guidance coefficients λ of Figure 5",
+        (v) => list(v).map(Number),
+      )
+      .option("--seeds <n>", "model seeds (0…N−1)", (v) => Number(v))
+      .option(
+        "--trajectories <n>",
+        "synthetic trajectories per model seed and setting",
+        (v) => Number(v),
+      )
+      .option("-o, --out <dir>", "result folder (writes <out>/analysis/*.json)", "results/bench")
+      .option("--cache-dir <dir>", "cache folder shared with the benchmark", ".cache")
+      .option("--data-dir <dirs>", "folders searched for D4RL files", list, ["data/d4rl"])
+      .option("--no-report", "do not rebuild the report afterwards")
+      .action(async (flags) => {
+        const info = await initCompute(flags.backend);
+        console.error(pc.dim(`compute: ${info.path}`));
+        const registry = await registryFor([]);
+        const reporter = {
+          progress(phase: string, fraction: number) {
+            if (fraction === 0 || fraction >= 1) {
+              console.error(pc.dim(`${phase}: ${Math.round(fraction * 100)}%`));
+            }
+          },
+          log: (message: string) => console.error(pc.dim(message)),
+        };
+        const output = await analyze(
+          {
+            resultDir: flags.out,
+            cacheDir: flags.cacheDir,
+            preset: flags.preset,
+            dataset: flags.dataset,
+            targets: flags.targets,
+            guidances: flags.guidances,
+            seeds: flags.seeds ? [...Array(flags.seeds).keys()] : undefined,
+            trajectories: flags.trajectories,
+          },
+          harnessProviders({
+            registry,
+            dataDirs: flags.dataDir,
+            cacheDir: flags.cacheDir,
+            preset: flags.preset,
+            reporter,
+          }),
+          reporter,
+        );
+        for (const path of output.paths) console.log(`wrote ${path}`);
+        if (flags.report) {
+          const report = await writeReports(flags.out);
+          console.log(`report: ${report.htmlPath}`);
+        }
+      }),
+  );
+  for (const command of scaleOutCommands()) root.addCommand(command);
   return root as unknown as Command;
 }
 
