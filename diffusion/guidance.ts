@@ -97,6 +97,11 @@ export function actionScore(
       const action = Math.tanh(windows[index] * stats.std[column] + stats.mean[column]);
       const mu = mean[row * actionDim + j];
       const sd = std[row * actionDim + j];
+      if (!(sd > 0)) {
+        throw new Error(
+          `guidance: actionDistribution returned std ${sd} at state ${row}, dimension ${j}; expected > 0`,
+        );
+      }
       const z = (action - mu) / sd;
       logLikelihood += -0.5 * z * z - Math.log(sd) - halfLogTwoPi;
       gradient[index] = (-z / sd) * (1 - action * action) * stats.std[column];
