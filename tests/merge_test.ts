@@ -7,6 +7,7 @@ import { parseGridConfig } from "../core/config.ts";
 import { planCells } from "../core/plan.ts";
 import { join } from "../core/paths.ts";
 import { UserError } from "../core/errors.ts";
+import { writeReports } from "../reports/mod.ts";
 
 const grid = parseGridConfig({
   datasets: ["maze2d-umaze"],
@@ -133,6 +134,10 @@ Deno.test("merge keeps an identical duplicate once and lists cells nobody ran", 
     assertEquals(outcome.cells, 3);
     assertEquals(outcome.duplicates, [cellId(b)]);
     assertEquals(outcome.missing.map(cellId), [cellId(planCells(grid)[3])]);
+    // The report of the merged folder lists the cell nobody ran.
+    const report = await writeReports(join(dir, "merged"));
+    const summary = await Deno.readTextFile(report.markdownPath);
+    assertOk(summary.includes(cellPath(planCells(grid)[3])), summary);
     // Merging again into the same target changes nothing and copies nothing.
     const again = await mergeResults([first, copy], join(dir, "merged"));
     assertEquals(again.copied, []);
