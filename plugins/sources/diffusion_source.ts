@@ -255,8 +255,21 @@ export function guidanceOptionsOf(options: DiffusionOptions): GuidanceOptions {
   };
 }
 
-/** Denoisers trained or loaded in this process, by cache key, so cells in one process share them. */
+/**
+ * Denoisers trained or loaded in this process, by cache path, so cells in one
+ * process share them; only the latest few are kept (a paper-size model is
+ * about 0.7 GB).
+ */
 const trainedInProcess = new Map<string, StoredDenoiser>();
+const keptInProcess = 2;
+
+function remember(path: string, model: StoredDenoiser): void {
+  trainedInProcess.delete(path);
+  trainedInProcess.set(path, model);
+  while (trainedInProcess.size > keptInProcess) {
+    trainedInProcess.delete(trainedInProcess.keys().next().value!);
+  }
+}
 
 /**
  * Trains a denoiser on a dataset's windows, or loads it from `context.cacheDir`
@@ -302,7 +315,7 @@ export async function prepareDenoiser(
     return made;
   });
   if (!trainedHere) context.reporter.log(`diffusion: loaded denoiser ${path}`);
-  trainedInProcess.set(path, stored);
+  remember(path, stored);
   return stored;
 }
 
