@@ -10,7 +10,13 @@ import type { GridConfig } from "../core/config.ts";
 import type { GridEvents } from "../core/scheduler.ts";
 import type { CellKey } from "../core/results.ts";
 import { planCells } from "../core/plan.ts";
-import { describeShard, type Shard, shardCells, shardFromEnvironment } from "../core/shard.ts";
+import {
+  describeShard,
+  type Shard,
+  shardCells,
+  shardFromEnvironment,
+  shardSizes,
+} from "../core/shard.ts";
 import { mergeResults } from "../core/merge.ts";
 import { type MarkedEvents, readStatus, renderStatus, withCellMarkers } from "../core/status.ts";
 import { ResultStore } from "../core/store.ts";
@@ -72,11 +78,14 @@ export function planShard(
     return { cells: all, manifest: {}, message: `whole grid: ${all.length} cells (no shard)` };
   }
   const cells = shardCells(all, shard);
+  const sizes = shard.count <= 32
+    ? ` (cells per shard: ${shardSizes(all, shard.count).join(" ")})`
+    : "";
   return {
     shard,
     cells,
     manifest: { shard: { index: shard.index, count: shard.count, origin: shard.origin } },
-    message: `${describeShard(shard)}: ${cells.length} of ${all.length} cells`,
+    message: `${describeShard(shard)}: ${cells.length} of ${all.length} cells${sizes}`,
   };
 }
 
@@ -115,7 +124,7 @@ export function scaleOutCommands(): Command[] {
         for (const cell of outcome.missing) console.log(`  ${cellId(cell)}`);
       }
       if (outcome.skipped.length) {
-        console.log(`${outcome.skipped.length} file(s) not merged (reports are rebuilt):`);
+        console.log(`${outcome.skipped.length} unknown file(s) not merged:`);
         for (const path of outcome.skipped.slice(0, 10)) console.log(`  ${path}`);
       }
       if (flags.report && outcome.cells > 0) {

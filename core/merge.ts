@@ -33,9 +33,12 @@ export interface MergeOutcome {
   manifest: boolean;
   /** Marker files of unfinished cells carried over (for `status`). */
   markers: number;
-  /** Files of the sources that a merge does not carry (reports are rebuilt from the cells). */
+  /** Files of the sources that a merge does not know, so does not carry (reports are rebuilt). */
   skipped: string[];
 }
+
+/** Files a report writes beside the results; the merged folder gets its own. */
+const reportFiles = new Set(["report.html", "summary.md", "results.csv", "summary.json"]);
 
 /** Fields of the grid configs that must agree for results to share one report. */
 const mustAgree = ["preset", "backend", "sourceOptions", "agentOptions"] as const;
@@ -101,6 +104,7 @@ async function collect(folder: string, into: Collected): Promise<void> {
   for (const path of await listFiles(folder)) {
     const relativePath = relative(folder, path).split("\\").join("/");
     if (relativePath.endsWith(".tmp") || relativePath.includes(".lock/")) continue;
+    if (reportFiles.has(relativePath)) continue;
     if (relativePath === "run.json") {
       const text = await Deno.readTextFile(path);
       const parsed = manifestSchema.safeParse(parseJson(text, path));

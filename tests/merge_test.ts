@@ -96,12 +96,14 @@ Deno.test("merge combines shards into one folder whose manifest lists the whole 
     const first = await shardFolder(join(dir, "s0"), [a, b], { index: 0, count: 2 });
     const second = await shardFolder(join(dir, "s1"), [c, d], { index: 1, count: 2 });
     await Deno.writeTextFile(join(second, "report.html"), "<html></html>");
+    await Deno.writeTextFile(join(second, "notes.txt"), "a file a merge does not know");
     const before = await snapshot(first);
     const outcome = await mergeResults([first, second], join(dir, "merged"));
     assertEquals(outcome.cells, 4);
     assertEquals(outcome.copied.length, 4);
     assertEquals(outcome.missing, []);
-    assertEquals(outcome.skipped, [join(second, "report.html")]);
+    // A report is rebuilt, not copied; an unknown file is named, not silently dropped.
+    assertEquals(outcome.skipped, [join(second, "notes.txt")]);
     const merged = new ResultStore(join(dir, "merged"));
     for (const [cell, folder] of [[a, first], [b, first], [c, second], [d, second]] as const) {
       assertEquals(
