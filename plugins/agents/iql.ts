@@ -66,6 +66,12 @@ export const iqlOptionsSchema = z.strictObject({
   actorCosineDecay: z.boolean().default(true),
   /** Discount γ. */
   discount: z.number().min(0).max(1).default(0.99),
+  /**
+   * Factor on rewards before the TD target. IQL's authors (and CORL) scale
+   * locomotion rewards by 1000 / (max − min episode return) of the dataset;
+   * that needs the dataset, so it is set here (default 1: rewards as given).
+   */
+  rewardScale: z.number().positive().default(1),
   /** Polyak rate of the target critics. */
   tau: z.number().min(0).max(1).default(0.005),
   /** Expectile τ of the value loss. */
@@ -220,7 +226,11 @@ class IqlAgent implements Agent {
     const count = batch.size;
     const [obsDim, actDim] = [this.#observationDim, this.#actionDim];
     const notDoneDiscount = new Float32Array(count);
-    for (let i = 0; i < count; i++) notDoneDiscount[i] = o.discount * (1 - batch.dones[i]);
+    const scaledRewards = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      notDoneDiscount[i] = o.discount * (1 - batch.dones[i]);
+      scaledRewards[i] = o.rewardScale * batch.rewards[i];
+    }
     const actorLearningRate = this.#actorLearningRate();
     this.#step += 1;
 
@@ -234,7 +244,7 @@ class IqlAgent implements Agent {
         this.#normalizer.apply(batch.nextObservations, count),
         [count, obsDim],
       );
-      const rewards = tf.tensor2d(batch.rewards, [count, 1]);
+      const rewards = tf.tensor2d(scaledRewards, [count, 1]);
       const stateActions = tf.concat([states, actions], 1);
       const nextValue = this.#value.predict(nextStates);
       const targetQ = tf.min(this.#criticTarget.predict(stateActions), 0);

@@ -189,8 +189,9 @@ class Td3bcAgent implements Agent {
     }
     const notDoneDiscount = new Float32Array(count);
     for (let i = 0; i < count; i++) notDoneDiscount[i] = o.discount * (1 - batch.dones[i]);
-    const updateActor = this.#step % o.policyFrequency === 0;
+    // As CORL counts: the actor (and targets) step on every policyFrequency-th update.
     this.#step += 1;
+    const updateActor = this.#step % o.policyFrequency === 0;
 
     const criticLoss = tf.tidy(() => {
       const states = tf.tensor2d(this.#normalizer.apply(batch.observations, count), [
