@@ -60,6 +60,9 @@ export interface SacBatch {
 
 const halfLogTwoPi = 0.5 * Math.log(2 * Math.PI);
 
+/** Agents made in this process; keeps TF.js variable names unique. */
+let sacCount = 0;
+
 /** A SAC agent: actor, twin critics with targets, temperature, their optimisers. */
 export class Sac {
   /** Validated hyperparameters. */
@@ -110,7 +113,7 @@ export class Sac {
       name: "sac_critic",
     });
     this.#targetCritic = this.#critic.clone("sac_target_critic");
-    const temperatureName = `sac_log_temperature_${this.#rng.seed()}`;
+    const temperatureName = `sac_log_temperature_${sacCount++}`;
     this.#logTemperature = tf.tidy(() =>
       tf.variable(tf.scalar(Math.log(this.config.initialTemperature)), true, temperatureName)
     );

@@ -407,17 +407,8 @@ export function replayActions(
   };
 }
 
-/** Options of the locomotion plugin. */
-export interface LocomotionOptions {
-  /**
-   * Records a dataset; defaults to the SAC-based collector of `data/collect/`.
-   * Tests and tools may pass another.
-   */
-  collect?: (request: CollectRequest) => Promise<D4rlDataset>;
-}
-
 /** The locomotion environment plugin: HalfCheetah, Hopper and Walker2d at D4RL's four levels. */
-export function locomotion(options: LocomotionOptions = {}): EnvironmentPlugin {
+export function locomotion(): EnvironmentPlugin {
   return {
     name: "locomotion",
     datasets: locomotionDatasets,
@@ -429,7 +420,6 @@ export function locomotion(options: LocomotionOptions = {}): EnvironmentPlugin {
     },
     async collect(request: CollectRequest): Promise<D4rlDataset> {
       const { task, level } = parseDatasetId(request.dataset);
-      if (options.collect) return await options.collect(request);
       // Loaded on demand: collecting needs TF.js, simulating does not.
       const { collectLevel } = await import("../../data/collect/levels.ts");
       return await collectLevel({
