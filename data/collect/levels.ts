@@ -238,8 +238,6 @@ export class BehaviourTraining {
   readonly sizes: CollectionSizes;
   /** The replay buffer, in D4RL's layout; its first `medium.steps` rows make medium-replay. */
   readonly buffer: StepRecorder;
-  /** The randomly initialised policy (the random level). */
-  readonly initialPolicy: PolicySnapshot;
   /** Evaluation returns seen, as `[steps, return]` pairs. */
   readonly curve: [number, number][] = [];
   /** Where medium was reached (or the medium budget ran out). */
@@ -268,7 +266,6 @@ export class BehaviourTraining {
     this.#evaluationEnvironment = evaluationEnvironment;
     const { observationDim, actionDim, scoreReference } = environment.spec;
     this.#agent = new Sac(observationDim, actionDim, deriveSeed(seed, "sac"), sizes.sac);
-    this.initialPolicy = this.#agent.snapshot();
     this.#rng = new Rng(deriveSeed(seed, "behaviour-training"));
     this.#evaluationRng = new Rng(deriveSeed(seed, "behaviour-evaluation"));
     this.buffer = new StepRecorder(
@@ -414,6 +411,24 @@ async function behaviourTraining(
   return await training;
 }
 
+/**
+ * The randomly initialised policy: the behaviour agent's actor before any
+ * training (the same seed as {@link BehaviourTraining} uses), made without
+ * allocating the agent's replay buffer.
+ */
+async function initialPolicy(
+  request: LevelRequest,
+  sizes: CollectionSizes,
+): Promise<PolicySnapshot> {
+  const environment = await request.makeEnvironment();
+  const { observationDim, actionDim } = environment.spec;
+  environment.close();
+  const agent = new Sac(observationDim, actionDim, deriveSeed(request.seed, "sac"), sizes.sac);
+  const policy = agent.snapshot();
+  agent.dispose();
+  return policy;
+}
+
 /** Frees every behaviour agent kept for later levels in this process. */
 export async function releaseBehaviourTrainings(): Promise<void> {
   const pending = [...trainings.values()];
@@ -429,22 +444,25 @@ export async function collectLevel(request: LevelRequest): Promise<D4rlDataset> 
     throw new Error(`collect '${request.dataset}': size must be a positive integer, got ${size}`);
   }
   const progress = request.onProgress ?? (() => {});
-  const training = await behaviourTraining(request, sizes);
   const rolloutRng = new Rng(deriveSeed(request.seed, `rollout-${request.level}`));
+  let training: BehaviourTraining | undefined;
   let checkpoint: TrainingCheckpoint | undefined;
   let policy: PolicySnapshot;
   if (request.level === "random") {
-    policy = training.initialPolicy;
+    policy = await initialPolicy(request, sizes);
   } else {
+    training = await behaviourTraining(request, sizes);
     const goal = request.level === "expert" ? "expert" : "medium";
     checkpoint = training.advanceTo(goal, (fraction) => progress(0.8 * fraction));
     policy = checkpoint.policy;
   }
+  const curve = training?.curve.filter(([steps]) => steps <= checkpoint!.steps) ?? [];
   const started = performance.now();
   const environment = await request.makeEnvironment();
   let dataset: D4rlDataset;
   let returns: number[];
   try {
+    const { scoreReference } = environment.spec;
     const metadataBase = {
       algorithm: "SAC",
       level: request.level,
@@ -454,15 +472,16 @@ export async function collectLevel(request: LevelRequest): Promise<D4rlDataset> 
       seed: request.seed,
       policy_training_steps: checkpoint?.steps ?? 0,
       policy_evaluation_return: checkpoint?.evaluationReturn ?? null,
-      medium_target_return: training.mediumReturn,
-      training_seconds: training.trainingSeconds,
-      evaluation_steps: training.curve.map(([steps]) => steps),
-      evaluation_returns: training.curve.map(([, value]) => value),
+      medium_target_return: scoreReference.min +
+        sizes.mediumFraction * (scoreReference.max - scoreReference.min),
+      training_seconds: training?.trainingSeconds ?? 0,
+      evaluation_steps: curve.map(([steps]) => steps),
+      evaluation_returns: curve.map(([, value]) => value),
     };
     if (request.level === "medium-replay") {
       const rows = Math.min(request.size ?? Infinity, checkpoint!.steps);
-      returns = episodeReturns(training.buffer, rows);
-      dataset = training.buffer.toDataset({
+      returns = episodeReturns(training!.buffer, rows);
+      dataset = training!.buffer.toDataset({
         ...metadataBase,
         ...returnSummary(returns, environment.spec),
       }, rows);
