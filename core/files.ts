@@ -55,12 +55,14 @@ export async function exists(path: string): Promise<boolean> {
 
 /**
  * Runs `work` while holding a lock directory at `path + ".lock"`. Another
- * process waits for it; a lock older than `staleMs` (its holder died) is taken over.
+ * process waits for it. The holder touches the lock every few seconds; a lock
+ * untouched for `staleMs` (its holder died, on any host of a shared
+ * filesystem) is taken over.
  */
 export async function withLock<T>(
   path: string,
   work: () => Promise<T>,
-  staleMs = 6 * 60 * 60 * 1000,
+  staleMs = 60_000,
 ): Promise<T> {
   const lock = `${path}.lock`;
   await Deno.mkdir(dirname(lock), { recursive: true });
@@ -79,9 +81,14 @@ export async function withLock<T>(
       await new Promise((done) => setTimeout(done, 250));
     }
   }
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    Deno.utime(lock, now, now).catch(() => {});
+  }, Math.max(1000, Math.floor(staleMs / 6)));
   try {
     return await work();
   } finally {
+    clearInterval(heartbeat);
     await Deno.remove(lock, { recursive: true }).catch(() => {});
   }
 }

@@ -8,12 +8,14 @@ import assert from "node:assert/strict";
 
 /** Deep strict equality. */
 export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  assert.deepStrictEqual(actual, expected, message);
+  if (message === undefined) assert.deepStrictEqual(actual, expected);
+  else assert.deepStrictEqual(actual, expected, message);
 }
 
 /** A truthy condition. */
 export function assertOk(condition: unknown, message?: string): asserts condition {
-  assert.ok(condition, message);
+  if (message === undefined) assert.ok(condition);
+  else assert.ok(condition, message);
 }
 
 /** `fn` throws an instance of `type` (whose message contains `includes`); returns it. */
