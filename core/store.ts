@@ -64,7 +64,8 @@ export class ResultStore {
         const path = join(folder, entry.name);
         if (entry.isDirectory) await walk(path);
         else if (entry.name.endsWith(".json")) {
-          const parsed = cellResultSchema.safeParse(await readJsonIfExists(path));
+          const raw = await readJsonIfExists(path).catch(() => undefined);
+          const parsed = cellResultSchema.safeParse(raw);
           if (parsed.success) results.push(parsed.data);
         }
       }
