@@ -3,8 +3,9 @@
  *
  * - `shipped`: TF.js's wasm kernels as released (the reference in tests and
  *   benchmarks);
- * - `wasm`: pure-wasm replacements for the shipped kernels that are slow at
- *   training sizes (transposed products, broadcasts, activations, reductions);
+ * - `wasm`: replacements for the shipped kernels that are slow at training
+ *   sizes (transposed products, tanh, minimum/maximum, reductions over the
+ *   batch axis, slices and splits), in wasm and TypeScript;
  * - `blas`: the `wasm` set plus products and convolutions on native BLAS.
  *
  * Kernels are swapped in TF.js's kernel registry, which is process-wide;
@@ -24,6 +25,7 @@ import {
 } from "./kernels_matmul.ts";
 import { makeConvKernels } from "./kernels_conv.ts";
 import { makeElementwiseKernels } from "./kernels_elementwise.ts";
+import { makeSliceKernels } from "./kernels_slice.ts";
 
 /** Which kernels the wasm backend runs. */
 export type KernelSet = "shipped" | "wasm" | "blas";
@@ -65,6 +67,7 @@ function buildSet(
     table.set(name, kernel);
   }
   for (const [name, kernel] of makeElementwiseKernels(requireShipped)) table.set(name, kernel);
+  for (const [name, kernel] of makeSliceKernels(requireShipped)) table.set(name, kernel);
   return table;
 }
 

@@ -112,8 +112,10 @@ function isFloat(...infos: (TensorInfo | undefined)[]): boolean {
 }
 
 /**
- * The convolution kernels. With `onGemm` false only the kernels the wasm
- * backend lacks (`Conv2DBackpropFilter`) are built; the rest stay shipped.
+ * The convolution kernels. With `onGemm` false only the gradients are built
+ * (the shipped `Conv2DBackpropInput` is a direct loop, tens of times slower
+ * than a product; `Conv2DBackpropFilter` is missing); the shipped XNNPACK
+ * forward kernels stay.
  */
 export function makeConvKernels(
   gemm: HeapGemm,
@@ -266,10 +268,10 @@ export function makeConvKernels(
   };
 
   kernels.set("Conv2DBackpropFilter", backpropFilter);
+  kernels.set("Conv2DBackpropInput", backpropInput);
   if (onGemm) {
     kernels.set("Conv2D", conv2d);
     kernels.set("FusedConv2D", fusedConv2d);
-    kernels.set("Conv2DBackpropInput", backpropInput);
   }
   return kernels;
 }

@@ -233,6 +233,101 @@ function makeLeadingReduction(mean: boolean, shipped: tf.KernelFunc): tf.KernelF
   };
 }
 
+/** `out[o + i] = a[i * strideA] ⊙ b[i * strideB]` as 0/1 bytes, for i < length. */
+type CompareLoop = (
+  out: Uint8Array,
+  o: number,
+  a: Float32Array | Int32Array,
+  ai: number,
+  strideA: number,
+  b: Float32Array | Int32Array,
+  bi: number,
+  strideB: number,
+  length: number,
+) => void;
+
+const compareLoops: Record<string, CompareLoop> = {
+  Equal: (out, o, a, ai, sa, b, bi, sb, n) => {
+    for (let i = 0; i < n; i++) out[o + i] = Number(a[ai + i * sa] === b[bi + i * sb]);
+  },
+  NotEqual: (out, o, a, ai, sa, b, bi, sb, n) => {
+    for (let i = 0; i < n; i++) out[o + i] = Number(a[ai + i * sa] !== b[bi + i * sb]);
+  },
+  Greater: (out, o, a, ai, sa, b, bi, sb, n) => {
+    for (let i = 0; i < n; i++) out[o + i] = Number(a[ai + i * sa] > b[bi + i * sb]);
+  },
+  GreaterEqual: (out, o, a, ai, sa, b, bi, sb, n) => {
+    for (let i = 0; i < n; i++) out[o + i] = Number(a[ai + i * sa] >= b[bi + i * sb]);
+  },
+  Less: (out, o, a, ai, sa, b, bi, sb, n) => {
+    for (let i = 0; i < n; i++) out[o + i] = Number(a[ai + i * sa] < b[bi + i * sb]);
+  },
+  LessEqual: (out, o, a, ai, sa, b, bi, sb, n) => {
+    for (let i = 0; i < n; i++) out[o + i] = Number(a[ai + i * sa] <= b[bi + i * sb]);
+  },
+};
+
+/** Element strides of `shape` broadcast against `outShape` (0 along broadcast axes). */
+function broadcastStrides(shape: number[], outShape: number[]): number[] {
+  const strides = new Array<number>(outShape.length).fill(0);
+  let stride = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const axis = outShape.length - shape.length + i;
+    strides[axis] = shape[i] === 1 ? 0 : stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
+/**
+ * Comparisons (the shipped ones walk broadcasts element by element through a
+ * generic index path, thousands of times slower than a strided loop).
+ */
+function makeComparison(name: string, shipped: tf.KernelFunc): tf.KernelFunc {
+  const loop = compareLoops[name];
+  return (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    if (a.dtype !== b.dtype || (a.dtype !== "float32" && a.dtype !== "int32")) {
+      return shipped(args);
+    }
+    const outShape = broadcastShapes(a.shape, b.shape);
+    if (!outShape) return shipped(args);
+    const backend = asWasmBackend(args.backend);
+    const out = backend.makeOutput(outShape, "bool");
+    const total = sizeOf(outShape);
+    if (total === 0) return out;
+    const buffer = backend.wasm.HEAPU8.buffer;
+    const view = a.dtype === "float32" ? new Float32Array(buffer) : new Int32Array(buffer);
+    const bytes = backend.wasm.HEAPU8;
+    const aStart = floatOffset(backend, a);
+    const bStart = floatOffset(backend, b);
+    const outStart = backend.dataIdMap.get(out.dataId).memoryOffset;
+    const rank = outShape.length;
+    if (rank === 0) {
+      loop(bytes, outStart, view, aStart, 0, view, bStart, 0, 1);
+      return out;
+    }
+    const stridesA = broadcastStrides(a.shape, outShape);
+    const stridesB = broadcastStrides(b.shape, outShape);
+    const inner = outShape[rank - 1];
+    const index = new Array<number>(rank - 1).fill(0);
+    for (let o = 0; o < total; o += inner) {
+      let ai = aStart;
+      let bi = bStart;
+      for (let axis = 0; axis < rank - 1; axis++) {
+        ai += index[axis] * stridesA[axis];
+        bi += index[axis] * stridesB[axis];
+      }
+      loop(bytes, outStart + o, view, ai, stridesA[rank - 1], view, bi, stridesB[rank - 1], inner);
+      for (let axis = rank - 2; axis >= 0; axis--) {
+        if (++index[axis] < outShape[axis]) break;
+        index[axis] = 0;
+      }
+    }
+    return out;
+  };
+}
+
 /** The element-wise replacements, by kernel name, each deferring to the shipped kernel. */
 export function makeElementwiseKernels(
   shipped: (name: string) => tf.KernelFunc,
@@ -240,6 +335,9 @@ export function makeElementwiseKernels(
   const kernels = new Map<string, tf.KernelFunc>();
   for (const name of Object.keys(binaryLoops)) kernels.set(name, makeBinary(name, shipped(name)));
   for (const name of Object.keys(unaryLoops)) kernels.set(name, makeUnary(name, shipped(name)));
+  for (const name of Object.keys(compareLoops)) {
+    kernels.set(name, makeComparison(name, shipped(name)));
+  }
   kernels.set("Sum", makeLeadingReduction(false, shipped("Sum")));
   kernels.set("Mean", makeLeadingReduction(true, shipped("Mean")));
   return kernels;

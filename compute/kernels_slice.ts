@@ -1,0 +1,99 @@
+/**
+ * `Slice` and `SplitV` for the wasm backend as block copies inside the heap.
+ * The shipped `Slice` first copies the whole input out of the heap
+ * (`readSync`), so splitting a flat parameter vector into n pieces, or the
+ * gradient of a concatenation, copies the input n times.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { asWasmBackend, sizeOf, type WasmBackend } from "./heap.ts";
+
+type TensorInfo = tf.TensorInfo;
+
+const bytesPerElement: Partial<Record<tf.DataType, number>> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+};
+
+/** Copies the box `begin`/`size` of `x` into a new tensor, run by contiguous run. */
+function sliceInto(
+  backend: WasmBackend,
+  x: TensorInfo,
+  begin: number[],
+  size: number[],
+  elementBytes: number,
+): TensorInfo {
+  const out = backend.makeOutput([...size], x.dtype);
+  const total = sizeOf(size);
+  if (total === 0) return out;
+  const rank = x.shape.length;
+  const heap = backend.wasm.HEAPU8;
+  const source = backend.dataIdMap.get(x.dataId).memoryOffset;
+  const target = backend.dataIdMap.get(out.dataId).memoryOffset;
+  // The innermost axes the box spans fully form one contiguous run together
+  // with the first axis (from the end) it cuts.
+  let firstRunAxis = rank - 1;
+  while (firstRunAxis > 0 && size[firstRunAxis] === x.shape[firstRunAxis]) firstRunAxis--;
+  const run = sizeOf(size.slice(firstRunAxis)) * elementBytes;
+  const strides = new Array<number>(rank);
+  let stride = elementBytes;
+  for (let axis = rank - 1; axis >= 0; axis--) {
+    strides[axis] = stride;
+    stride *= x.shape[axis];
+  }
+  const index = begin.slice(0, firstRunAxis);
+  const runs = sizeOf(size.slice(0, firstRunAxis));
+  let written = target;
+  for (let r = 0; r < runs; r++) {
+    let from = source + begin[firstRunAxis] * strides[firstRunAxis];
+    for (let axis = 0; axis < firstRunAxis; axis++) from += index[axis] * strides[axis];
+    heap.copyWithin(written, from, from + run);
+    written += run;
+    // Advance the multi-index over the outer axes, last axis fastest.
+    for (let axis = firstRunAxis - 1; axis >= 0; axis--) {
+      index[axis]++;
+      if (index[axis] < begin[axis] + size[axis]) break;
+      index[axis] = begin[axis];
+    }
+  }
+  return out;
+}
+
+/** The replacements for `Slice` and `SplitV`, deferring to the shipped ones for strings. */
+export function makeSliceKernels(
+  shipped: (name: string) => tf.KernelFunc,
+): Map<string, tf.KernelFunc> {
+  const shippedSlice = shipped("Slice");
+  const shippedSplit = shipped("SplitV");
+  const slice: tf.KernelFunc = (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const elementBytes = bytesPerElement[x.dtype];
+    if (!elementBytes) return shippedSlice(args);
+    const { begin, size } = args.attrs as unknown as { begin: number[]; size: number[] };
+    const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return sliceInto(asWasmBackend(args.backend), x, begin_, size_, elementBytes);
+  };
+  const splitV: tf.KernelFunc = (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const elementBytes = bytesPerElement[x.dtype];
+    if (!elementBytes) return shippedSplit(args);
+    const { numOrSizeSplits, axis } = args.attrs as unknown as {
+      numOrSizeSplits: number | number[];
+      axis: number;
+    };
+    const splitAxis = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, splitAxis);
+    const backend = asWasmBackend(args.backend);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((piece) => {
+      const size = [...x.shape];
+      size[splitAxis] = piece;
+      const out = sliceInto(backend, x, begin, size, elementBytes);
+      begin[splitAxis] += piece;
+      return out;
+    });
+  };
+  return new Map([["Slice", slice], ["SplitV", splitV]]);
+}
