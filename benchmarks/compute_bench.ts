@@ -17,8 +17,10 @@
  * @module
  */
 import {
+  adamStep,
   initCompute,
   type KernelSet,
+  lerp,
   nativeKernelsAvailable,
   setKernelSet,
   tf,
@@ -177,20 +179,27 @@ class FlatAdam {
   }
   apply(grads: tf.NamedTensorMap): void {
     this.#step++;
-    const c1 = 1 - 0.9 ** this.#step;
-    const c2 = 1 - 0.999 ** this.#step;
     tf.tidy(() => {
       const g = tf.concat(this.#variables.map((v) => tf.reshape(grads[v.name], [-1])));
-      const m = tf.add(tf.mul(this.#m, 0.9), tf.mul(g, 0.1));
-      const v = tf.add(tf.mul(this.#v, 0.999), tf.mul(tf.square(g), 0.001));
-      this.#m.assign(m);
-      this.#v.assign(v);
-      const step = tf.div(tf.mul(m, this.learningRate / c1), tf.add(tf.sqrt(tf.div(v, c2)), 1e-8));
       const flat = tf.concat(this.#variables.map((p) => tf.reshape(p, [-1])));
-      const updated = tf.split(tf.sub(flat, step), this.#variables.map((p) => p.size));
-      this.#variables.forEach((p, i) => p.assign(tf.reshape(updated[i], p.shape)));
+      const next = adamStep(flat, g, this.#m, this.#v, {
+        learningRate: this.learningRate,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        step: this.#step,
+      });
+      this.#m.assign(next.m);
+      this.#v.assign(next.v);
+      assignFlat(this.#variables, next.param);
     });
   }
+}
+
+/** Writes a flat vector back into the variables it was made from (in order). */
+function assignFlat(variables: tf.Variable[], flat: tf.Tensor): void {
+  const pieces = tf.split(flat, variables.map((p) => p.size));
+  variables.forEach((p, i) => p.assign(tf.reshape(pieces[i], p.shape)));
 }
 
 // ---------------------------------------------------------------------------
@@ -276,9 +285,7 @@ function makeTd3bcUpdate(seed: number): () => void {
         for (const [online, target] of onlineTargetPairs) {
           const flat = tf.concat(online.params.map((p) => tf.reshape(p, [-1])));
           const flatTarget = tf.concat(target.params.map((p) => tf.reshape(p, [-1])));
-          const moved = tf.add(flatTarget, tf.mul(tf.sub(flat, flatTarget), 0.005));
-          const pieces = tf.split(moved, target.params.map((p) => p.size));
-          target.params.forEach((p, i) => p.assign(tf.reshape(pieces[i], p.shape)));
+          assignFlat(target.params, lerp(flatTarget, flat, 0.005));
         }
       });
     }

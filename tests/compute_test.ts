@@ -1,10 +1,12 @@
 import { assertEquals, assertOk, assertThrows } from "./assert.ts";
 import {
+  adamStep,
   blasInstallHint,
   computeHint,
   initCompute,
   type KernelSet,
   kernelSet,
+  lerp,
   nativeKernelsAvailable,
   setKernelSet,
   tf,
@@ -418,6 +420,91 @@ Deno.test("element-wise replacements match the shipped kernels, broadcasts inclu
     () => tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), 0),
     0,
   );
+});
+
+Deno.test("comparisons, slices and splits match the shipped kernels", () => {
+  const rng = new Rng(8);
+  const pairs = [
+    [[32, 8, 2, 16], [32, 8, 1, 16]],
+    [[64, 32], []],
+    [[64, 32], [64, 32]],
+    [[5, 1, 3], [1, 4, 3]],
+    [[], []],
+  ];
+  for (const [aShape, bShape] of pairs) {
+    // Rounded values make ties, so equality is exercised.
+    const a = tf.round(random(rng, aShape));
+    const b = tf.round(random(rng, bShape));
+    for (const op of [tf.equal, tf.notEqual, tf.greater, tf.greaterEqual, tf.less, tf.lessEqual]) {
+      assertSetsAgree(`${op.name} ${aShape} ${bShape}`, () => tf.cast(op(a, b), "float32"), 0);
+    }
+  }
+  const ints = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32");
+  assertSetsAgree(
+    "int comparison",
+    () => tf.cast(tf.greater(ints, tf.scalar(3, "int32")), "float32"),
+    0,
+  );
+  const cube = random(rng, [4, 6, 5]);
+  const boxes: [number[], number[]][] = [
+    [[0, 0, 0], [4, 6, 5]],
+    [[1, 0, 0], [2, 6, 5]],
+    [[1, 2, 0], [3, 3, 5]],
+    [[0, 1, 2], [4, 4, 2]],
+    [[3, 5, 4], [1, 1, 1]],
+    [[0, 0, 0], [-1, 2, -1]],
+    [[2, 0, 0], [0, 6, 5]],
+  ];
+  for (const [begin, size] of boxes) {
+    assertSetsAgree(`slice ${begin} ${size}`, () => tf.slice(cube, begin, size), 0);
+  }
+  assertSetsAgree("int slice", () => tf.cast(tf.slice(ints, [0, 1], [2, 2]), "float32"), 0);
+  const flat = random(rng, [1000]);
+  assertSetsAgree("split a flat vector", () => tf.split(flat, [10, 300, 1, 689]), 0);
+  assertSetsAgree("split along axis 1", () => tf.split(cube, [2, 1, 3], 1), 0);
+  assertSetsAgree("split along the last axis", () => tf.split(cube, 5, -1), 0);
+  assertSetsAgree(
+    "concat gradient",
+    () =>
+      tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.concat([x, y], 1))))([
+        cube,
+        cube,
+      ]),
+    0,
+  );
+});
+
+Deno.test("adamStep and lerp match the same arithmetic in TF.js ops", () => {
+  const rng = new Rng(9);
+  const [param, grad, m] = [random(rng, [500]), random(rng, [500]), random(rng, [500])];
+  const v = tf.abs(random(rng, [500]));
+  const options = { learningRate: 3e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, step: 7 };
+  const reference = tf.tidy(() => {
+    const m1 = tf.add(tf.mul(m, 0.9), tf.mul(grad, 0.1));
+    const v1 = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(grad), 0.001));
+    const mHat = tf.div(m1, 1 - 0.9 ** 7);
+    const vHat = tf.div(v1, 1 - 0.999 ** 7);
+    const p1 = tf.sub(param, tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), 1e-8)), 3e-3));
+    return [p1, m1, v1].map((t) => t.dataSync() as Float32Array);
+  });
+  for (const set of sets) {
+    const [p1, m1, v1] = runUnder(set, () => {
+      const next = adamStep(param, grad, m, v, options);
+      return [next.param, next.m, next.v];
+    });
+    assertOk(relativeError(p1.values, reference[0]) < 1e-6, `adamStep param [${set}]`);
+    assertOk(relativeError(m1.values, reference[1]) < 1e-6, `adamStep m [${set}]`);
+    assertOk(relativeError(v1.values, reference[2]) < 1e-6, `adamStep v [${set}]`);
+    const [mixed] = runUnder(set, () => lerp(param, grad, 0.25));
+    const expected = tf.tidy(() => tf.add(tf.mul(param, 0.75), tf.mul(grad, 0.25)).dataSync());
+    assertOk(relativeError(mixed.values, expected) < 1e-6, `lerp [${set}]`);
+  }
+  assertThrows(
+    () => adamStep(param, random(rng, [499]), m, v, options),
+    Error,
+    "'grad' has shape [499]",
+  );
+  assertThrows(() => adamStep(param, grad, m, v, { ...options, step: 0 }), Error, "'step'");
 });
 
 Deno.test("a small network trains the same on every path, and the loss falls", () => {

@@ -1,0 +1,175 @@
+/**
+ * Optimiser arithmetic as single kernels: one Adam step over a flat
+ * parameter vector, and a linear interpolation (Polyak averaging of target
+ * networks). Composed of TF.js ops, each would be a dozen passes over every
+ * parameter, each with its own dispatch; on the wasm backend they run as one
+ * pass over the heap. Other backends get the same arithmetic as TF.js ops.
+ *
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { asWasmBackend, floatOffset, heapF32, sizeOf } from "./heap.ts";
+
+type TensorInfo = tf.TensorInfo;
+
+/** Kernel name of the fused Adam step. */
+export const adamKernelName = "PgdAdamStep";
+/** Kernel name of the fused interpolation. */
+export const lerpKernelName = "PgdLerp";
+
+/** Hyperparameters of one {@link adamStep} (PyTorch's semantics). */
+export interface AdamStepOptions {
+  /** Step size. */
+  learningRate: number;
+  /** First-moment decay (PyTorch's default 0.9). */
+  beta1: number;
+  /** Second-moment decay (PyTorch's default 0.999). */
+  beta2: number;
+  /** Added to the corrected `√v̂` (PyTorch's default 1e-8). */
+  epsilon: number;
+  /** The step number, from 1 (for the bias corrections). */
+  step: number;
+}
+
+/** The tensors one Adam step produces. */
+export interface AdamStepResult {
+  /** Updated parameters. */
+  param: tf.Tensor;
+  /** Updated first moment. */
+  m: tf.Tensor;
+  /** Updated second moment. */
+  v: tf.Tensor;
+}
+
+interface AdamAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  stepSize: number;
+  inverseRootCorrection2: number;
+}
+
+function adamAttrs(options: AdamStepOptions): AdamAttrs {
+  const { learningRate, beta1, beta2, epsilon, step } = options;
+  if (!(step >= 1) || !Number.isInteger(step)) {
+    throw new Error(`adamStep: 'step' must be an integer ≥ 1, got ${step}`);
+  }
+  return {
+    beta1,
+    beta2,
+    epsilon,
+    stepSize: learningRate / (1 - beta1 ** step),
+    inverseRootCorrection2: 1 / Math.sqrt(1 - beta2 ** step),
+  };
+}
+
+const wasmAdam: tf.KernelFunc = (args) => {
+  const { param, grad, m, v } = args.inputs as Record<string, TensorInfo>;
+  const { beta1, beta2, epsilon, stepSize, inverseRootCorrection2 } = args
+    .attrs as unknown as AdamAttrs;
+  const backend = asWasmBackend(args.backend);
+  const shape = [...param.shape];
+  const outParam = backend.makeOutput(shape, "float32");
+  const outM = backend.makeOutput(shape, "float32");
+  const outV = backend.makeOutput(shape, "float32");
+  const heap = heapF32(backend);
+  const p = floatOffset(backend, param);
+  const g = floatOffset(backend, grad);
+  const m0 = floatOffset(backend, m);
+  const v0 = floatOffset(backend, v);
+  const p1 = floatOffset(backend, outParam);
+  const m1 = floatOffset(backend, outM);
+  const v1 = floatOffset(backend, outV);
+  const size = sizeOf(shape);
+  const oneMinusBeta1 = 1 - beta1;
+  const oneMinusBeta2 = 1 - beta2;
+  for (let i = 0; i < size; i++) {
+    const gradient = heap[g + i];
+    const first = beta1 * heap[m0 + i] + oneMinusBeta1 * gradient;
+    const second = beta2 * heap[v0 + i] + oneMinusBeta2 * gradient * gradient;
+    heap[m1 + i] = first;
+    heap[v1 + i] = second;
+    heap[p1 + i] = heap[p + i] -
+      stepSize * first / (Math.sqrt(second) * inverseRootCorrection2 + epsilon);
+  }
+  return [outParam, outM, outV];
+};
+
+const wasmLerp: tf.KernelFunc = (args) => {
+  const { a, b } = args.inputs as Record<string, TensorInfo>;
+  const { weight } = args.attrs as unknown as { weight: number };
+  const backend = asWasmBackend(args.backend);
+  const out = backend.makeOutput([...a.shape], "float32");
+  const heap = heapF32(backend);
+  const ai = floatOffset(backend, a);
+  const bi = floatOffset(backend, b);
+  const o = floatOffset(backend, out);
+  const size = sizeOf(a.shape);
+  for (let i = 0; i < size; i++) {
+    heap[o + i] = heap[ai + i] + weight * (heap[bi + i] - heap[ai + i]);
+  }
+  return out;
+};
+
+/** The fused kernels for the wasm backend, by kernel name (they replace nothing shipped). */
+export function makeFusedKernels(): Map<string, tf.KernelFunc> {
+  return new Map([[adamKernelName, wasmAdam], [lerpKernelName, wasmLerp]]);
+}
+
+function checkSameShape(where: string, tensors: Record<string, tf.Tensor>): void {
+  const [first, ...rest] = Object.entries(tensors);
+  for (const [name, tensor] of rest) {
+    if (!tf.util.arraysEqual(tensor.shape, first[1].shape) || tensor.dtype !== "float32") {
+      throw new Error(
+        `${where}: '${name}' has shape [${tensor.shape}] (${tensor.dtype}), expected float32 [${
+          first[1].shape
+        }] like '${first[0]}'`,
+      );
+    }
+  }
+}
+
+function usesFusedKernel(kernelName: string): boolean {
+  return tf.getBackend() === "wasm" && tf.getKernel(kernelName, "wasm") !== undefined;
+}
+
+/**
+ * One Adam step, `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+ * `θ ← θ − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`, on same-shaped tensors
+ * (typically whole parameter lists flattened into one vector). Returns new
+ * tensors; the inputs are left as they are.
+ */
+export function adamStep(
+  param: tf.Tensor,
+  grad: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  options: AdamStepOptions,
+): AdamStepResult {
+  checkSameShape("adamStep", { param, grad, m, v });
+  const attrs = adamAttrs(options);
+  if (usesFusedKernel(adamKernelName)) {
+    const [p, m1, v1] = tf.engine().runKernel(
+      adamKernelName,
+      { param, grad, m, v },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    return { param: p, m: m1, v: v1 };
+  }
+  return tf.tidy(() => {
+    const m1 = tf.add(tf.mul(m, attrs.beta1), tf.mul(grad, 1 - attrs.beta1));
+    const v1 = tf.add(tf.mul(v, attrs.beta2), tf.mul(tf.square(grad), 1 - attrs.beta2));
+    const denominator = tf.add(tf.mul(tf.sqrt(v1), attrs.inverseRootCorrection2), attrs.epsilon);
+    const p = tf.sub(param, tf.mul(tf.div(m1, denominator), attrs.stepSize));
+    return { param: p, m: m1, v: v1 };
+  });
+}
+
+/** `a + weight·(b − a)` on same-shaped float tensors (Polyak averaging with `weight` = τ). */
+export function lerp(a: tf.Tensor, b: tf.Tensor, weight: number): tf.Tensor {
+  checkSameShape("lerp", { a, b });
+  if (usesFusedKernel(lerpKernelName)) {
+    return tf.engine().runKernel(lerpKernelName, { a, b }, { weight }) as tf.Tensor;
+  }
+  return tf.tidy(() => tf.add(a, tf.mul(tf.sub(b, a), weight)));
+}
