@@ -121,7 +121,7 @@ async function startWasm(options: ComputeOptions): Promise<ComputeInfo> {
   };
 }
 
-async function startWebGpu(): Promise<void> {
+async function startWebGpu(): Promise<string> {
   if (!("gpu" in navigator) || !navigator.gpu) {
     throw new Error("compute: backend 'webgpu' needs navigator.gpu, which this runtime lacks");
   }
@@ -133,6 +133,9 @@ async function startWebGpu(): Promise<void> {
   if (!(await tf.setBackend("webgpu"))) {
     throw new Error("compute: backend 'webgpu' failed to start (TF.js could not use the adapter)");
   }
+  const description = adapter.info?.description || adapter.info?.vendor || "unknown adapter";
+  const software = adapter.info?.isFallbackAdapter ? ", software" : "";
+  return `webgpu (${description}${software})`;
 }
 
 async function startTensorflow(): Promise<string> {
@@ -188,8 +191,7 @@ export async function initCompute(
     await tf.setBackend("cpu");
     info = { backend, path: "cpu (TF.js reference kernels, slow)" };
   } else if (backend === "webgpu") {
-    await startWebGpu();
-    info = { backend, path: "webgpu" };
+    info = { backend, path: await startWebGpu() };
   } else {
     info = { backend, path: await startTensorflow() };
   }
