@@ -4,6 +4,9 @@ import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
 import type { Transitions } from "../core/types.ts";
 import { td3bc, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
+import { maze2d } from "../plugins/envs/maze2d.ts";
+import { observationStats, toTransitions } from "../data/d4rl.ts";
+import { BatchSampler } from "../core/transitions.ts";
 
 await initCompute("wasm");
 
@@ -211,4 +214,45 @@ Deno.test("td3bc learns the point task from noisy demonstrations, with a falling
   assert.deepEqual(distribution.mean, agent.act(states, 3, true));
   assert.deepEqual([...distribution.std], [1, 1, 1, 1, 1, 1]);
   agent.dispose();
+});
+
+/** Mean undiscounted return over `episodes` maze2d-umaze episodes from fixed start states. */
+async function mazeReturn(policy: (observation: Float32Array) => Float32Array, episodes = 10) {
+  const environment = await maze2d().make("maze2d-umaze");
+  let total = 0;
+  for (let episode = 0; episode < episodes; episode++) {
+    let observation = environment.reset(1000 + episode);
+    for (let t = 0; t < environment.spec.maxEpisodeSteps; t++) {
+      const result = environment.step(policy(observation));
+      total += result.reward;
+      observation = result.observation;
+    }
+  }
+  environment.close();
+  return total / episodes;
+}
+
+Deno.test("td3bc beats a random policy on maze2d-umaze after brief training on a small collected dataset", async () => {
+  const dataset = await maze2d().collect!({
+    dataset: "maze2d-umaze",
+    size: 20_000,
+    seed: 0,
+    preset: "smoke",
+  });
+  const data = toTransitions(dataset);
+  const options = { ...smallOptions, discount: 0.99 };
+  const agent = td3bc(options).create({
+    observationDim: 4,
+    actionDim: 2,
+    seed: 0,
+    preset: "smoke",
+    observationStats: observationStats(dataset),
+  });
+  const sampler = new BatchSampler(256, 4, 2, new Rng(1));
+  for (let step = 0; step < 3000; step++) agent.update(sampler.sample(data));
+  const rng = new Rng(3);
+  const random = await mazeReturn(() => Float32Array.of(rng.range(-1, 1), rng.range(-1, 1)));
+  const learned = await mazeReturn((observation) => agent.act(observation, 1, true));
+  agent.dispose();
+  assert.ok(learned > random + 10, `learned return ${learned} vs random ${random}`);
 });
