@@ -18,6 +18,7 @@
  */
 import {
   adamStep,
+  groupNorm,
   initCompute,
   type KernelSet,
   lerp,
@@ -303,13 +304,22 @@ interface Conv {
 
 function conv(rng: Rng, inChannels: number, outChannels: number, width: number): Conv {
   return {
-    filter: uniformInit(rng, [width, inChannels, outChannels], inChannels * width),
+    filter: uniformInit(rng, [1, width, inChannels, outChannels], inChannels * width),
     bias: uniformInit(rng, [outChannels], inChannels * width),
   };
 }
 
+/** A 1-D convolution with bias, as TF.js's fused 2-D convolution of height 1. */
 function applyConv(c: Conv, x: tf.Tensor3D): tf.Tensor3D {
-  return tf.add(tf.conv1d(x, c.filter as tf.Tensor3D, 1, "same"), c.bias);
+  const [batch, length, channels] = x.shape;
+  const y = tf.fused.conv2d({
+    x: tf.reshape(x, [batch, 1, length, channels]) as tf.Tensor4D,
+    filter: c.filter as tf.Tensor4D,
+    strides: 1,
+    pad: "same",
+    bias: c.bias,
+  });
+  return tf.reshape(y, [batch, length, y.shape[3]]);
 }
 
 interface Norm {
@@ -321,13 +331,9 @@ function norm(channels: number): Norm {
   return { gamma: tf.variable(tf.ones([channels])), beta: tf.variable(tf.zeros([channels])) };
 }
 
-/** GroupNorm with 8 groups over [batch, length, channels]. */
-function groupNorm(n: Norm, x: tf.Tensor3D): tf.Tensor3D {
-  const [batch, length, channels] = x.shape;
-  const grouped = tf.reshape(x, [batch, length, 8, channels / 8]);
-  const { mean, variance } = tf.moments(grouped, [1, 3], true);
-  const normal = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, 1e-5)));
-  return tf.add(tf.mul(tf.reshape(normal, [batch, length, channels]), n.gamma), n.beta);
+/** GroupNorm(8) over [batch, length, channels]. */
+function applyNorm(n: Norm, x: tf.Tensor3D): tf.Tensor3D {
+  return groupNorm(x, n.gamma, n.beta, 8) as tf.Tensor3D;
 }
 
 interface Linear {
@@ -366,8 +372,8 @@ function block(rng: Rng, inChannels: number, outChannels: number, embedding: num
 
 function applyBlock(b: Block, x: tf.Tensor3D, e: tf.Tensor2D): tf.Tensor3D {
   const t = tf.expandDims(applyLinear(b.time, e), 1);
-  const h = tf.relu(groupNorm(b.norm1, tf.add(applyConv(b.conv1, x), t)));
-  return tf.relu(groupNorm(b.norm2, applyConv(b.conv2, h)));
+  const h = tf.relu(applyNorm(b.norm1, tf.add(applyConv(b.conv1, x), t)));
+  return tf.relu(applyNorm(b.norm2, applyConv(b.conv2, h)));
 }
 
 function makeUnetStep(seed: number, features: number): () => void {
@@ -431,7 +437,7 @@ function makeUnetStep(seed: number, features: number): () => void {
         c,
       ]);
       const t = tf.expandDims(applyLinear(u.time, e), 1);
-      h = tf.relu(groupNorm(u.norm, tf.add(applyConv(u.conv, doubled as tf.Tensor3D), t)));
+      h = tf.relu(applyNorm(u.norm, tf.add(applyConv(u.conv, doubled as tf.Tensor3D), t)));
       h = applyBlock(u.block, tf.concat([h, skip], 2), e);
     });
     return applyConv(out, h);
@@ -492,7 +498,12 @@ for (const [m, k, n, transposeA, transposeB] of productShapes) {
   }
 }
 
-function trainingBench(group: string, make: () => () => void, anchor?: Anchor): void {
+function trainingBench(
+  group: string,
+  make: () => () => void,
+  iterations: number,
+  anchor?: Anchor,
+): void {
   for (const path of paths) {
     if (path === "shipped" && !runShippedSteps) continue;
     let step: (() => void) | undefined;
@@ -502,7 +513,7 @@ function trainingBench(group: string, make: () => () => void, anchor?: Anchor): 
       name,
       group,
       baseline: path === paths[0],
-      n: path === "shipped" ? 10 : 60,
+      n: path === "shipped" ? Math.ceil(iterations / 4) : iterations,
       warmup: 5,
       fn: () => {
         setKernelSet(path);
@@ -515,9 +526,9 @@ function trainingBench(group: string, make: () => () => void, anchor?: Anchor): 
 }
 
 const anchorRows: [string, Anchor][] = [];
-trainingBench("TD3+BC update", () => makeTd3bcUpdate(1), anchors.td3bc);
-trainingBench("U-Net step F=64", () => makeUnetStep(2, 64), anchors.unet64);
-trainingBench("U-Net step F=128", () => makeUnetStep(3, 128), anchors.unet128);
+trainingBench("TD3+BC update", () => makeTd3bcUpdate(1), 100, anchors.td3bc);
+trainingBench("U-Net step F=64", () => makeUnetStep(2, 64), 30, anchors.unet64);
+trainingBench("U-Net step F=128", () => makeUnetStep(3, 128), 20, anchors.unet128);
 
 globalThis.addEventListener("unload", () => {
   const lines = [`compute path: ${info.path}`, "work | path | median ms | × PyTorch"];

@@ -27,6 +27,7 @@ import { makeConvKernels } from "./kernels_conv.ts";
 import { makeElementwiseKernels } from "./kernels_elementwise.ts";
 import { makeSliceKernels } from "./kernels_slice.ts";
 import { makeFusedKernels } from "./fused_ops.ts";
+import { makeGroupNormKernels } from "./group_norm.ts";
 
 /** Which kernels the wasm backend runs. */
 export type KernelSet = "shipped" | "wasm" | "blas";
@@ -70,6 +71,7 @@ function buildSet(
   for (const [name, kernel] of makeElementwiseKernels(requireShipped)) table.set(name, kernel);
   for (const [name, kernel] of makeSliceKernels(requireShipped)) table.set(name, kernel);
   for (const [name, kernel] of makeFusedKernels()) table.set(name, kernel);
+  for (const [name, kernel] of makeGroupNormKernels()) table.set(name, kernel);
   return table;
 }
 

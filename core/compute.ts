@@ -26,6 +26,7 @@ import {
 export { tf };
 export type { KernelSet };
 export { adamStep, type AdamStepOptions, type AdamStepResult, lerp } from "../compute/fused_ops.ts";
+export { groupNorm } from "../compute/group_norm.ts";
 
 /** The compute backends a user may choose. */
 export const backendNames = ["wasm", "cpu", "webgpu", "tensorflow"] as const;

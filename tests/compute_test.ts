@@ -3,6 +3,7 @@ import {
   adamStep,
   blasInstallHint,
   computeHint,
+  groupNorm,
   initCompute,
   type KernelSet,
   kernelSet,
@@ -507,6 +508,29 @@ Deno.test("adamStep and lerp match the same arithmetic in TF.js ops", () => {
   assertThrows(() => adamStep(param, grad, m, v, { ...options, step: 0 }), Error, "'step'");
 });
 
+Deno.test("groupNorm and its gradients match the composite of TF.js ops", () => {
+  const rng = new Rng(10);
+  for (const [shape, groups] of [[[4, 16, 32], 8], [[3, 5, 2, 12], 4], [[2, 7], 7]] as const) {
+    const x = tf.add(tf.mul(random(rng, [...shape]), 3), 1);
+    const channels = shape[shape.length - 1];
+    const gamma = random(rng, [channels]);
+    const beta = random(rng, [channels]);
+    const weights = random(rng, [...shape]);
+    const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(groupNorm(a, g, b, groups), weights));
+    // The shipped set has no group-norm kernel, so it runs the composite.
+    assertSetsAgree(
+      `groupNorm ${shape} / ${groups}`,
+      () => groupNorm(x, gamma, beta, groups),
+      1e-5,
+    );
+    assertSetsAgree(`groupNorm gradients ${shape}`, () => tf.grads(loss)([x, gamma, beta]), 1e-4);
+  }
+  const x = random(rng, [2, 3, 6]);
+  assertThrows(() => groupNorm(x, tf.ones([6]), tf.zeros([6]), 4), Error, "'groups' (4)");
+  assertThrows(() => groupNorm(x, tf.ones([5]), tf.zeros([6]), 3), Error, "'gamma' has shape [5]");
+});
+
 Deno.test("a small network trains the same on every path, and the loss falls", () => {
   const rng = new Rng(6);
   const inputs = random(rng, [64, 8]);
@@ -553,7 +577,8 @@ Deno.test("tensors and heap records stay flat over repeated steps", () => {
   const step = () =>
     tf.dispose(
       optimizer.minimize(() => {
-        const h = tf.relu(tf.conv2d(x, filter as tf.Tensor4D, 1, "same"));
+        const conv = tf.conv2d(x, filter as tf.Tensor4D, 1, "same");
+        const h = tf.relu(groupNorm(conv, tf.ones([8]), tf.zeros([8]), 4));
         const flat = tf.reshape(h, [32, 128]);
         return tf.mean(tf.square(tf.tanh(tf.matMul(flat, weights, false, false)))) as tf.Scalar;
       }, true)!,
