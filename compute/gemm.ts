@@ -11,7 +11,7 @@
  */
 import type { tf } from "./tf.ts";
 import type { Sgemm } from "./blas.ts";
-import { allocate, heapF32, release, type WasmBackend } from "./heap.ts";
+import { allocate, floatOffset, heapF32, release, type WasmBackend } from "./heap.ts";
 
 /**
  * `c = op(a) op(b) + beta * c` on row-major matrices in the wasm heap, with
@@ -148,8 +148,8 @@ export function wasmHeapGemm(shippedBatchMatMul: tf.KernelFunc): HeapGemm {
     const aDense = allocate(backend, [1, m, k]);
     const bDense = allocate(backend, [1, k, n]);
     let heap = heapF32(backend);
-    const aDenseOffset = floatOffsetOf(backend, aDense);
-    const bDenseOffset = floatOffsetOf(backend, bDense);
+    const aDenseOffset = floatOffset(backend, aDense);
+    const bDenseOffset = floatOffset(backend, bDense);
     copyMatrix(
       heap,
       aOffset,
@@ -174,7 +174,7 @@ export function wasmHeapGemm(shippedBatchMatMul: tf.KernelFunc): HeapGemm {
       attrs: { transposeA: false, transposeB: false },
     }) as tf.TensorInfo;
     heap = heapF32(backend);
-    const productOffset = floatOffsetOf(backend, product);
+    const productOffset = floatOffset(backend, product);
     if (beta === 0) {
       copyMatrixTo(heap, productOffset, m, n, cOffset, ldc);
     } else {
@@ -206,8 +206,4 @@ function copyMatrixTo(
     const from = sourceOffset + i * cols;
     heap.copyWithin(targetOffset + i * leading, from, from + cols);
   }
-}
-
-function floatOffsetOf(backend: WasmBackend, info: tf.TensorInfo): number {
-  return backend.dataIdMap.get(info.dataId).memoryOffset >>> 2;
 }

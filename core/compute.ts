@@ -60,9 +60,14 @@ export interface ComputeOptions {
   blasLibrary?: string;
 }
 
-/** The one-line install suggestion shown when no BLAS library is found. */
+/** The one-line suggestion shown when no BLAS library is found. */
 export const blasInstallHint =
-  "no BLAS library found; apt install libopenblas0 (or MKL, or use macOS) for ~10x faster training";
+  "for ~10x faster training install a system BLAS: apt install libopenblas0 (Debian/Ubuntu), " +
+  "Intel MKL (libmkl_rt), or run on macOS (Accelerate)";
+
+/** The one-line suggestion shown when FFI is not permitted. */
+export const ffiPermissionHint =
+  "the system BLAS needs FFI: run with --allow-ffi (or --allow-all) for ~10x faster training";
 
 let active: ComputeInfo | undefined;
 
@@ -93,6 +98,14 @@ function readEnv(name: string): string | undefined {
   }
 }
 
+function ffiPermitted(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
 function blasWanted(options: ComputeOptions): boolean {
   if (options.blas !== undefined) return options.blas;
   const setting = readEnv("PGD_BLAS")?.trim().toLowerCase();
@@ -108,11 +121,24 @@ async function startWasm(options: ComputeOptions): Promise<ComputeInfo> {
     useKernelSet("wasm");
     return { backend: "wasm", path: "wasm (native BLAS turned off)" };
   }
+  if (!ffiPermitted()) {
+    installKernelSets(undefined);
+    useKernelSet("wasm");
+    return {
+      backend: "wasm",
+      path: "wasm (native BLAS needs --allow-ffi)",
+      hint: ffiPermissionHint,
+    };
+  }
   const blas = findBlas({ libraryPath: options.blasLibrary ?? readEnv("PGD_BLAS_LIB") });
   installKernelSets(blas);
   if (!blas) {
     useKernelSet("wasm");
-    return { backend: "wasm", path: "wasm (no BLAS library found)", hint: blasInstallHint };
+    return {
+      backend: "wasm",
+      path: "wasm (no BLAS library found; apt install libopenblas0 for ~10x faster training)",
+      hint: blasInstallHint,
+    };
   }
   useKernelSet("blas");
   return {

@@ -593,19 +593,23 @@ Deno.test("tensors and heap records stay flat over repeated steps", () => {
   optimizer.dispose();
 });
 
-async function runScript(code: string, env: Record<string, string>) {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", code],
+async function runScript(code: string, env: Record<string, string>, permissions = ["--allow-all"]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...permissions, "-"],
     env,
     cwd: new URL("..", import.meta.url).pathname,
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  });
-  const { code: status, stdout, stderr } = await command.output();
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(code));
+  await writer.close();
+  const { code: status, stdout, stderr } = await child.output();
   return { status, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
 }
 
-Deno.test("PGD_BLAS=off keeps the pure-wasm path; a bad PGD_BLAS_LIB is a clear error", async () => {
+Deno.test("PGD_BLAS=off and missing FFI permission keep the pure-wasm path; a bad PGD_BLAS_LIB is a clear error", async () => {
   const url = new URL("../core/compute.ts", import.meta.url).href;
   const script =
     `import { initCompute, kernelSet } from "${url}"; const i = await initCompute("wasm"); console.log(i.path + "|" + kernelSet());`;
@@ -615,4 +619,7 @@ Deno.test("PGD_BLAS=off keeps the pure-wasm path; a bad PGD_BLAS_LIB is a clear 
   const bad = await runScript(script, { PGD_BLAS_LIB: "/nonexistent/libfoo.so" });
   assertOk(bad.status !== 0, "a missing PGD_BLAS_LIB must fail");
   assertOk(bad.err.includes("PGD_BLAS_LIB '/nonexistent/libfoo.so'"), bad.err);
+  const noFfi = await runScript(script, {}, ["--allow-read", "--allow-env"]);
+  assertEquals(noFfi.status, 0, noFfi.err);
+  assertEquals(noFfi.out.trim(), "wasm (native BLAS needs --allow-ffi)|wasm");
 });
