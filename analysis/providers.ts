@@ -14,7 +14,7 @@ import { deriveSeed, Rng } from "../core/rng.ts";
 import { BatchSampler } from "../core/transitions.ts";
 import type { D4rlDataset } from "../core/types.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
-import type { AnalysisProviders, TargetPolicy } from "./analyze.ts";
+import { analysisPresets, type AnalysisProviders, type TargetPolicy } from "./analyze.ts";
 import { diffusionTrajectoryModel } from "./diffusion_model.ts";
 import { petsTrajectoryModel } from "./pets_model.ts";
 
@@ -34,7 +34,7 @@ export interface HarnessProviderOptions {
   agent?: string;
   /** Options of that agent. */
   agentOptions?: unknown;
-  /** Gradient steps of each target policy (absent: the agent's schedule for the preset). */
+  /** Gradient steps of each target policy (absent: the analysis preset's, else the agent's schedule). */
   targetSteps?: number;
   /** Seed of the target policies' training. */
   targetSeed?: number;
@@ -91,7 +91,8 @@ export function harnessProviders(options: HarnessProviderOptions): AnalysisProvi
         dataset.actionDim,
         new Rng(seed),
       );
-      const steps = options.targetSteps ?? agent.schedule.trainingSteps;
+      const steps = options.targetSteps ?? analysisPresets[options.preset].targetSteps ??
+        agent.schedule.trainingSteps;
       for (let step = 0; step < steps; step++) {
         agent.update(sampler.sample(transitions));
         if (step % 200 === 0) reporter.progress(`train ${plugin.name} on ${id}`, step / steps);

@@ -7,6 +7,7 @@ import type { D4rlDataset, PolicyView } from "../core/types.ts";
 import { makeLocomotionEnvironment } from "../plugins/envs/locomotion.ts";
 import { type AnalysisProviders, analyze, type TrajectoryModel } from "../analysis/analyze.ts";
 import { petsTrajectoryModel } from "../analysis/pets_model.ts";
+import { windowsToTrajectories } from "../analysis/diffusion_model.ts";
 import {
   meanActionLogLikelihood,
   replayDynamicsError,
@@ -50,6 +51,26 @@ Deno.test("replaying a HalfCheetah action sequence from its first state matches 
   const shiftedErrors = replayDynamicsError(shifted, environment);
   assert.ok(Math.abs(shiftedErrors[4] - 0.01) < 1e-6, `step 5 error ${shiftedErrors[4]}`);
   assert.ok(shiftedErrors[5] < 1e-8 && shiftedErrors[3] < 1e-8);
+  environment.close();
+});
+
+Deno.test("diffusion windows (observation, atanh action, reward, done) replay as trajectories", async () => {
+  const environment = await makeLocomotionEnvironment("halfcheetah", "halfcheetah-medium");
+  const recorded = recordTrajectory(environment, 15, 8);
+  const { observationDim: od, actionDim: ad, length } = recorded;
+  const rowWidth = od + ad + 2;
+  const windows = new Float32Array(length * rowWidth);
+  for (let t = 0; t < length; t++) {
+    windows.set(recorded.observations.subarray(t * od, (t + 1) * od), t * rowWidth);
+    for (let j = 0; j < ad; j++) {
+      windows[t * rowWidth + od + j] = Math.atanh(recorded.actions[t * ad + j]);
+    }
+  }
+  const trajectories = windowsToTrajectories(windows, 1, length, od, ad);
+  assert.equal(trajectories.length, 16);
+  const errors = replayDynamicsError(trajectories, environment, 16);
+  assert.equal(errors.length, 15, "a window of 16 states gives 15 steps");
+  for (const error of errors) assert.ok(error < 1e-6, `replay error ${error}`);
   environment.close();
 });
 
