@@ -3,7 +3,7 @@ import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
 import type { Transitions } from "../core/types.ts";
-import { iql, iqlSchedules } from "../plugins/agents/iql.ts";
+import { expectileLoss, iql, iqlSchedules } from "../plugins/agents/iql.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
@@ -262,4 +262,17 @@ Deno.test("iql beats a random policy on maze2d-umaze after brief training on a s
   const learned = await mazeReturn((observation) => agent.act(observation, 1, true));
   agent.dispose();
   assert.ok(learned > random + 7, `learned return ${learned} vs random ${random}`);
+});
+
+Deno.test("iql's expectile loss and its gradient: weight τ above zero, 1 − τ below", () => {
+  const u = tf.tensor1d([2, -1, 0.5, -3]);
+  const tau = 0.7;
+  const weights = [tau, 1 - tau, tau, 1 - tau];
+  const values = [2, -1, 0.5, -3];
+  const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => expectileLoss(x, tau))([u]);
+  const expected = values.reduce((sum, v, i) => sum + weights[i] * v * v, 0) / 4;
+  assert.ok(Math.abs(value.dataSync()[0] - expected) < 1e-5);
+  const gradient = grads[0].dataSync();
+  values.forEach((v, i) => assert.ok(Math.abs(gradient[i] - (2 * weights[i] * v) / 4) < 1e-5));
+  tf.dispose([u, value, ...grads]);
 });

@@ -3,7 +3,7 @@ import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
 import type { Transitions } from "../core/types.ts";
-import { td3bc, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
+import { lambdaScaledQ, td3bc, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
@@ -255,4 +255,17 @@ Deno.test("td3bc beats a random policy on maze2d-umaze after brief training on a
   const learned = await mazeReturn((observation) => agent.act(observation, 1, true));
   agent.dispose();
   assert.ok(learned > random + 10, `learned return ${learned} vs random ${random}`);
+});
+
+Deno.test("td3bc's Q term: −λ·mean Q₁ with λ = α/mean|Q₁| held constant, Q₂ unused", () => {
+  const q = tf.tensor3d([[[1.5], [-0.5], [2.0]], [[9], [9], [9]]]);
+  const meanAbs = (1.5 + 0.5 + 2.0) / 3;
+  const lambda = 2.5 / meanAbs;
+  const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => lambdaScaledQ(x, 2.5))([q]);
+  assert.ok(Math.abs(value.dataSync()[0] - -lambda * (3.0 / 3)) < 1e-5);
+  // No gradient through λ: d/dQ₁ᵢ = −λ/n for every sample; none to Q₂.
+  const expected = [-lambda / 3, -lambda / 3, -lambda / 3, 0, 0, 0];
+  const actual = grads[0].dataSync();
+  expected.forEach((e, i) => assert.ok(Math.abs(actual[i] - e) < 1e-5, `${actual} vs ${expected}`));
+  tf.dispose([q, value, ...grads]);
 });

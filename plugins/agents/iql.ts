@@ -117,7 +117,7 @@ function parseOptions(options: unknown): IqlOptions {
 }
 
 /** Expectile loss `mean |τ − 1(u < 0)|·u²` (eq. 5) with its gradient written out. */
-function expectileLoss(difference: tf.Tensor, expectile: number): tf.Scalar {
+export function expectileLoss(difference: tf.Tensor, expectile: number): tf.Scalar {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [u, save] = args as [tf.Tensor, tf.GradSaveFunc];
     // |τ − 1(u < 0)|: τ where u ≥ 0, 1 − τ where u < 0.

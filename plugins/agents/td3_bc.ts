@@ -100,7 +100,7 @@ function parseOptions(options: unknown): Td3bcOptions {
 }
 
 /** `−λ·mean Q` with `λ = α / mean|Q|` treated as a constant, from critic 1 of `[2, n, 1]` values. */
-function lambdaScaledQ(twinQ: tf.Tensor, alpha: number): tf.Scalar {
+export function lambdaScaledQ(twinQ: tf.Tensor, alpha: number): tf.Scalar {
   const count = twinQ.shape[1]!;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [q, save] = args as [tf.Tensor, tf.GradSaveFunc];
