@@ -3,7 +3,7 @@ import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
 import type { Transitions } from "../core/types.ts";
-import { expectileLoss, iql, iqlSchedules } from "../plugins/agents/iql.ts";
+import { expectileLoss, iql, iqlHiddenDims, iqlSchedules } from "../plugins/agents/iql.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
@@ -128,7 +128,8 @@ Deno.test("iql options: paper defaults, schedules per preset, unknown keys named
   const plugin = iql();
   assert.equal(plugin.name, "iql");
   const o = plugin.options;
-  assert.deepEqual(o.hiddenDims, [256, 256]);
+  assert.equal(o.hiddenDims, undefined);
+  assert.deepEqual(iqlHiddenDims.paper, [256, 256]);
   assert.equal(o.actorLearningRate, 3e-4);
   assert.equal(o.adamEpsilon, 1e-5);
   assert.equal(o.discount, 0.99);

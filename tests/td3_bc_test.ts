@@ -3,7 +3,7 @@ import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
 import type { Transitions } from "../core/types.ts";
-import { lambdaScaledQ, td3bc, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
+import { lambdaScaledQ, td3bc, td3bcHiddenDims, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
@@ -127,7 +127,8 @@ Deno.test("td3bc options: paper defaults, schedules per preset, unknown keys nam
   const plugin = td3bc();
   assert.equal(plugin.name, "td3bc");
   const o = plugin.options;
-  assert.deepEqual(o.hiddenDims, [256, 256]);
+  assert.equal(o.hiddenDims, undefined);
+  assert.deepEqual(td3bcHiddenDims.paper, [256, 256]);
   assert.equal(o.actorLearningRate, 3e-4);
   assert.equal(o.adamEpsilon, 1e-5);
   assert.equal(o.discount, 0.99);

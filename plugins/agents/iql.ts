@@ -48,12 +48,22 @@ export const iqlSchedules: Record<PresetName, AgentSchedule> = {
   },
 };
 
+/**
+ * Hidden widths per preset (the `hiddenDims` option overrides them): the
+ * paper's 256-256 except for `smoke`, which only has to run in seconds.
+ */
+export const iqlHiddenDims: Record<PresetName, readonly number[]> = {
+  smoke: [64, 64],
+  quick: [256, 256],
+  paper: [256, 256],
+};
+
 const positiveInt = z.number().int().positive();
 
 /** Hyperparameters of IQL; defaults are the paper's (and CORL's) values. */
 export const iqlOptionsSchema = z.strictObject({
-  /** Hidden widths of actor, critics and value network (ReLU). */
-  hiddenDims: z.array(positiveInt).min(1).default([256, 256]),
+  /** Hidden widths of actor, critics and value network (ReLU); default: the preset's ({@link iqlHiddenDims}). */
+  hiddenDims: z.array(positiveInt).min(1).optional(),
   /** Adam step size of the actor (start of the cosine decay). */
   actorLearningRate: z.number().positive().default(3e-4),
   /** Adam step size of the critics. */
@@ -164,7 +174,7 @@ class IqlAgent implements Agent {
       options.normalizeObservations,
     );
     this.#rng = new Rng(deriveSeed(seed, "iql-noise"));
-    const hiddenDims = options.hiddenDims;
+    const hiddenDims = options.hiddenDims ?? iqlHiddenDims[context.preset];
     this.#actor = new Mlp({
       inputDim: observationDim,
       hiddenDims,

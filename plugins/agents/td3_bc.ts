@@ -42,12 +42,22 @@ export const td3bcSchedules: Record<PresetName, AgentSchedule> = {
   },
 };
 
+/**
+ * Hidden widths per preset (the `hiddenDims` option overrides them): the
+ * paper's 256-256 except for `smoke`, which only has to run in seconds.
+ */
+export const td3bcHiddenDims: Record<PresetName, readonly number[]> = {
+  smoke: [64, 64],
+  quick: [256, 256],
+  paper: [256, 256],
+};
+
 const positiveInt = z.number().int().positive();
 
 /** Hyperparameters of TD3+BC; defaults are the paper's (and CORL's) values. */
 export const td3bcOptionsSchema = z.strictObject({
-  /** Hidden widths of actor and critics (ReLU). */
-  hiddenDims: z.array(positiveInt).min(1).default([256, 256]),
+  /** Hidden widths of actor and critics (ReLU); default: the preset's ({@link td3bcHiddenDims}). */
+  hiddenDims: z.array(positiveInt).min(1).optional(),
   /** Adam step size of the actor. */
   actorLearningRate: z.number().positive().default(3e-4),
   /** Adam step size of the critics. */
@@ -149,7 +159,7 @@ class Td3bcAgent implements Agent {
       options.normalizeObservations,
     );
     this.#rng = new Rng(deriveSeed(seed, "td3bc-noise"));
-    const hiddenDims = options.hiddenDims;
+    const hiddenDims = options.hiddenDims ?? td3bcHiddenDims[context.preset];
     this.#actor = new Mlp({
       inputDim: observationDim,
       hiddenDims,
