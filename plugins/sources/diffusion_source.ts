@@ -52,6 +52,12 @@ export interface DiffusionSizes {
   epochs: number;
   /** Gradient steps; when set, replaces `epochs` (small presets cap training time). */
   trainingSteps?: number;
+  /**
+   * Steps between EMA updates (reference code: 10). With decay 0.995 the EMA
+   * spans about 200 updates, so short runs update it every step; otherwise
+   * it would average over the whole run, early weights included.
+   */
+  emaEvery: number;
   /** Denoising steps (Table 4: 256). */
   samplerSteps: number;
   /** Windows sampled per periodic generation (Table 2: 2^14). */
@@ -73,6 +79,7 @@ export const diffusionPresets: Record<PresetName, DiffusionSizes> = {
     batchSize: 16,
     epochs: 1,
     trainingSteps: 60,
+    emaEvery: 1,
     samplerSteps: 8,
     windowsPerGeneration: 32,
     periodicGenerations: 2,
@@ -86,6 +93,7 @@ export const diffusionPresets: Record<PresetName, DiffusionSizes> = {
     batchSize: 32,
     epochs: 1,
     trainingSteps: 1500,
+    emaEvery: 1,
     samplerSteps: 64,
     windowsPerGeneration: 512,
     periodicGenerations: 2,
@@ -98,6 +106,7 @@ export const diffusionPresets: Record<PresetName, DiffusionSizes> = {
     trajectoryLength: 16,
     batchSize: 16,
     epochs: 250,
+    emaEvery: 10,
     samplerSteps: 256,
     windowsPerGeneration: 2 ** 14,
     periodicGenerations: 4,
@@ -145,7 +154,6 @@ export const diffusionOptionsSchema = z.strictObject({
   warmupFraction: z.number().min(0).lt(1).default(0.1),
   warmupStartFactor: z.number().min(0).max(1).default(0.1),
   emaDecay: z.number().min(0).lt(1).default(0.995),
-  emaEvery: positiveInt.default(10),
   logSigmaMean: z.number().default(-1.2),
   logSigmaStd: z.number().positive().default(1.2),
   // Per-preset sizes, overridable one by one.
@@ -155,6 +163,7 @@ export const diffusionOptionsSchema = z.strictObject({
   batchSize: positiveInt.optional(),
   epochs: z.number().positive().optional(),
   trainingSteps: positiveInt.optional(),
+  emaEvery: positiveInt.optional(),
   samplerSteps: positiveInt.optional(),
   windowsPerGeneration: positiveInt.optional(),
   periodicGenerations: positiveInt.optional(),
@@ -221,7 +230,7 @@ function trainOptionsOf(
     adamBeta2: 0.999,
     adamEpsilon: 1e-8,
     emaDecay: options.emaDecay,
-    emaEvery: options.emaEvery,
+    emaEvery: sizes.emaEvery,
     logSigmaMean: options.logSigmaMean,
     logSigmaStd: options.logSigmaStd,
     validationPoints: 10,
