@@ -173,3 +173,194 @@ export function lerp(a: tf.Tensor, b: tf.Tensor, weight: number): tf.Tensor {
   }
   return tf.tidy(() => tf.add(a, tf.mul(tf.sub(b, a), weight)));
 }
+
+/** Options of {@link FusedAdam} (PyTorch's defaults). */
+export interface FusedAdamOptions {
+  /** Default step size. */
+  learningRate: number;
+  /** First-moment decay; default 0.9. */
+  beta1?: number;
+  /** Second-moment decay; default 0.999. */
+  beta2?: number;
+  /** Added to the corrected `√v̂`; default 1e-8. */
+  epsilon?: number;
+}
+
+interface HeapBackend {
+  refCount(dataId: object): number;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  wasm: { HEAPF32: Float32Array };
+}
+
+/** The wasm backend, when the fused kernels are active on it (not the shipped set). */
+function activeWasmBackend(): HeapBackend | undefined {
+  if (!usesFusedKernel(adamKernelName)) return undefined;
+  return tf.backend() as unknown as HeapBackend;
+}
+
+/**
+ * Gives `variable` data of its own, so that writing it in place cannot change
+ * another tensor that shares its buffer (TF.js shares buffers between a
+ * variable and the tensor it was made from or last assigned).
+ */
+function ownData(backend: HeapBackend, variable: tf.Variable): void {
+  if (backend.refCount(variable.dataId) > 1) {
+    tf.tidy(() => variable.assign(tf.mul(variable, 1)));
+  }
+}
+
+function offsetOf(backend: HeapBackend, tensor: tf.Tensor): number {
+  return backend.dataIdMap.get(tensor.dataId).memoryOffset >>> 2;
+}
+
+/**
+ * Adam over a fixed list of variables, updated in place: on the wasm backend
+ * one pass over the heap per step, with no new tensors and no dispatch per
+ * variable; elsewhere {@link adamStep} per variable and `assign`. Same
+ * arithmetic as {@link adamStep}.
+ */
+export class FusedAdam {
+  /** The variables updated, in order. */
+  readonly variables: readonly tf.Variable[];
+  /** Default step size. */
+  learningRate: number;
+  readonly #beta1: number;
+  readonly #beta2: number;
+  readonly #epsilon: number;
+  readonly #m: tf.Tensor[];
+  readonly #v: tf.Tensor[];
+  #step = 0;
+
+  /** Makes an optimiser for `variables`, with zero moments. */
+  constructor(variables: readonly tf.Variable[], options: FusedAdamOptions) {
+    const { learningRate, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = options;
+    if (variables.length === 0) throw new Error("FusedAdam: no variables to optimise");
+    if (
+      !(learningRate >= 0) || !(epsilon >= 0) || !(beta1 >= 0 && beta1 < 1) ||
+      !(beta2 >= 0 && beta2 < 1)
+    ) {
+      throw new Error(
+        `FusedAdam: expected learningRate ≥ 0, epsilon ≥ 0 and betas in [0, 1); got ${
+          JSON.stringify({ learningRate, beta1, beta2, epsilon })
+        }`,
+      );
+    }
+    for (const variable of variables) {
+      if (variable.dtype !== "float32") {
+        throw new Error(
+          `FusedAdam: variable '${variable.name}' is ${variable.dtype}, expected float32`,
+        );
+      }
+    }
+    this.variables = [...variables];
+    this.learningRate = learningRate;
+    this.#beta1 = beta1;
+    this.#beta2 = beta2;
+    this.#epsilon = epsilon;
+    this.#m = variables.map((variable) => tf.zeros(variable.shape));
+    this.#v = variables.map((variable) => tf.zeros(variable.shape));
+  }
+
+  /** Steps taken so far. */
+  get iterations(): number {
+    return this.#step;
+  }
+
+  /**
+   * One step from gradients in the order of {@link variables}, or keyed by
+   * variable name as `tf.variableGrads` gives them. Gradients are not disposed.
+   */
+  step(
+    gradients: readonly tf.Tensor[] | tf.NamedTensorMap,
+    learningRate = this.learningRate,
+  ): void {
+    const list = this.variables.map((variable, i) => {
+      const gradient = Array.isArray(gradients)
+        ? (gradients as readonly tf.Tensor[])[i]
+        : (gradients as tf.NamedTensorMap)[variable.name];
+      if (!gradient || !tf.util.arraysEqual(gradient.shape, variable.shape)) {
+        throw new Error(
+          `FusedAdam: gradient ${i} for '${variable.name}' has shape [${
+            gradient?.shape ?? "missing"
+          }], expected [${variable.shape}]`,
+        );
+      }
+      return gradient;
+    });
+    this.#step += 1;
+    const options = {
+      learningRate,
+      beta1: this.#beta1,
+      beta2: this.#beta2,
+      epsilon: this.#epsilon,
+      step: this.#step,
+    };
+    const backend = activeWasmBackend();
+    if (!backend) {
+      this.variables.forEach((variable, i) => {
+        const next = adamStep(variable, list[i], this.#m[i], this.#v[i], options);
+        variable.assign(next.param);
+        next.param.dispose();
+        this.#m[i].dispose();
+        this.#v[i].dispose();
+        this.#m[i] = next.m;
+        this.#v[i] = next.v;
+      });
+      return;
+    }
+    const attrs = adamAttrs(options);
+    const oneMinusBeta1 = 1 - attrs.beta1;
+    const oneMinusBeta2 = 1 - attrs.beta2;
+    this.variables.forEach((variable, i) => {
+      ownData(backend, variable);
+      const heap = backend.wasm.HEAPF32;
+      const p = offsetOf(backend, variable);
+      const g = offsetOf(backend, list[i]);
+      const m = offsetOf(backend, this.#m[i]);
+      const v = offsetOf(backend, this.#v[i]);
+      const size = variable.size;
+      for (let j = 0; j < size; j++) {
+        const gradient = heap[g + j];
+        const first = attrs.beta1 * heap[m + j] + oneMinusBeta1 * gradient;
+        const second = attrs.beta2 * heap[v + j] + oneMinusBeta2 * gradient * gradient;
+        heap[m + j] = first;
+        heap[v + j] = second;
+        heap[p + j] -= attrs.stepSize * first /
+          (Math.sqrt(second) * attrs.inverseRootCorrection2 + attrs.epsilon);
+      }
+    });
+  }
+
+  /** Frees the moment buffers (not the variables). */
+  dispose(): void {
+    tf.dispose([...this.#m, ...this.#v]);
+  }
+}
+
+/**
+ * Polyak averaging in place, `target ← target + weight·(source − target)`,
+ * over two same-shaped variable lists: on the wasm backend one pass over the
+ * heap with no new tensors; elsewhere {@link lerp} and `assign`.
+ */
+export function lerpInPlace(
+  targets: readonly tf.Variable[],
+  sources: readonly tf.Tensor[],
+  weight: number,
+): void {
+  if (targets.length !== sources.length) {
+    throw new Error(`lerpInPlace: ${targets.length} targets against ${sources.length} sources`);
+  }
+  targets.forEach((target, i) => checkSameShape("lerpInPlace", { target, source: sources[i] }));
+  const backend = activeWasmBackend();
+  if (!backend) {
+    targets.forEach((target, i) => tf.tidy(() => target.assign(lerp(target, sources[i], weight))));
+    return;
+  }
+  targets.forEach((target, i) => {
+    ownData(backend, target);
+    const heap = backend.wasm.HEAPF32;
+    const t = offsetOf(backend, target);
+    const s = offsetOf(backend, sources[i]);
+    for (let j = 0; j < target.size; j++) heap[t + j] += weight * (heap[s + j] - heap[t + j]);
+  });
+}

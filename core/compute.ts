@@ -25,7 +25,15 @@ import {
 
 export { tf };
 export type { KernelSet };
-export { adamStep, type AdamStepOptions, type AdamStepResult, lerp } from "../compute/fused_ops.ts";
+export {
+  adamStep,
+  type AdamStepOptions,
+  type AdamStepResult,
+  FusedAdam,
+  type FusedAdamOptions,
+  lerp,
+  lerpInPlace,
+} from "../compute/fused_ops.ts";
 export { groupNorm } from "../compute/group_norm.ts";
 
 /** The compute backends a user may choose. */

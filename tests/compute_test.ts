@@ -3,11 +3,13 @@ import {
   adamStep,
   blasInstallHint,
   computeHint,
+  FusedAdam,
   groupNorm,
   initCompute,
   type KernelSet,
   kernelSet,
   lerp,
+  lerpInPlace,
   nativeKernelsAvailable,
   setKernelSet,
   tf,
@@ -506,6 +508,42 @@ Deno.test("adamStep and lerp match the same arithmetic in TF.js ops", () => {
     "'grad' has shape [499]",
   );
   assertThrows(() => adamStep(param, grad, m, v, { ...options, step: 0 }), Error, "'step'");
+});
+
+Deno.test("FusedAdam and lerpInPlace update in place as the TF.js arithmetic does", () => {
+  const rng = new Rng(13);
+  const initial = [random(rng, [7, 5]), random(rng, [5]), random(rng, [3, 2, 4])];
+  const gradients = Array.from({ length: 3 }, () => initial.map((t) => random(rng, t.shape)));
+  const results: Record<string, number[][]> = {};
+  for (const set of sets) {
+    setKernelSet(set);
+    const variables = initial.map((t) => tf.variable(t)); // shares each initial tensor's buffer
+    const adam = new FusedAdam(variables, { learningRate: 0.01 });
+    const before = tf.memory().numTensors;
+    for (const step of gradients) adam.step(step);
+    lerpInPlace(variables, gradients[0], 0.3);
+    assertEquals(tf.memory().numTensors, before, `FusedAdam keeps no new tensors [${set}]`);
+    assertEquals(adam.iterations, 3);
+    results[set] = variables.map((v) => Array.from(v.dataSync()));
+    adam.dispose();
+    tf.dispose(variables);
+  }
+  setKernelSet(info.blas ? "blas" : "wasm");
+  // The variables were made from `initial`, which must be left as it was.
+  const untouched = tf.variable(initial[0]);
+  const original = Array.from(initial[0].dataSync());
+  const adam = new FusedAdam([untouched], { learningRate: 0.5 });
+  adam.step([tf.onesLike(initial[0])]);
+  assertEquals(Array.from(initial[0].dataSync()), original);
+  assertOk(relativeError(untouched.dataSync(), original) > 1e-3, "the variable itself moved");
+  adam.dispose();
+  for (const set of fastSets) {
+    results[set].forEach((values, i) => {
+      const error = relativeError(values, results.shipped[i]);
+      assertOk(error < 1e-6, `FusedAdam variable ${i} [${set}]: relative error ${error}`);
+    });
+  }
+  assertThrows(() => adam.step([tf.ones([2])]), Error, "expected [7,5]");
 });
 
 Deno.test("groupNorm and its gradients match the composite of TF.js ops", () => {
