@@ -421,15 +421,21 @@ export class ProbabilisticEnsemble {
     return loss as tf.Scalar;
   }
 
+  /**
+   * `rows` input rows repeated for every member as `[K, rows, in]`. Copied in
+   * JavaScript: the wasm backend's `tile` is far slower than the copy.
+   */
+  #sameForEveryMember(inputs: Float32Array, rows: number): tf.Tensor3D {
+    const members = this.options.ensembleSize;
+    const repeated = new Float32Array(members * rows * this.inputDim);
+    for (let k = 0; k < members; k++) repeated.set(inputs, k * rows * this.inputDim);
+    return tf.tensor3d(repeated, [members, rows, this.inputDim]);
+  }
+
   /** Held-out MSE of each member's mean on normalised targets. */
   #holdoutMse(holdoutX: Float32Array, holdoutY: Float32Array, rows: number): number[] {
-    const members = this.options.ensembleSize;
     return tf.tidy(() => {
-      const xs = tf.tile(tf.tensor3d(holdoutX, [1, rows, this.inputDim]), [
-        members,
-        1,
-        1,
-      ]) as tf.Tensor3D;
+      const xs = this.#sameForEveryMember(holdoutX, rows);
       const ys = tf.tensor3d(holdoutY, [1, rows, this.outputDim]);
       const { mean } = this.#forward(xs);
       return Array.from(tf.mean(tf.square(tf.sub(mean, ys)), [1, 2]).dataSync());
@@ -481,14 +487,10 @@ export class ProbabilisticEnsemble {
     for (let start = 0; start < count; start += PREDICT_CHUNK) {
       const rows = Math.min(PREDICT_CHUNK, count - start);
       const [chunkMean, chunkLogVariance] = tf.tidy(() => {
-        const xs = tf.tile(
-          tf.tensor3d(normalized.subarray(start * this.inputDim, (start + rows) * this.inputDim), [
-            1,
-            rows,
-            this.inputDim,
-          ]),
-          [members, 1, 1],
-        ) as tf.Tensor3D;
+        const xs = this.#sameForEveryMember(
+          normalized.subarray(start * this.inputDim, (start + rows) * this.inputDim),
+          rows,
+        );
         const { mean, logVariance } = this.#forward(xs);
         return [mean.dataSync() as Float32Array, logVariance.dataSync() as Float32Array];
       });
