@@ -77,9 +77,9 @@ export const petsPresets: Record<PresetName, PetsSizes> = {
     maxEpochs: 8,
     maxTrainingTransitions: 20_000,
     behaviorHiddenSizes: [200, 200],
-    rolloutBatchSize: 5_000,
-    retainedTransitions: 5_000 * 5 * 5,
-    regenerateEvery: 1_000,
+    rolloutBatchSize: 2_500,
+    retainedTransitions: 2_500 * 5 * 5,
+    regenerateEvery: 2_500,
   },
   paper: {
     hiddenSizes: [200, 200, 200, 200],
