@@ -2,10 +2,13 @@
  * The compute backend, chosen once per process. No other module names a
  * backend: they import TF.js from here.
  *
- * On the `wasm` backend the kernels that dominate training (products,
- * convolutions, broadcasts, activations, reductions) are replaced by faster
- * ones: on the system BLAS through Deno's FFI where a library is found
- * (OpenBLAS, MKL, Accelerate), in pure wasm/TypeScript otherwise.
+ * On the `wasm` backend the kernels that dominate training (products and
+ * convolutions, slices, comparisons, tanh, reductions over the batch axis)
+ * are replaced by faster ones: products on the system BLAS through Deno's
+ * FFI where a library is found (OpenBLAS, MKL, Accelerate), in wasm and
+ * TypeScript otherwise (see compute/). Fused optimiser and normalisation ops
+ * (`FusedAdam`, `lerpInPlace`, `groupNorm`, …) run as single kernels there,
+ * and as plain TF.js ops on every other backend.
  *
  * @module
  */

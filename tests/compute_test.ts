@@ -661,3 +661,52 @@ Deno.test("PGD_BLAS=off and missing FFI permission keep the pure-wasm path; a ba
   assertEquals(noFfi.status, 0, noFfi.err);
   assertEquals(noFfi.out.trim(), "wasm (native BLAS needs --allow-ffi)|wasm");
 });
+
+/** A small fixed computation touching every replaced kernel family; prints its results as JSON. */
+const crossBackendScript = (backend: string) => `
+import { groupNorm, initCompute, tf } from "${new URL("../core/compute.ts", import.meta.url).href}";
+await initCompute("${backend}");
+const values = (n, scale) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + scale) * scale);
+const x = tf.tensor(values(2 * 8 * 6, 1.5), [2, 1, 8, 6]);
+const filter = tf.variable(tf.tensor(values(3 * 6 * 8, 0.4), [1, 3, 6, 8]));
+const weight = tf.variable(tf.tensor(values(64 * 5, 0.2), [64, 5]));
+// Plain gradient descent: Adam's first steps follow gradient signs, which
+// rounding can flip where a gradient is nearly zero.
+const optimizer = tf.train.sgd(0.05);
+const losses = [];
+for (let step = 0; step < 5; step++) {
+  const { value, grads } = tf.variableGrads(() => {
+    const h = tf.relu(groupNorm(tf.conv2d(x, filter, 1, "same"), tf.ones([8]), tf.zeros([8]), 4));
+    const y = tf.tanh(tf.matMul(tf.reshape(tf.slice(h, [0, 0, 0, 0], [2, 1, 8, 8]), [2, 64]), weight));
+    return tf.mean(tf.square(tf.sub(tf.minimum(y, 0.5), 0.4)));
+  });
+  optimizer.applyGradients(grads);
+  losses.push(await value.data().then((d) => d[0]));
+}
+console.log(JSON.stringify({ losses, weight: Array.from(await weight.data()) }));
+`;
+
+Deno.test("cpu, wasm and BLAS paths give the same training results to float32 rounding", async () => {
+  const results: Record<string, { losses: number[]; weight: number[] }> = {};
+  for (
+    const [name, backend, env] of [
+      ["cpu", "cpu", {}],
+      ["wasm", "wasm", { PGD_BLAS: "off" }],
+      ["blas", "wasm", {}],
+    ] as const
+  ) {
+    const run = await runScript(crossBackendScript(backend), env);
+    assertEquals(run.status, 0, run.err);
+    results[name] = JSON.parse(run.out.trim().split("\n").at(-1)!);
+  }
+  const reference = results.cpu;
+  assertOk(reference.losses[4] < reference.losses[0], `loss fell: ${reference.losses}`);
+  for (const name of ["wasm", "blas"]) {
+    const lossError = relativeError(results[name].losses, reference.losses);
+    const weightError = relativeError(results[name].weight, reference.weight);
+    assertOk(
+      lossError < 1e-5 && weightError < 1e-5,
+      `${name} vs cpu: ${lossError}, ${weightError}`,
+    );
+  }
+});
