@@ -92,7 +92,7 @@ export const diffusionPresets: Record<PresetName, DiffusionSizes> = {
     trajectoryLength: 16,
     batchSize: 32,
     epochs: 1,
-    trainingSteps: 1500,
+    trainingSteps: 4000,
     emaEvery: 1,
     samplerSteps: 64,
     windowsPerGeneration: 512,
