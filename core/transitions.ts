@@ -94,3 +94,29 @@ export class BatchSampler {
     return batch;
   }
 }
+
+/** Concatenates transition sets of equal widths, in order. */
+export function concatTransitions(parts: Transitions[]): Transitions {
+  const { observationDim: od, actionDim: ad } = parts[0];
+  const size = parts.reduce((sum, part) => sum + part.size, 0);
+  const out: Transitions = {
+    size,
+    observationDim: od,
+    actionDim: ad,
+    observations: new Float32Array(size * od),
+    actions: new Float32Array(size * ad),
+    rewards: new Float32Array(size),
+    nextObservations: new Float32Array(size * od),
+    dones: new Float32Array(size),
+  };
+  let at = 0;
+  for (const part of parts) {
+    out.observations.set(part.observations, at * od);
+    out.nextObservations.set(part.nextObservations, at * od);
+    out.actions.set(part.actions, at * ad);
+    out.rewards.set(part.rewards, at);
+    out.dones.set(part.dones, at);
+    at += part.size;
+  }
+  return out;
+}

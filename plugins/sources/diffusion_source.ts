@@ -12,6 +12,7 @@ import { tf } from "../../core/compute.ts";
 import type { PresetName } from "../../core/contracts/common.ts";
 import type { DataSource, GenerateRequest, SourceContext } from "../../core/contracts/source.ts";
 import { deriveSeed, Rng } from "../../core/rng.ts";
+import { concatTransitions } from "../../core/transitions.ts";
 import type { PolicyView, Transitions } from "../../core/types.ts";
 import { toTransitions } from "../../data/d4rl.ts";
 import {
@@ -482,31 +483,6 @@ export function sampleWindows(
     out.set(unnormalizeRows(sample, stored.stats), start * windowSize);
   }
   return out;
-}
-
-/** Concatenates transition sets of the same widths. */
-export function concatTransitions(parts: Transitions[]): Transitions {
-  const { observationDim, actionDim } = parts[0];
-  const size = parts.reduce((sum, p) => sum + p.size, 0);
-  const join = (pick: (t: Transitions) => Float32Array, width: number) => {
-    const out = new Float32Array(size * width);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(pick(part), offset);
-      offset += part.size * width;
-    }
-    return out;
-  };
-  return {
-    size,
-    observationDim,
-    actionDim,
-    observations: join((t) => t.observations, observationDim),
-    actions: join((t) => t.actions, actionDim),
-    rewards: join((t) => t.rewards, 1),
-    nextObservations: join((t) => t.nextObservations, observationDim),
-    dones: join((t) => t.dones, 1),
-  };
 }
 
 /** `count` transitions drawn uniformly (with replacement) from a set. */
