@@ -244,7 +244,7 @@ Deno.test("iql beats a random policy on maze2d-umaze after brief training on a s
     preset: "smoke",
   });
   const data = toTransitions(dataset);
-  const trainingSteps = 4000;
+  const trainingSteps = 3000;
   // The actor's cosine decay spans the schedule's steps: train for exactly those.
   const options = { ...smallOptions, discount: 0.99, schedule: { trainingSteps } };
   const agent = iql(options).create({

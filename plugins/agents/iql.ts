@@ -36,10 +36,15 @@ import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
 import { variableFrom } from "../../nn/flat.ts";
 
-/** Training schedule per preset: `paper` is the paper's (1M steps, 16 evaluation episodes). */
+/**
+ * Training schedule per preset. `paper` is the paper's (1M steps, 16
+ * evaluation episodes). `quick` fits the default grid (maze2d-umaze, two
+ * seeds of both agents on two cores) in about ten minutes with native BLAS;
+ * IQL rises more slowly than TD3+BC on maze2d, so it gets more of the budget.
+ */
 export const iqlSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
-  quick: { trainingSteps: 20_000, batchSize: 256, evaluateEvery: 5_000, evaluationEpisodes: 8 },
+  quick: { trainingSteps: 20_000, batchSize: 256, evaluateEvery: 4_000, evaluationEpisodes: 16 },
   paper: {
     trainingSteps: 1_000_000,
     batchSize: 256,
