@@ -40,7 +40,19 @@ function layoutOf(shape: number[], groups: number): Layout {
   };
 }
 
-// Forward: per (example, group) mean and 1/σ, then y = (x − mean)/σ · γ + β.
+/** The group of each channel. */
+function groupIndex(channels: number, groupSize: number): Int32Array {
+  const index = new Int32Array(channels);
+  for (let c = 0; c < channels; c++) index[c] = Math.floor(c / groupSize);
+  return index;
+}
+
+// Loops run over whole rows of channels (long, contiguous) and gather per-group
+// sums through a channel → group table, rather than over the short runs of
+// one group's channels.
+
+// Forward: per (example, group) mean and 1/σ, then y = x·scale[c] + shift[c]
+// with scale = γ/σ and shift = β − mean·γ/σ.
 const forwardKernel: tf.KernelFunc = (args) => {
   const { x, gamma, beta } = args.inputs as Record<string, TensorInfo>;
   const { groups, epsilon } = args.attrs as unknown as { groups: number; epsilon: number };
@@ -56,34 +68,40 @@ const forwardKernel: tf.KernelFunc = (args) => {
   const bo = floatOffset(backend, beta);
   const mo = floatOffset(backend, mean);
   const so = floatOffset(backend, inverseStd);
+  const group = groupIndex(channels, groupSize);
   const count = positions * groupSize;
+  const sums = new Float64Array(groups);
+  const squares = new Float64Array(groups);
+  const scale = new Float64Array(channels);
+  const shift = new Float64Array(channels);
   for (let n = 0; n < batch; n++) {
-    const example = xo + n * positions * channels;
+    const start = n * positions * channels;
+    const end = start + positions * channels;
+    sums.fill(0);
+    for (let i = start, c = 0; i < end; i++) {
+      sums[group[c]] += heap[xo + i];
+      if (++c === channels) c = 0;
+    }
+    for (let g = 0; g < groups; g++) sums[g] /= count;
+    squares.fill(0);
+    for (let i = start, c = 0; i < end; i++) {
+      const d = heap[xo + i] - sums[group[c]];
+      squares[group[c]] += d * d;
+      if (++c === channels) c = 0;
+    }
     for (let g = 0; g < groups; g++) {
-      let sum = 0;
-      for (let p = 0; p < positions; p++) {
-        const start = example + p * channels + g * groupSize;
-        for (let j = 0; j < groupSize; j++) sum += heap[start + j];
-      }
-      const mu = sum / count;
-      let squares = 0;
-      for (let p = 0; p < positions; p++) {
-        const start = example + p * channels + g * groupSize;
-        for (let j = 0; j < groupSize; j++) {
-          const d = heap[start + j] - mu;
-          squares += d * d;
-        }
-      }
-      const rstd = 1 / Math.sqrt(squares / count + epsilon);
-      heap[mo + n * groups + g] = mu;
+      const rstd = 1 / Math.sqrt(squares[g] / count + epsilon);
+      heap[mo + n * groups + g] = sums[g];
       heap[so + n * groups + g] = rstd;
-      for (let p = 0; p < positions; p++) {
-        const offset = n * positions * channels + p * channels + g * groupSize;
-        for (let j = 0; j < groupSize; j++) {
-          const c = g * groupSize + j;
-          heap[yo + offset + j] = (heap[xo + offset + j] - mu) * rstd * heap[go + c] + heap[bo + c];
-        }
-      }
+      squares[g] = rstd;
+    }
+    for (let c = 0; c < channels; c++) {
+      scale[c] = heap[go + c] * squares[group[c]];
+      shift[c] = heap[bo + c] - sums[group[c]] * scale[c];
+    }
+    for (let i = start, c = 0; i < end; i++) {
+      heap[yo + i] = heap[xo + i] * scale[c] + shift[c];
+      if (++c === channels) c = 0;
     }
   }
   return [y, mean, inverseStd];
@@ -108,40 +126,51 @@ const backwardKernel: tf.KernelFunc = (args) => {
   const dxo = floatOffset(backend, dx);
   const dgo = floatOffset(backend, dGamma);
   const dbo = floatOffset(backend, dBeta);
-  heap.fill(0, dgo, dgo + channels);
-  heap.fill(0, dbo, dbo + channels);
+  const group = groupIndex(channels, groupSize);
   const count = positions * groupSize;
+  const gammaSum = new Float64Array(channels);
+  const betaSum = new Float64Array(channels);
+  const mu = new Float64Array(channels);
+  const rstd = new Float64Array(channels);
+  const sumDxHat = new Float64Array(groups);
+  const sumDxHatXHat = new Float64Array(groups);
+  const a = new Float64Array(channels);
+  const b = new Float64Array(channels);
   for (let n = 0; n < batch; n++) {
-    for (let g = 0; g < groups; g++) {
-      const mu = heap[mo + n * groups + g];
-      const rstd = heap[so + n * groups + g];
-      let sumDxHat = 0;
-      let sumDxHatXHat = 0;
-      for (let p = 0; p < positions; p++) {
-        const offset = n * positions * channels + p * channels + g * groupSize;
-        for (let j = 0; j < groupSize; j++) {
-          const c = g * groupSize + j;
-          const gradient = heap[dyo + offset + j];
-          const xHat = (heap[xo + offset + j] - mu) * rstd;
-          const dxHat = gradient * heap[go + c];
-          sumDxHat += dxHat;
-          sumDxHatXHat += dxHat * xHat;
-          heap[dbo + c] += gradient;
-          heap[dgo + c] += gradient * xHat;
-        }
-      }
-      const meanDxHat = sumDxHat / count;
-      const meanDxHatXHat = sumDxHatXHat / count;
-      for (let p = 0; p < positions; p++) {
-        const offset = n * positions * channels + p * channels + g * groupSize;
-        for (let j = 0; j < groupSize; j++) {
-          const c = g * groupSize + j;
-          const xHat = (heap[xo + offset + j] - mu) * rstd;
-          const dxHat = heap[dyo + offset + j] * heap[go + c];
-          heap[dxo + offset + j] = rstd * (dxHat - meanDxHat - xHat * meanDxHatXHat);
-        }
-      }
+    const start = n * positions * channels;
+    const end = start + positions * channels;
+    for (let c = 0; c < channels; c++) {
+      mu[c] = heap[mo + n * groups + group[c]];
+      rstd[c] = heap[so + n * groups + group[c]];
     }
+    sumDxHat.fill(0);
+    sumDxHatXHat.fill(0);
+    for (let i = start, c = 0; i < end; i++) {
+      const gradient = heap[dyo + i];
+      const xHat = (heap[xo + i] - mu[c]) * rstd[c];
+      const dxHat = gradient * heap[go + c];
+      sumDxHat[group[c]] += dxHat;
+      sumDxHatXHat[group[c]] += dxHat * xHat;
+      betaSum[c] += gradient;
+      gammaSum[c] += gradient * xHat;
+      if (++c === channels) c = 0;
+    }
+    // σ⁻¹(dy·γ − m₁ − (x − μ)σ⁻¹m₂) = dy·γ·σ⁻¹ + a[c]·x + b[c], with m₁, m₂ the
+    // group means of dx̂ and dx̂·x̂.
+    for (let c = 0; c < channels; c++) {
+      const m1 = sumDxHat[group[c]] / count;
+      const m2 = sumDxHatXHat[group[c]] / count;
+      a[c] = -rstd[c] * rstd[c] * m2;
+      b[c] = rstd[c] * (rstd[c] * mu[c] * m2 - m1);
+    }
+    for (let i = start, c = 0; i < end; i++) {
+      heap[dxo + i] = heap[dyo + i] * heap[go + c] * rstd[c] + a[c] * heap[xo + i] + b[c];
+      if (++c === channels) c = 0;
+    }
+  }
+  for (let c = 0; c < channels; c++) {
+    heap[dgo + c] = gammaSum[c];
+    heap[dbo + c] = betaSum[c];
   }
   return [dx, dGamma, dBeta];
 };

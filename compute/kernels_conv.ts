@@ -111,6 +111,73 @@ function isFloat(...infos: (TensorInfo | undefined)[]): boolean {
   return infos.every((info) => info === undefined || info.dtype === "float32");
 }
 
+/** Whether a convolution is 1-D along the width with unit stride (the U-Net case). */
+function isUnitStrideRow(g: ConvGeometry): boolean {
+  return g.inHeight === 1 && g.filterHeight === 1 && g.strideWidth === 1 && g.strideHeight === 1;
+}
+
+/**
+ * The input gradient of a unit-stride 1-D convolution as one product per
+ * filter tap, accumulated in place, instead of a column matrix scattered back
+ * element by element. With o = i + sₜ for tap t (sₜ = padLeft − t·dilation),
+ * dx[i] = Σₜ dy[i + sₜ]·Wₜᵀ. Laid out with `margin` zero rows around each
+ * example's rows, every shifted read stays inside that example's block, so
+ * each tap is a single product over all rows of the batch.
+ */
+function backpropInputRow(
+  gemm: HeapGemm,
+  backend: WasmBackend,
+  dyOffset: number,
+  filterOffset: number,
+  g: ConvGeometry,
+  dxOffset: number,
+): void {
+  const shifts = Array.from(
+    { length: g.filterWidth },
+    (_, tap) => g.padInfo.left - tap * g.dilationWidth,
+  );
+  const margin = Math.max(...shifts.map(Math.abs));
+  const block = Math.max(g.inWidth, g.outWidth) + 2 * margin;
+  const rows = g.batchSize * block;
+  const dyPadded = backend.makeOutput([rows, g.outChannels], "float32");
+  const dxPadded = backend.makeOutput([rows, g.inChannels], "float32");
+  const dyp = floatOffset(backend, dyPadded);
+  const dxp = floatOffset(backend, dxPadded);
+  let heap = heapF32(backend);
+  heap.fill(0, dyp, dyp + rows * g.outChannels);
+  const dyRun = g.outWidth * g.outChannels;
+  for (let b = 0; b < g.batchSize; b++) {
+    const from = dyOffset + b * dyRun;
+    heap.copyWithin(dyp + (b * block + margin) * g.outChannels, from, from + dyRun);
+  }
+  const tapSize = g.inChannels * g.outChannels;
+  shifts.forEach((shift, tap) => {
+    gemm(
+      backend,
+      false,
+      true,
+      rows - 2 * margin,
+      g.inChannels,
+      g.outChannels,
+      dyp + (margin + shift) * g.outChannels,
+      g.outChannels,
+      filterOffset + tap * tapSize,
+      g.outChannels,
+      tap === 0 ? 0 : 1,
+      dxp + margin * g.inChannels,
+      g.inChannels,
+    );
+  });
+  heap = heapF32(backend);
+  const dxRun = g.inWidth * g.inChannels;
+  for (let b = 0; b < g.batchSize; b++) {
+    const from = dxp + (b * block + margin) * g.inChannels;
+    heap.copyWithin(dxOffset + b * dxRun, from, from + dxRun);
+  }
+  release(backend, dyPadded);
+  release(backend, dxPadded);
+}
+
 /**
  * The convolution kernels. With `onGemm` false only the gradients are built
  * (the shipped `Conv2DBackpropInput` is a direct loop, tens of times slower
@@ -216,6 +283,10 @@ export function makeConvKernels(
       );
     if (isPointwise(g)) {
       multiply(dxOffset);
+      return dx;
+    }
+    if (isUnitStrideRow(g)) {
+      backpropInputRow(gemm, backend, dyOffset, filterOffset, g, dxOffset);
       return dx;
     }
     withColumns(backend, g, (columns) => {
