@@ -192,9 +192,22 @@ interface HeapBackend {
   wasm: { HEAPF32: Float32Array };
 }
 
-/** The wasm backend, when the fused kernels are active on it (not the shipped set). */
+let inPlaceUpdates = false;
+
+/**
+ * Allows or forbids updating variables in place on the heap. Only safe where
+ * no active kernel caches anything by tensor id: the shipped XNNPACK products
+ * and convolutions keep weights packed per tensor id, so a weight changed in
+ * place would be read stale. The kernel sets turn this on for the `blas` set
+ * only, whose products and convolutions read the heap afresh on every call.
+ */
+export function setInPlaceUpdates(enabled: boolean): void {
+  inPlaceUpdates = enabled;
+}
+
+/** The wasm backend, when in-place updates are allowed on it. */
 function activeWasmBackend(): HeapBackend | undefined {
-  if (!usesFusedKernel(adamKernelName)) return undefined;
+  if (!inPlaceUpdates || tf.getBackend() !== "wasm") return undefined;
   return tf.backend() as unknown as HeapBackend;
 }
 
@@ -214,10 +227,10 @@ function offsetOf(backend: HeapBackend, tensor: tf.Tensor): number {
 }
 
 /**
- * Adam over a fixed list of variables, updated in place: on the wasm backend
- * one pass over the heap per step, with no new tensors and no dispatch per
- * variable; elsewhere {@link adamStep} per variable and `assign`. Same
- * arithmetic as {@link adamStep}.
+ * Adam over a fixed list of variables. With native BLAS kernels active the
+ * variables are updated in place, one pass over the heap per step with no
+ * new tensors; elsewhere {@link adamStep} per variable and `assign` (itself
+ * one kernel on the wasm backend). Same arithmetic either way.
  */
 export class FusedAdam {
   /** The variables updated, in order. */
@@ -338,9 +351,9 @@ export class FusedAdam {
 }
 
 /**
- * Polyak averaging in place, `target ← target + weight·(source − target)`,
- * over two same-shaped variable lists: on the wasm backend one pass over the
- * heap with no new tensors; elsewhere {@link lerp} and `assign`.
+ * Polyak averaging, `target ← target + weight·(source − target)`, over two
+ * same-shaped variable lists: in place on the heap with native BLAS kernels
+ * active (see {@link FusedAdam}); elsewhere {@link lerp} and `assign`.
  */
 export function lerpInPlace(
   targets: readonly tf.Variable[],

@@ -26,7 +26,7 @@ import {
 import { makeConvKernels } from "./kernels_conv.ts";
 import { makeElementwiseKernels } from "./kernels_elementwise.ts";
 import { makeSliceKernels } from "./kernels_slice.ts";
-import { makeFusedKernels } from "./fused_ops.ts";
+import { makeFusedKernels, setInPlaceUpdates } from "./fused_ops.ts";
 import { makeGroupNormKernels } from "./group_norm.ts";
 
 /** Which kernels the wasm backend runs. */
@@ -118,6 +118,7 @@ export function useKernelSet(set: KernelSet): void {
     if (kernelFunc) tf.registerKernel({ kernelName: name, backendName, kernelFunc });
   }
   installed.active = set;
+  setInPlaceUpdates(set === "blas");
 }
 
 /** The kernel names the replacement sets register. */

@@ -549,6 +549,42 @@ Deno.test("FusedAdam and lerpInPlace update in place as the TF.js arithmetic doe
   assertThrows(() => adam.step([tf.ones([2])]), Error, "expected [7,5]");
 });
 
+Deno.test("FusedAdam trains the same on every path, weights read afresh after each step", () => {
+  // Products between steps would read stale weights if a kernel cached them
+  // by tensor id while the optimiser wrote them in place.
+  const rng = new Rng(14);
+  const inputs = random(rng, [32, 6]);
+  const targets = random(rng, [32, 2]);
+  const initial = [random(rng, [6, 16]), random(rng, [16]), random(rng, [16, 2])];
+  const curves: Record<string, number[]> = {};
+  for (const set of sets) {
+    setKernelSet(set);
+    const [w1, b1, w2] = initial.map((t) => tf.variable(tf.mul(t, 0.5)));
+    const adam = new FusedAdam([w1, b1, w2], { learningRate: 0.02 });
+    const loss = () =>
+      tf.mean(tf.square(tf.sub(
+        tf.matMul(tf.fused.matMul({ a: inputs, b: w1, bias: b1, activation: "relu" }), w2),
+        targets,
+      ))) as tf.Scalar;
+    const curve: number[] = [];
+    for (let step = 0; step < 8; step++) {
+      const { value, grads } = tf.variableGrads(loss);
+      curve.push(value.dataSync()[0]);
+      adam.step(grads);
+      tf.dispose([value, grads]);
+    }
+    curves[set] = curve;
+    adam.dispose();
+    tf.dispose([w1, b1, w2]);
+  }
+  setKernelSet(info.blas ? "blas" : "wasm");
+  assertOk(curves.shipped[7] < curves.shipped[0], `loss fell: ${curves.shipped}`);
+  for (const set of fastSets) {
+    const error = relativeError(curves[set], curves.shipped);
+    assertOk(error < 1e-4, `FusedAdam loss curve [${set}] differs by ${error}: ${curves[set]}`);
+  }
+});
+
 Deno.test("groupNorm and its gradients match the composite of TF.js ops", () => {
   const rng = new Rng(10);
   for (const [shape, groups] of [[[4, 16, 32], 8], [[3, 5, 2, 12], 4], [[2, 7], 7]] as const) {
