@@ -120,35 +120,50 @@ function uniformInit(rng: Rng, shape: number[], fanIn: number): tf.Variable {
   return tf.variable(tf.tensor(values, shape));
 }
 
+/** Which gradients a {@link dense} layer's backward pass makes. */
+interface Gradients {
+  /** With respect to the layer's input (not needed when it is data). */
+  input: boolean;
+  /** With respect to its weight and bias (not needed when only an input is trained through it). */
+  parameters: boolean;
+}
+
 /**
  * `relu(x·W + b)` or `x·W + b` as one fused kernel forward, with its backward
- * pass written out (TF.js only fuses outside gradient recording).
+ * pass written out (TF.js only fuses outside gradient recording) and making
+ * only the gradients asked for.
  */
-function dense(x: tf.Tensor2D, w: tf.Variable, b: tf.Variable, relu: boolean): tf.Tensor2D {
+function dense(
+  x: tf.Tensor2D,
+  w: tf.Variable,
+  b: tf.Variable,
+  relu: boolean,
+  gradients: Gradients,
+): tf.Tensor2D {
+  const activation = relu ? "relu" : "linear";
+  if (!gradients.input && !gradients.parameters) {
+    return tf.fused.matMul({ a: x, b: w, bias: b, activation }) as tf.Tensor2D;
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [input, weight, bias] = args as tf.Tensor2D[];
-    const save = args[3] as tf.GradSaveFunc;
-    const y = tf.fused.matMul({
-      a: input,
-      b: weight,
-      bias,
-      activation: relu ? "relu" : "linear",
-    }) as tf.Tensor2D;
-    save([input, y]);
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const y = tf.fused.matMul({ a: x, b: w, bias: b, activation }) as tf.Tensor2D;
+    save([x, y]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const [savedInput, output] = saved as tf.Tensor2D[];
+        const [input, output] = saved as tf.Tensor2D[];
         const dz = relu ? tf.mul(dy, tf.step(output)) : dy;
         return [
-          tf.matMul(dz, weight, false, true),
-          tf.matMul(savedInput, dz, true, false),
-          tf.sum(dz, 0),
+          ...(gradients.input ? [tf.matMul(dz, w, false, true)] : []),
+          ...(gradients.parameters ? [tf.matMul(input, dz, true, false), tf.sum(dz, 0)] : []),
         ];
       },
     };
   });
-  return op(x, w, b) as tf.Tensor2D;
+  return op(
+    ...(gradients.input ? [x] : []),
+    ...(gradients.parameters ? [w, b] : []),
+  ) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------
@@ -167,11 +182,25 @@ function mlp(rng: Rng, sizes: number[]): Mlp {
   return { params };
 }
 
-function forward(net: Mlp, x: tf.Tensor2D): tf.Tensor2D {
+/**
+ * The network's output; `inputGradient` and `parameterGradients` say which
+ * gradients a loss through it needs (none for targets).
+ */
+function forward(
+  net: Mlp,
+  x: tf.Tensor2D,
+  inputGradient = false,
+  parameterGradients = false,
+): tf.Tensor2D {
   const p = net.params;
+  const layers = p.length / 2;
   let h = x;
-  for (let layer = 0; layer < p.length / 2; layer++) {
-    h = dense(h, p[2 * layer], p[2 * layer + 1], layer < p.length / 2 - 1);
+  for (let layer = 0; layer < layers; layer++) {
+    const gradients = {
+      input: layer === 0 ? inputGradient : inputGradient || parameterGradients,
+      parameters: parameterGradients,
+    };
+    h = dense(h, p[2 * layer], p[2 * layer + 1], layer < layers - 1, gradients);
   }
   return h;
 }
@@ -210,8 +239,8 @@ function makeTd3bcUpdate(seed: number): () => void {
     const { value: criticLoss, grads: criticGrads } = tf.variableGrads(
       () =>
         tf.add(
-          tf.mean(tf.squaredDifference(forward(critic1, sa), y)),
-          tf.mean(tf.squaredDifference(forward(critic2, sa), y)),
+          tf.mean(tf.squaredDifference(forward(critic1, sa, false, true), y)),
+          tf.mean(tf.squaredDifference(forward(critic2, sa, false, true), y)),
         ) as tf.Scalar,
       criticParams,
     );
@@ -219,8 +248,8 @@ function makeTd3bcUpdate(seed: number): () => void {
     tf.dispose([y, criticLoss, criticGrads]);
     if (iteration % 2 === 0) {
       const { value: actorLoss, grads: actorGrads } = tf.variableGrads(() => {
-        const pi = tf.tanh(forward(actor, s)) as tf.Tensor2D;
-        const q = forward(critic1, tf.concat([s, pi], 1) as tf.Tensor2D);
+        const pi = tf.tanh(forward(actor, s, false, true)) as tf.Tensor2D;
+        const q = forward(critic1, tf.concat([s, pi], 1) as tf.Tensor2D, true, false);
         // λ = 2.5 / mean|Q| is a constant of the step (no gradient through it).
         const lambda = 2.5 / (tf.mean(tf.abs(q)).dataSync()[0] as number);
         return tf.add(
