@@ -144,12 +144,23 @@ export function makeBatchMatMul(
   };
 }
 
-/** Whether `bias` adds one value per output column (shape [..., n] with ones before, or a scalar). */
-function isRowBias(bias: TensorInfo, n: number): boolean {
+/**
+ * How a bias broadcasts over the [batch, m, n] output, in the cases handled
+ * here: one value, one row for all, or one row per batch entry (shape
+ * [batch, 1, n], a stack of networks each with its own bias).
+ */
+function biasLayout(
+  bias: TensorInfo,
+  batch: number,
+  n: number,
+): "value" | "row" | "batchRow" | undefined {
   const size = sizeOf(bias.shape);
-  if (size === 1) return true;
-  const last = bias.shape[bias.shape.length - 1];
-  return last === n && size === n;
+  if (size === 1) return "value";
+  const rank = bias.shape.length;
+  if (bias.shape[rank - 1] !== n) return undefined;
+  if (size === n) return "row";
+  if (rank === 3 && bias.shape[0] === batch && bias.shape[1] === 1) return "batchRow";
+  return undefined;
 }
 
 /** A `_FusedMatMul` kernel (product, bias, activation) on `gemm`. */
@@ -178,10 +189,11 @@ export function makeFusedMatMul(
       return shipped(args);
     }
     const shape = productShape(a, b, transposeA, transposeB);
+    const layout = shape && bias ? biasLayout(bias, shape.batch, shape.n) : undefined;
     // The shipped kernel takes rank-1 biases only; other row biases stay here.
     const shippedTakesBias = !bias || bias.shape.length === 1;
     if (
-      !shape || (bias && !isRowBias(bias, shape.n)) ||
+      !shape || (bias && !layout) ||
       (shippedTakesBias && preferShipped(transposeA, transposeB, shape.batchA, shape.batchB))
     ) {
       return shipped(args);
@@ -193,11 +205,13 @@ export function makeFusedMatMul(
     if (bias) {
       const heap = heapF32(backend);
       const biasOffset = floatOffset(backend, bias);
-      if (sizeOf(bias.shape) === 1) {
+      if (layout === "value") {
         heap.fill(heap[biasOffset], outOffset, outOffset + total);
       } else {
         for (let row = 0; row < shape.batch * shape.m; row++) {
-          heap.copyWithin(outOffset + row * shape.n, biasOffset, biasOffset + shape.n);
+          const from = biasOffset +
+            (layout === "batchRow" ? Math.floor(row / shape.m) * shape.n : 0);
+          heap.copyWithin(outOffset + row * shape.n, from, from + shape.n);
         }
       }
     }

@@ -196,6 +196,27 @@ function activate(x: tf.Tensor, activation: string): tf.Tensor {
   }
 }
 
+Deno.test("_FusedMatMul takes one bias row per stacked network ([members, 1, n])", () => {
+  // The shipped kernel refuses such biases; the reference is product, add, relu.
+  const rng = new Rng(15);
+  const x = random(rng, [1, 32, 9]);
+  const w = random(rng, [3, 9, 7]);
+  const bias = random(rng, [3, 1, 7]);
+  for (const set of fastSets) {
+    const [fused, plain] = runUnder(set, () => [
+      tf.engine().runKernel("_FusedMatMul", { a: x, b: w, bias }, {
+        transposeA: false,
+        transposeB: false,
+        activation: "relu",
+        leakyreluAlpha: 0,
+      }) as tf.Tensor,
+      tf.relu(tf.add(tf.matMul(x, w), bias)),
+    ]);
+    assertEquals(fused.shape, [3, 32, 7]);
+    assertOk(relativeError(fused.values, plain.values) < 1e-6, `stacked bias [${set}]`);
+  }
+});
+
 // The shipped fused kernel gives wrong results with transposed operands, so
 // the reference is the unfused product, bias and activation on shipped kernels.
 Deno.test("_FusedMatMul matches: bias, activations, transposes, and its gradients", () => {
