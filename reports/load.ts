@@ -164,9 +164,9 @@ export async function loadRun(runDir: string): Promise<RunResults> {
     }
   }
 
-  if (!metadata && cells.length === 0) {
+  if (!metadata && cells.length === 0 && analysis.length === 0) {
     throw new UserError(
-      `no results in '${runDir}': expected cell files under '${cellsDir}' or a run.json`,
+      `no results in '${runDir}': expected cell files under '${cellsDir}', analysis files or a run.json`,
     );
   }
   return { runDir, metadata, cells, analysis, warnings };
