@@ -27,6 +27,7 @@ import type { PresetName } from "../../core/contracts/common.ts";
 import { formatZodIssues, UserError } from "../../core/errors.ts";
 import { writeFileAtomic } from "../../core/files.ts";
 import { deriveSeed, Rng } from "../../core/rng.ts";
+import { concatTransitions } from "../../core/transitions.ts";
 import type { Transitions } from "../../core/types.ts";
 import { toTransitions } from "../../data/d4rl.ts";
 import { BehaviorPolicy } from "../../worldmodel/behavior.ts";
@@ -212,32 +213,6 @@ function takeRows(transitions: Transitions, rows: ArrayLike<number>): Transition
     out.actions.set(transitions.actions.subarray(row * ad, (row + 1) * ad), i * ad);
     out.rewards[i] = transitions.rewards[row];
     out.dones[i] = transitions.dones[row];
-  }
-  return out;
-}
-
-/** Concatenates transition sets of equal widths. */
-export function concatTransitions(parts: Transitions[]): Transitions {
-  const { observationDim: od, actionDim: ad } = parts[0];
-  const size = parts.reduce((sum, part) => sum + part.size, 0);
-  const out: Transitions = {
-    size,
-    observationDim: od,
-    actionDim: ad,
-    observations: new Float32Array(size * od),
-    actions: new Float32Array(size * ad),
-    rewards: new Float32Array(size),
-    nextObservations: new Float32Array(size * od),
-    dones: new Float32Array(size),
-  };
-  let at = 0;
-  for (const part of parts) {
-    out.observations.set(part.observations, at * od);
-    out.nextObservations.set(part.nextObservations, at * od);
-    out.actions.set(part.actions, at * ad);
-    out.rewards.set(part.rewards, at);
-    out.dones.set(part.dones, at);
-    at += part.size;
   }
   return out;
 }
