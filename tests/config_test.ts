@@ -41,3 +41,15 @@ Deno.test("config: flags override the file; a bad file is named", async () => {
   await assertRejects(() => loadGridConfig(`${folder}/missing.json`, {}), UserError, "missing.json");
   await Deno.remove(folder, { recursive: true });
 });
+
+Deno.test("config: the shipped grid files are valid and name known plugins", async () => {
+  const { PluginRegistry } = await import("../core/registry.ts");
+  const { builtinPlugins } = await import("../plugins/mod.ts");
+  const registry = new PluginRegistry(builtinPlugins);
+  for (const entry of Deno.readDirSync(new URL("../grids/", import.meta.url))) {
+    const config = await loadGridConfig(`grids/${entry.name}`, {});
+    for (const dataset of config.datasets) registry.environmentFor(dataset);
+    for (const source of config.sources) registry.source(source);
+    for (const agent of config.agents) registry.agent(agent);
+  }
+});
