@@ -78,7 +78,10 @@ export function dense(
         }
         if (parameterGradient) {
           grads.push(tf.matMul(x, dz, true, false));
-          grads.push(biasIsFused ? tf.sum(dz, [0, 1]) : tf.sum(dz, 1, true));
+          // Σ over the batch as a product with a row of ones: a reduction over a
+          // non-innermost axis costs a transpose on wasm, a product does not.
+          const dBias = tf.matMul(tf.ones([1, 1, dz.shape[1]!]), dz);
+          grads.push(biasIsFused ? tf.reshape(dBias, bias.shape) : dBias);
         }
         return grads;
       },
