@@ -219,3 +219,40 @@ Deno.test("training an MLP ensemble with Adam lowers the loss and keeps the tens
   target.dispose();
   adam.dispose();
 });
+
+Deno.test("Adam notices values written to its variables elsewhere between steps", () => {
+  const a = tf.variable(tf.tensor1d([1, 2]));
+  const b = tf.variable(tf.tensor1d([3]));
+  const adam = new Adam([a, b], { learningRate: 0.5 });
+  const step = () => {
+    const { value, grads } = tf.variableGrads(
+      () => tf.add(tf.sum(a), tf.sum(b)) as tf.Scalar,
+      [a, b],
+    );
+    adam.step(grads);
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step();
+  // A first Adam step moves each parameter by about the learning rate against the gradient sign.
+  assertClose(a.dataSync(), [0.5, 1.5], 1e-4);
+  a.assign(tf.tensor1d([10, 20]));
+  step();
+  assertClose(a.dataSync(), [9.5, 19.5], 1e-4);
+  assertClose(b.dataSync(), [2], 1e-4);
+  adam.dispose();
+  tf.dispose([a, b]);
+});
+
+Deno.test("an Mlp passes gradients through to its input without making its own", () => {
+  const net = new Mlp({ inputDim: 3, hiddenDims: [5], outputDim: 2, ensembleSize: 2, seed: 2 });
+  const input = randomTensor([4, 3], 8);
+  const through = (x: tf.Tensor) =>
+    tf.sum(net.apply(x, { inputGradient: true, parameterGradient: false }));
+  const full = (x: tf.Tensor) => tf.sum(net.apply(x, { inputGradient: true }));
+  assertClose(tf.grad(through)(input).dataSync(), tf.grad(full)(input).dataSync(), 1e-5);
+  assert.throws(
+    () => tf.variableGrads(() => through(input) as tf.Scalar, net.variables),
+    /Cannot find a connection/,
+  );
+  net.dispose();
+});
