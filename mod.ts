@@ -27,7 +27,14 @@ export { ResultStore } from "./core/store.ts";
 export * from "./core/results.ts";
 export { UserError } from "./core/errors.ts";
 export { BatchSampler, validateTransitions } from "./core/transitions.ts";
-export { DatasetError, observationStats, readD4rl, toTransitions, validateD4rl, writeD4rl } from "./data/d4rl.ts";
+export {
+  DatasetError,
+  observationStats,
+  readD4rl,
+  toTransitions,
+  validateD4rl,
+  writeD4rl,
+} from "./data/d4rl.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
 export { writeReports } from "./reports/mod.ts";
 export * from "./stats/mod.ts";

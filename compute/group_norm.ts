@@ -188,7 +188,7 @@ function composite(
   epsilon: number,
 ): tf.Tensor {
   return tf.tidy(() => {
-    const { batch, positions, channels, groupSize } = layoutOf(x.shape, groups);
+    const { batch, positions, groupSize } = layoutOf(x.shape, groups);
     const grouped = tf.reshape(x, [batch, positions, groups, groupSize]);
     const { mean, variance } = tf.moments(grouped, [1, 3], true);
     const normal = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, epsilon)));

@@ -38,7 +38,11 @@ Deno.test("config: flags override the file; a bad file is named", async () => {
   await Deno.writeTextFile(file, "{not json");
   const error = await assertRejects(() => loadGridConfig(file, {}), UserError);
   assertEquals(error.message.includes(file), true);
-  await assertRejects(() => loadGridConfig(`${folder}/missing.json`, {}), UserError, "missing.json");
+  await assertRejects(
+    () => loadGridConfig(`${folder}/missing.json`, {}),
+    UserError,
+    "missing.json",
+  );
   await Deno.remove(folder, { recursive: true });
 });
 

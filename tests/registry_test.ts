@@ -16,7 +16,11 @@ Deno.test("registry: an unknown plugin names itself and the known ones", () => {
   assertOk(error.message.includes("unknown data source 'diffusion-xl'"), error.message);
   assertOk(error.message.includes("real"), error.message);
   assertThrows(() => registry.agent("sac-n"), UserError, "unknown agent 'sac-n'");
-  assertThrows(() => registry.environmentFor("pong-medium"), UserError, "unknown dataset 'pong-medium'");
+  assertThrows(
+    () => registry.environmentFor("pong-medium"),
+    UserError,
+    "unknown dataset 'pong-medium'",
+  );
 });
 
 Deno.test("registry: a plugin's bad options are an error naming the plugin", () => {
