@@ -2,119 +2,19 @@ import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
-import type { Transitions } from "../core/types.ts";
 import { lambdaScaledQ, td3bc, td3bcHiddenDims, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
+import {
+  mazeReturn,
+  meanReturn,
+  pointDataset,
+  sampleBatch,
+  stats,
+} from "./fixtures/agent_tasks.ts";
 
 await initCompute("wasm");
-
-/**
- * A 2-D point that moves by 0.2·a per step; reward −‖s'‖ (get to the origin
- * and stay). The good action is known: towards the origin.
- */
-const pointTask = {
-  observationDim: 2,
-  actionDim: 2,
-  horizon: 20,
-  step(state: Float32Array, action: ArrayLike<number>): { next: Float32Array; reward: number } {
-    const next = new Float32Array(2);
-    for (let j = 0; j < 2; j++) {
-      const push = Math.min(1, Math.max(-1, action[j]));
-      next[j] = Math.min(2, Math.max(-2, state[j] + 0.2 * push));
-    }
-    return { next, reward: -Math.hypot(next[0], next[1]) };
-  },
-  start(rng: Rng): Float32Array {
-    return Float32Array.of(rng.range(-1.5, 1.5), rng.range(-1.5, 1.5));
-  },
-};
-
-/** Episodes of a noisy behaviour policy: towards the origin plus N(0, 0.8²) per axis. */
-function pointDataset(episodes: number, seed: number): Transitions {
-  const rng = new Rng(seed);
-  const size = episodes * pointTask.horizon;
-  const data: Transitions = {
-    size,
-    observationDim: 2,
-    actionDim: 2,
-    observations: new Float32Array(size * 2),
-    actions: new Float32Array(size * 2),
-    rewards: new Float32Array(size),
-    nextObservations: new Float32Array(size * 2),
-    dones: new Float32Array(size),
-  };
-  let row = 0;
-  for (let e = 0; e < episodes; e++) {
-    let state = pointTask.start(rng);
-    for (let t = 0; t < pointTask.horizon; t++, row++) {
-      const norm = Math.max(0.2, Math.hypot(state[0], state[1]));
-      const action = [0, 1].map((j) =>
-        Math.min(1, Math.max(-1, -state[j] / norm + 0.8 * rng.normal()))
-      );
-      const { next, reward } = pointTask.step(state, action);
-      data.observations.set(state, row * 2);
-      data.actions.set(action, row * 2);
-      data.rewards[row] = reward;
-      data.nextObservations.set(next, row * 2);
-      state = next;
-    }
-  }
-  return data;
-}
-
-/** Mean return of a policy over fixed start states. */
-function meanReturn(policy: (state: Float32Array) => ArrayLike<number>, episodes = 20): number {
-  const rng = new Rng(1234);
-  let total = 0;
-  for (let e = 0; e < episodes; e++) {
-    let state = pointTask.start(rng);
-    for (let t = 0; t < pointTask.horizon; t++) {
-      const { next, reward } = pointTask.step(state, policy(state));
-      total += reward;
-      state = next;
-    }
-  }
-  return total / episodes;
-}
-
-function sampleBatch(data: Transitions, size: number, rng: Rng): Transitions {
-  const { observationDim: od, actionDim: ad } = data;
-  const batch: Transitions = {
-    size,
-    observationDim: od,
-    actionDim: ad,
-    observations: new Float32Array(size * od),
-    actions: new Float32Array(size * ad),
-    rewards: new Float32Array(size),
-    nextObservations: new Float32Array(size * od),
-    dones: new Float32Array(size),
-  };
-  for (let i = 0; i < size; i++) {
-    const k = rng.int(data.size);
-    batch.observations.set(data.observations.subarray(k * od, (k + 1) * od), i * od);
-    batch.actions.set(data.actions.subarray(k * ad, (k + 1) * ad), i * ad);
-    batch.rewards[i] = data.rewards[k];
-    batch.nextObservations.set(data.nextObservations.subarray(k * od, (k + 1) * od), i * od);
-    batch.dones[i] = data.dones[k];
-  }
-  return batch;
-}
-
-function stats(data: Transitions) {
-  const mean = new Float32Array(2);
-  const std = new Float32Array(2);
-  for (let j = 0; j < 2; j++) {
-    let sum = 0;
-    let squares = 0;
-    for (let i = 0; i < data.size; i++) sum += data.observations[i * 2 + j];
-    mean[j] = sum / data.size;
-    for (let i = 0; i < data.size; i++) squares += (data.observations[i * 2 + j] - mean[j]) ** 2;
-    std[j] = Math.sqrt(squares / data.size);
-  }
-  return { mean, std };
-}
 
 const smallOptions = {
   hiddenDims: [64, 64],
@@ -216,22 +116,6 @@ Deno.test("td3bc learns the point task from noisy demonstrations, with a falling
   assert.deepEqual([...distribution.std], [1, 1, 1, 1, 1, 1]);
   agent.dispose();
 });
-
-/** Mean undiscounted return over `episodes` maze2d-umaze episodes from fixed start states. */
-async function mazeReturn(policy: (observation: Float32Array) => Float32Array, episodes = 10) {
-  const environment = await maze2d().make("maze2d-umaze");
-  let total = 0;
-  for (let episode = 0; episode < episodes; episode++) {
-    let observation = environment.reset(1000 + episode);
-    for (let t = 0; t < environment.spec.maxEpisodeSteps; t++) {
-      const result = environment.step(policy(observation));
-      total += result.reward;
-      observation = result.observation;
-    }
-  }
-  environment.close();
-  return total / episodes;
-}
 
 Deno.test("td3bc beats a random policy on maze2d-umaze after brief training on a small collected dataset", async () => {
   const dataset = await maze2d().collect!({
