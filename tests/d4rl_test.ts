@@ -98,7 +98,7 @@ Deno.test("reads an h5py-written maze2d file in D4RL's layout", async () => {
   // Observations are (qpos, qvel) stored as float32: the two must agree to float32 precision.
   for (let i = 0; i < dataset.size; i++) {
     const stored = dataset.observations[i * 4 + 1];
-    const exact = dataset.infos.qpos.data[i * 2 + 1];
+    const exact: number = Number(dataset.infos.qpos.data[i * 2 + 1]);
     assert.ok(Math.abs(stored - exact) < 1e-5, `row ${i}: ${stored} vs ${exact}`);
   }
   assert.deepStrictEqual(dataset.metadata["@env_name"], "maze2d-umaze-v1");
