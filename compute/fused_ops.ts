@@ -8,7 +8,8 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { asWasmBackend, floatOffset, heapF32, sizeOf } from "./heap.ts";
+import { asWasmBackend, floatOffset, sizeOf, type WasmBackend } from "./heap.ts";
+import { heapLoops } from "./simd.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -72,26 +73,17 @@ const wasmAdam: tf.KernelFunc = (args) => {
   const outParam = backend.makeOutput(shape, "float32");
   const outM = backend.makeOutput(shape, "float32");
   const outV = backend.makeOutput(shape, "float32");
-  const heap = heapF32(backend);
-  const p = floatOffset(backend, param);
-  const g = floatOffset(backend, grad);
-  const m0 = floatOffset(backend, m);
-  const v0 = floatOffset(backend, v);
-  const p1 = floatOffset(backend, outParam);
-  const m1 = floatOffset(backend, outM);
-  const v1 = floatOffset(backend, outV);
-  const size = sizeOf(shape);
-  const oneMinusBeta1 = 1 - beta1;
-  const oneMinusBeta2 = 1 - beta2;
-  for (let i = 0; i < size; i++) {
-    const gradient = heap[g + i];
-    const first = beta1 * heap[m0 + i] + oneMinusBeta1 * gradient;
-    const second = beta2 * heap[v0 + i] + oneMinusBeta2 * gradient * gradient;
-    heap[m1 + i] = first;
-    heap[v1 + i] = second;
-    heap[p1 + i] = heap[p + i] -
-      stepSize * first / (Math.sqrt(second) * inverseRootCorrection2 + epsilon);
-  }
+  heapLoops(backend).adam(
+    floatOffset(backend, param),
+    floatOffset(backend, grad),
+    floatOffset(backend, m),
+    floatOffset(backend, v),
+    floatOffset(backend, outParam),
+    floatOffset(backend, outM),
+    floatOffset(backend, outV),
+    sizeOf(shape),
+    { beta1, beta2, epsilon, stepSize, inverseRootCorrection2 },
+  );
   return [outParam, outM, outV];
 };
 
@@ -100,14 +92,13 @@ const wasmLerp: tf.KernelFunc = (args) => {
   const { weight } = args.attrs as unknown as { weight: number };
   const backend = asWasmBackend(args.backend);
   const out = backend.makeOutput([...a.shape], "float32");
-  const heap = heapF32(backend);
-  const ai = floatOffset(backend, a);
-  const bi = floatOffset(backend, b);
-  const o = floatOffset(backend, out);
-  const size = sizeOf(a.shape);
-  for (let i = 0; i < size; i++) {
-    heap[o + i] = heap[ai + i] + weight * (heap[bi + i] - heap[ai + i]);
-  }
+  heapLoops(backend).lerp(
+    floatOffset(backend, a),
+    floatOffset(backend, b),
+    floatOffset(backend, out),
+    sizeOf(a.shape),
+    weight,
+  );
   return out;
 };
 
@@ -322,25 +313,14 @@ export class FusedAdam {
       return;
     }
     const attrs = adamAttrs(options);
-    const oneMinusBeta1 = 1 - attrs.beta1;
-    const oneMinusBeta2 = 1 - attrs.beta2;
+    const loops = heapLoops(backend as unknown as WasmBackend);
     this.variables.forEach((variable, i) => {
       ownData(backend, variable);
-      const heap = backend.wasm.HEAPF32;
       const p = offsetOf(backend, variable);
       const g = offsetOf(backend, list[i]);
       const m = offsetOf(backend, this.#m[i]);
       const v = offsetOf(backend, this.#v[i]);
-      const size = variable.size;
-      for (let j = 0; j < size; j++) {
-        const gradient = heap[g + j];
-        const first = attrs.beta1 * heap[m + j] + oneMinusBeta1 * gradient;
-        const second = attrs.beta2 * heap[v + j] + oneMinusBeta2 * gradient * gradient;
-        heap[m + j] = first;
-        heap[v + j] = second;
-        heap[p + j] -= attrs.stepSize * first /
-          (Math.sqrt(second) * attrs.inverseRootCorrection2 + attrs.epsilon);
-      }
+      loops.adam(p, g, m, v, p, m, v, variable.size, attrs);
     });
   }
 
@@ -369,11 +349,10 @@ export function lerpInPlace(
     targets.forEach((target, i) => tf.tidy(() => target.assign(lerp(target, sources[i], weight))));
     return;
   }
+  const loops = heapLoops(backend as unknown as WasmBackend);
   targets.forEach((target, i) => {
     ownData(backend, target);
-    const heap = backend.wasm.HEAPF32;
     const t = offsetOf(backend, target);
-    const s = offsetOf(backend, sources[i]);
-    for (let j = 0; j < target.size; j++) heap[t + j] += weight * (heap[s + j] - heap[t + j]);
+    loops.lerp(t, offsetOf(backend, sources[i]), t, target.size, weight);
   });
 }

@@ -28,6 +28,7 @@ import { makeElementwiseKernels } from "./kernels_elementwise.ts";
 import { makeSliceKernels } from "./kernels_slice.ts";
 import { makeFusedKernels, setInPlaceUpdates } from "./fused_ops.ts";
 import { makeGroupNormKernels } from "./group_norm.ts";
+import { makeMlpKernels } from "./kernels_mlp.ts";
 
 /** Which kernels the wasm backend runs. */
 export type KernelSet = "shipped" | "wasm" | "blas";
@@ -71,6 +72,7 @@ function buildSet(
   for (const [name, kernel] of makeElementwiseKernels(requireShipped)) table.set(name, kernel);
   for (const [name, kernel] of makeSliceKernels(requireShipped)) table.set(name, kernel);
   for (const [name, kernel] of makeFusedKernels()) table.set(name, kernel);
+  for (const [name, kernel] of makeMlpKernels(gemm)) table.set(name, kernel);
   for (const [name, kernel] of makeGroupNormKernels()) table.set(name, kernel);
   return table;
 }

@@ -4,6 +4,11 @@
  * (`readSync`), so splitting a flat parameter vector into n pieces, or the
  * gradient of a concatenation, copies the input n times.
  *
+ * `Identity` shares its input's buffer, as the cpu backend's does, instead
+ * of copying it: TF.js clones every tensor a custom gradient saves, so each
+ * saved activation was a copy. Tensors are immutable, and the in-place
+ * optimiser kernels give a variable its own buffer before writing it.
+ *
  * @module
  */
 import { tf } from "./tf.ts";
@@ -61,12 +66,13 @@ function sliceInto(
   return out;
 }
 
-/** The replacements for `Slice` and `SplitV`, deferring to the shipped ones for strings. */
+/** The replacements for `Slice`, `SplitV` and `Identity`, deferring to the shipped ones for strings. */
 export function makeSliceKernels(
   shipped: (name: string) => tf.KernelFunc,
 ): Map<string, tf.KernelFunc> {
   const shippedSlice = shipped("Slice");
   const shippedSplit = shipped("SplitV");
+  const shippedIdentity = shipped("Identity");
   const slice: tf.KernelFunc = (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const elementBytes = bytesPerElement[x.dtype];
@@ -95,5 +101,11 @@ export function makeSliceKernels(
       return out;
     });
   };
-  return new Map([["Slice", slice], ["SplitV", splitV]]);
+  const identity: tf.KernelFunc = (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === "string") return shippedIdentity(args);
+    (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+  return new Map([["Slice", slice], ["SplitV", splitV], ["Identity", identity]]);
 }

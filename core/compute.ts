@@ -38,6 +38,7 @@ export {
   lerpInPlace,
 } from "../compute/fused_ops.ts";
 export { groupNorm } from "../compute/group_norm.ts";
+export { fusedMlp, fusedMlpAvailable, type FusedMlpGradients } from "../compute/fused_mlp.ts";
 
 /** The compute backends a user may choose. */
 export const backendNames = ["wasm", "cpu", "webgpu", "tensorflow"] as const;

@@ -1,19 +1,13 @@
 /**
  * Adam with PyTorch's semantics (bias-corrected moments, `eps` added to the
- * corrected `√v̂`), run over a whole variable list as one flat vector: about
- * fifteen ops per step whatever the number of variables.
+ * corrected `√v̂`) over a list of variables. The arithmetic is one fused
+ * kernel per variable ({@link FusedAdam}): with native kernels active the
+ * variables move in place on the heap, without a single TF.js op.
  *
  * @module
  */
-import { tf } from "../core/compute.ts";
-import {
-  assignFlat,
-  checkSameShapes,
-  flatten,
-  flatValues,
-  releaseFlat,
-  variableFrom,
-} from "./flat.ts";
+import { FusedAdam, type tf } from "../core/compute.ts";
+import { checkSameShapes } from "./flat.ts";
 
 /** Hyperparameters of {@link Adam}. */
 export interface AdamOptions {
@@ -35,14 +29,7 @@ export interface AdamOptions {
 export class Adam {
   /** The variables this optimiser updates, in order. */
   readonly variables: readonly tf.Variable[];
-  /** Default step size. */
-  learningRate: number;
-  readonly #beta1: number;
-  readonly #beta2: number;
-  readonly #epsilon: number;
-  readonly #firstMoment: tf.Variable<tf.Rank.R1>;
-  readonly #secondMoment: tf.Variable<tf.Rank.R1>;
-  #step = 0;
+  readonly #fused: FusedAdam;
 
   /** Makes an optimiser for `variables`, with zero moments. */
   constructor(variables: readonly tf.Variable[], options: AdamOptions) {
@@ -59,18 +46,21 @@ export class Adam {
       }
     }
     this.variables = [...variables];
-    this.learningRate = learningRate;
-    this.#beta1 = beta1;
-    this.#beta2 = beta2;
-    this.#epsilon = epsilon;
-    const size = variables.reduce((count, variable) => count + variable.size, 0);
-    this.#firstMoment = variableFrom(tf.zeros([size]), false);
-    this.#secondMoment = variableFrom(tf.zeros([size]), false);
+    this.#fused = new FusedAdam(this.variables, { learningRate, beta1, beta2, epsilon });
+  }
+
+  /** Default step size. */
+  get learningRate(): number {
+    return this.#fused.learningRate;
+  }
+
+  set learningRate(value: number) {
+    this.#fused.learningRate = value;
   }
 
   /** Steps taken so far. */
   get iterations(): number {
-    return this.#step;
+    return this.#fused.iterations;
   }
 
   /**
@@ -90,28 +80,11 @@ export class Adam {
         return gradient;
       });
     checkSameShapes("Adam.step gradients", this.variables as tf.Variable[], list as tf.Variable[]);
-    this.#step += 1;
-    const correction1 = 1 - this.#beta1 ** this.#step;
-    const correction2 = 1 - this.#beta2 ** this.#step;
-    tf.tidy(() => {
-      const gradient = flatten(list);
-      const m = tf.add(tf.mul(this.#firstMoment, this.#beta1), tf.mul(gradient, 1 - this.#beta1));
-      const v = tf.add(
-        tf.mul(this.#secondMoment, this.#beta2),
-        tf.mul(tf.square(gradient), 1 - this.#beta2),
-      );
-      this.#firstMoment.assign(m as tf.Tensor1D);
-      this.#secondMoment.assign(v as tf.Tensor1D);
-      const denominator = tf.add(tf.mul(tf.sqrt(v), 1 / Math.sqrt(correction2)), this.#epsilon);
-      const update = tf.mul(tf.div(m, denominator), learningRate / correction1);
-      assignFlat(this.variables, tf.sub(flatValues(this.variables), update) as tf.Tensor1D);
-    });
+    this.#fused.step(list, learningRate);
   }
 
-  /** Frees the moment buffers and kept flat copies (not the variables). */
+  /** Frees the moment buffers (not the variables). */
   dispose(): void {
-    releaseFlat(this.variables);
-    this.#firstMoment.dispose();
-    this.#secondMoment.dispose();
+    this.#fused.dispose();
   }
 }

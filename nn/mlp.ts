@@ -1,14 +1,15 @@
 /**
  * Multi-layer perceptrons with ReLU hidden layers and a linear output, one
  * network or an ensemble of K same-shaped networks stored as stacked weights
- * (`[K, in, out]` per layer), so the ensemble costs one op per layer.
+ * (`[K, in, out]` per layer), so the ensemble costs one op per layer, and
+ * on the wasm backend the whole network one op forward and one backward.
  *
  * @module
  */
-import { tf } from "../core/compute.ts";
+import { fusedMlp, fusedMlpAvailable, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { dense } from "./dense.ts";
-import { releaseFlat, variableFrom } from "./flat.ts";
+import { variableFrom } from "./flat.ts";
 import { linearInit } from "./init.ts";
 
 /** Shape and initialisation of an {@link Mlp}. */
@@ -37,6 +38,12 @@ export interface ApplyOptions {
    * critic), which skips the parameter products.
    */
   parameterGradient?: boolean;
+  /**
+   * Run only this member of an ensemble, as a single network (output
+   * `[batch, outputDim]`): TD3's actor loss reads Q₁ alone, and the other
+   * member's forward and backward products would be wasted.
+   */
+  member?: number;
 }
 
 let mlpCounter = 0;
@@ -119,7 +126,12 @@ export class Mlp {
    * to the input when `inputGradient` is set).
    */
   apply(input: tf.Tensor, options: ApplyOptions = {}): tf.Tensor {
-    return this.#run(input, options.inputGradient ?? false, options.parameterGradient ?? true);
+    return this.#run(
+      input,
+      options.inputGradient ?? false,
+      options.parameterGradient ?? true,
+      options.member,
+    );
   }
 
   /** The output without gradient bookkeeping, for acting and targets. */
@@ -127,12 +139,23 @@ export class Mlp {
     return this.#run(input, false, false);
   }
 
-  #run(input: tf.Tensor, inputGradient: boolean, parameters: boolean): tf.Tensor {
+  #run(
+    input: tf.Tensor,
+    inputGradient: boolean,
+    parameters: boolean,
+    member?: number,
+  ): tf.Tensor {
     const { inputDim, outputDim, ensembleSize } = this.spec;
-    const batch = this.#checkInput(input);
+    const batch = this.#checkInput(input, member);
     let hidden =
       (input.rank === 2 ? tf.reshape(input, [1, batch, inputDim]) : input) as tf.Tensor3D;
-    const last = this.weights.length - 1;
+    const { weights, biases } = member === undefined ? this : this.#memberParameters(member);
+    const single = ensembleSize === 1 || member !== undefined;
+    if (fusedMlpAvailable()) {
+      const output = fusedMlp(hidden, weights, biases, { input: inputGradient, parameters });
+      return single ? tf.reshape(output, [batch, outputDim]) : output;
+    }
+    const last = weights.length - 1;
     for (let layer = 0; layer <= last; layer++) {
       const activation = layer === last ? "linear" : "relu";
       // Hidden layers pass gradients back whenever anything upstream needs them.
@@ -140,15 +163,30 @@ export class Mlp {
         input: layer > 0 ? inputGradient || parameters : inputGradient,
         parameters,
       };
-      hidden = dense(hidden, this.weights[layer], this.biases[layer], activation, gradients);
+      hidden = dense(hidden, weights[layer], biases[layer], activation, gradients);
     }
-    return ensembleSize === 1 ? tf.reshape(hidden, [batch, outputDim]) : hidden;
+    return single ? tf.reshape(hidden, [batch, outputDim]) : hidden;
   }
 
-  #checkInput(input: tf.Tensor): number {
+  /** One member's weights `[1, in, out]` and biases `[1, 1, out]` (copies). */
+  #memberParameters(member: number): { weights: tf.Tensor3D[]; biases: tf.Tensor[] } {
+    const { ensembleSize } = this.spec;
+    if (!Number.isInteger(member) || member < 0 || member >= ensembleSize) {
+      throw new Error(`Mlp: member ${member} does not exist (ensemble of ${ensembleSize})`);
+    }
+    const pick = (tensor: tf.Tensor) =>
+      tf.slice(tensor.rank === 1 ? tf.reshape(tensor, [1, 1, -1]) : tensor, member, 1);
+    return {
+      weights: this.weights.map((weight) => pick(weight) as tf.Tensor3D),
+      biases: this.biases.map(pick),
+    };
+  }
+
+  #checkInput(input: tf.Tensor, member?: number): number {
     const { inputDim, ensembleSize } = this.spec;
     const ok = input.shape[input.rank - 1] === inputDim &&
-      (input.rank === 2 || (input.rank === 3 && input.shape[0] === ensembleSize));
+      (input.rank === 2 ||
+        (input.rank === 3 && input.shape[0] === ensembleSize && member === undefined));
     if (!ok) {
       throw new Error(
         `Mlp: input of shape [${input.shape}] does not fit: expected [batch, ${inputDim}]` +
@@ -186,7 +224,6 @@ export class Mlp {
 
   /** Frees the parameters. */
   dispose(): void {
-    releaseFlat(this.variables);
     for (const variable of this.variables) variable.dispose();
   }
 }

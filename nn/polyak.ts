@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { tf } from "../core/compute.ts";
-import { assignFlat, checkSameShapes, flatValues } from "./flat.ts";
+import { lerpInPlace, type tf } from "../core/compute.ts";
+import { checkSameShapes } from "./flat.ts";
 
 /**
- * `target ← τ·source + (1 − τ)·target` for every pair, computed as one flat
- * vector (a few ops for all variables).
+ * `target ← τ·source + (1 − τ)·target` for every pair, one fused pass per
+ * variable (in place on the heap where native kernels are active).
  */
 export function polyakUpdate(
   targets: readonly tf.Variable[],
@@ -17,9 +17,5 @@ export function polyakUpdate(
 ): void {
   if (!(tau >= 0 && tau <= 1)) throw new Error(`polyakUpdate: tau must lie in [0, 1], got ${tau}`);
   checkSameShapes("polyakUpdate", targets, sources);
-  tf.tidy(() => {
-    const target = flatValues(targets);
-    const moved = tf.add(target, tf.mul(tf.sub(flatValues(sources), target), tau));
-    assignFlat(targets, moved as tf.Tensor1D);
-  });
+  lerpInPlace(targets, sources, tau);
 }

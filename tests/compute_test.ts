@@ -15,6 +15,9 @@ import {
   tf,
 } from "../core/compute.ts";
 import { findBlas } from "../compute/blas.ts";
+import { fusedMlp } from "../compute/fused_mlp.ts";
+import { floatOffset, type WasmBackend } from "../compute/heap.ts";
+import { type HeapLoops, heapLoops, preferScriptLoops } from "../compute/simd.ts";
 import { Rng } from "../core/rng.ts";
 
 const info = await initCompute("wasm");
@@ -775,5 +778,163 @@ Deno.test("cpu, wasm and BLAS paths give the same training results to float32 ro
       lossError < 1e-5 && weightError < 1e-5,
       `${name} vs cpu: ${lossError}, ${weightError}`,
     );
+  }
+});
+
+Deno.test("fusedMlp matches ReLU layers of TF.js ops: outputs and every gradient", () => {
+  const rng = new Rng(21);
+  const reference = (x: tf.Tensor3D, weights: tf.Tensor3D[], biases: tf.Tensor[]) => {
+    // TF.js's own matMul gradient does not sum over a broadcast batch axis: tile instead.
+    let h: tf.Tensor = x.shape[0] === weights[0].shape[0]
+      ? x
+      : tf.tile(x, [weights[0].shape[0], 1, 1]);
+    weights.forEach((weight, i) => {
+      const z = tf.add(tf.matMul(h as tf.Tensor3D, weight), biases[i]);
+      h = i < weights.length - 1 ? tf.relu(z) : z;
+    });
+    return h as tf.Tensor3D;
+  };
+  const cases = [
+    { members: 1, inputMembers: 1, widths: [5, 7, 3] },
+    { members: 2, inputMembers: 1, widths: [23, 16, 16, 1] },
+    { members: 3, inputMembers: 3, widths: [6, 9, 4] },
+    { members: 2, inputMembers: 2, widths: [4, 3] },
+  ];
+  for (const { members, inputMembers, widths } of cases) {
+    const batch = 11;
+    const x = random(rng, [inputMembers, batch, widths[0]]) as tf.Tensor3D;
+    const weights = widths.slice(1).map((out, i) =>
+      random(rng, [members, widths[i], out]) as tf.Tensor3D
+    );
+    const biases = widths.slice(1).map((out) =>
+      random(rng, members === 1 ? [out] : [members, 1, out])
+    );
+    const label = `members ${members}, input ${inputMembers}, widths ${widths}`;
+    const upstream = random(rng, [members, batch, widths[widths.length - 1]]);
+    const expected = runUnder("shipped", () => {
+      const loss = (...args: tf.Tensor[]) => {
+        const [input, ...parameters] = args;
+        const w = parameters.filter((_, i) => i % 2 === 0) as tf.Tensor3D[];
+        const b = parameters.filter((_, i) => i % 2 === 1);
+        return tf.sum(tf.mul(reference(input as tf.Tensor3D, w, b), upstream));
+      };
+      const parameters = weights.flatMap((w, i) => [w, biases[i]]);
+      return [reference(x, weights, biases), ...tf.grads(loss)([x, ...parameters])];
+    });
+    for (const set of fastSets) {
+      for (
+        const gradients of [
+          { input: true, parameters: true },
+          { input: true, parameters: false },
+          { input: false, parameters: true },
+        ]
+      ) {
+        const result = runUnder(set, () => {
+          const loss = (...args: tf.Tensor[]) => {
+            const input = gradients.input ? args.shift()! : x;
+            const w = gradients.parameters
+              ? args.filter((_, i) => i % 2 === 0) as tf.Tensor3D[]
+              : weights;
+            const b = gradients.parameters ? args.filter((_, i) => i % 2 === 1) : biases;
+            return tf.sum(tf.mul(fusedMlp(input as tf.Tensor3D, w, b, gradients), upstream));
+          };
+          const parameters = weights.flatMap((w, i) => [w, biases[i]]);
+          const inputs = [
+            ...(gradients.input ? [x] : []),
+            ...(gradients.parameters ? parameters : []),
+          ];
+          return [fusedMlp(x, weights, biases, gradients), ...tf.grads(loss)(inputs)];
+        });
+        const wanted = [
+          expected[0],
+          ...(gradients.input ? [expected[1]] : []),
+          ...(gradients.parameters ? expected.slice(2) : []),
+        ];
+        assertEquals(result.length, wanted.length, `${label} [${set}] output count`);
+        wanted.forEach((want, i) => {
+          assertEquals(result[i].shape, want.shape, `${label} [${set}] output ${i} shape`);
+          const error = relativeError(result[i].values, want.values);
+          assertOk(
+            error < 1e-5,
+            `${label} ${JSON.stringify(gradients)} [${set}] output ${i}: ${error}`,
+          );
+        });
+      }
+    }
+  }
+});
+
+Deno.test("the SIMD heap loops and their TypeScript twins agree, odd lengths included", () => {
+  const backend = tf.backend() as unknown as WasmBackend;
+  // Buffers of 37 floats (not a multiple of the vector width), one 3×5×7 block and one 3×7.
+  const sizes = [37, 37, 37, 3 * 5 * 7, 3 * 7, 37, 37];
+  const values = sizes.map((n, i) => {
+    const a = randomArray(new Rng(30 + i), n);
+    // Buffer 1 is a ReLU output (for the mask) and a second moment (for Adam): non-negative.
+    return i === 1 ? a.map((x) => Math.max(0, x)) : a;
+  });
+  const cases: [string, (loops: HeapLoops, o: number[]) => void][] = [
+    ["relu", (l, o) => l.relu(o[0], 37)],
+    ["reluMask", (l, o) => l.reluMask(o[0], o[1], o[2], 37)],
+    ["sumRows", (l, o) => l.sumRows(o[3], 3, 5, 7, o[4])],
+    ["fillRows", (l, o) => l.fillRows(o[4], 7, 3, 5, 7, o[3])],
+    ["fillRows, one row for all", (l, o) => l.fillRows(o[4], 0, 3, 5, 7, o[3])],
+    ["adam", (l, o) =>
+      l.adam(o[0], o[2], o[5], o[1], o[0], o[5], o[1], 37, {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        stepSize: 0.01,
+        inverseRootCorrection2: 3,
+      })],
+    ["lerp", (l, o) => l.lerp(o[0], o[6], o[0], 37, 0.3)],
+  ];
+  const simd = heapLoops(backend).simd;
+  for (const [name, apply] of cases) {
+    const [script, fast] = [true, false].map((useScript) => {
+      preferScriptLoops(useScript);
+      try {
+        return tf.tidy(() => {
+          const tensors = values.map((v) => tf.tensor1d(v));
+          const loops = heapLoops(backend);
+          assertEquals(loops.simd, useScript ? false : simd, `${name}: loops kind`);
+          apply(loops, tensors.map((t) => floatOffset(backend, t)));
+          return tensors.map((t) => Array.from(t.dataSync()));
+        });
+      } finally {
+        preferScriptLoops(false);
+      }
+    });
+    script.forEach((expected, i) => {
+      // Float32 arithmetic against TypeScript's float64 intermediates.
+      const error = relativeError(fast[i], expected);
+      assertOk(error < 1e-5, `${name} (simd ${simd}) buffer ${i}: relative error ${error}`);
+    });
+    assertOk(
+      script.some((after, i) => relativeError(after, values[i]) > 1e-3),
+      `${name} changed nothing`,
+    );
+  }
+  assertOk(simd, "the SIMD module loads on the wasm backend's memory");
+});
+
+Deno.test("Identity shares buffers; in-place optimiser steps leave shared copies untouched", () => {
+  for (const set of fastSets) {
+    const previous = kernelSet()!;
+    setKernelSet(set);
+    try {
+      const variable = tf.variable(tf.tensor1d([1, 2, 3]));
+      const copy = tf.clone(variable);
+      assertEquals(Array.from(copy.dataSync()), [1, 2, 3]);
+      const adam = new FusedAdam([variable], { learningRate: 0.5 });
+      adam.step([tf.tensor1d([1, 1, 1])]);
+      lerpInPlace([variable], [tf.tensor1d([0, 0, 0])], 0.5);
+      assertEquals(Array.from(copy.dataSync()), [1, 2, 3], `copy changed [${set}]`);
+      assertOk(variable.dataSync()[0] < 1, `variable did not move [${set}]`);
+      adam.dispose();
+      tf.dispose([variable, copy]);
+    } finally {
+      setKernelSet(previous);
+    }
   }
 });

@@ -116,24 +116,21 @@ function parseOptions(options: unknown): Td3bcOptions {
   throw new Error(lines.join("\n"));
 }
 
-/** `−λ·mean Q` with `λ = α / mean|Q|` treated as a constant, from critic 1 of `[2, n, 1]` values. */
-export function lambdaScaledQ(twinQ: tf.Tensor, alpha: number): tf.Scalar {
-  const count = twinQ.shape[1]!;
+/** `−λ·mean Q₁` with `λ = α / mean|Q₁|` treated as a constant, from critic 1's `[n, 1]` values. */
+export function lambdaScaledQ(q1: tf.Tensor, alpha: number): tf.Scalar {
+  const count = q1.shape[0]!;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [q, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const q1 = tf.slice(q, [0, 0, 0], [1, count, 1]);
-    const lambda = tf.div(alpha, tf.mean(tf.abs(q1)));
+    const lambda = tf.div(alpha, tf.mean(tf.abs(q)));
     save([lambda]);
     return {
-      value: tf.neg(tf.mul(lambda, tf.mean(q1))) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, [savedLambda]: tf.Tensor[]) => {
-        // Only critic 1 enters the loss; no gradient flows through λ.
-        const mask = tf.concat([tf.fill([1, count, 1], -1 / count), tf.zeros([1, count, 1])]);
-        return tf.mul(mask, tf.mul(dy, savedLambda));
-      },
+      value: tf.neg(tf.mul(lambda, tf.mean(q))) as tf.Scalar,
+      // No gradient flows through λ.
+      gradFunc: (dy: tf.Tensor, [savedLambda]: tf.Tensor[]) =>
+        tf.mul(tf.fill(q.shape, -1 / count), tf.mul(dy, savedLambda)),
     };
   });
-  return op(twinQ) as tf.Scalar;
+  return op(q1) as tf.Scalar;
 }
 
 class Td3bcAgent implements Agent {
@@ -244,12 +241,13 @@ class Td3bcAgent implements Agent {
         let bcLoss: tf.Scalar | undefined;
         const actor = tf.variableGrads(() => {
           const policyActions = tf.tanh(this.#actor.apply(states));
-          const q = this.#critic.apply(tf.concat([states, policyActions], 1), {
+          const q1 = this.#critic.apply(tf.concat([states, policyActions], 1), {
             inputGradient: true,
             parameterGradient: false,
+            member: 0,
           });
           bcLoss = tf.keep(tf.mean(tf.squaredDifference(policyActions, actions)));
-          return tf.add(lambdaScaledQ(q, o.alpha), bcLoss) as tf.Scalar;
+          return tf.add(lambdaScaledQ(q1, o.alpha), bcLoss) as tf.Scalar;
         }, this.#actor.variables);
         this.#actorOptimizer.step(actor.grads);
         polyakUpdate(this.#criticTarget.variables, this.#critic.variables, o.tau);

@@ -1,0 +1,233 @@
+/**
+ * Element-wise loops in WebAssembly SIMD, run directly on the wasm backend's
+ * memory (the module imports it): ReLU, the ReLU gradient mask, row sums,
+ * bias rows, Adam and linear interpolation. Source: compute/simd/kernels.c,
+ * built by scripts/build_simd.sh.
+ *
+ * Where the module cannot be instantiated (no SIMD, a shared memory), every
+ * function has a TypeScript twin with the same arithmetic, so callers never
+ * branch on it. Offsets and counts are in floats, as in compute/heap.ts.
+ *
+ * @module
+ */
+import { simdKernelsWasm } from "./simd/kernels_wasm.ts";
+import type { WasmBackend } from "./heap.ts";
+import { reluInPlace } from "./activations.ts";
+
+/** Hyperparameters of one fused Adam pass, bias corrections folded in. */
+export interface AdamPass {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** `lr / (1 − β₁ᵗ)`. */
+  stepSize: number;
+  /** `1 / √(1 − β₂ᵗ)`. */
+  inverseRootCorrection2: number;
+}
+
+/** The loops, on float offsets into the backend's heap. */
+export interface HeapLoops {
+  /** Whether these run as wasm SIMD (false: the TypeScript twins). */
+  readonly simd: boolean;
+  /** `x ← max(x, 0)` in place over `count` floats. */
+  relu(x: number, count: number): void;
+  /** `out ← hidden > 0 ? gradient : 0` (hidden a ReLU output); `out` may be `gradient`. */
+  reluMask(gradient: number, hidden: number, out: number, count: number): void;
+  /** `out[m][j] ← Σ_r source[m][r][j]` for `members` blocks of `rows × cols`. */
+  sumRows(source: number, members: number, rows: number, cols: number, out: number): void;
+  /** Every row of `members` blocks of `rows × cols` ← the member's bias row (`stride` 0: one row for all). */
+  fillRows(
+    bias: number,
+    stride: number,
+    members: number,
+    rows: number,
+    cols: number,
+    out: number,
+  ): void;
+  /** One Adam pass over `count` parameters; outputs may be the inputs. */
+  adam(
+    param: number,
+    gradient: number,
+    m: number,
+    v: number,
+    paramOut: number,
+    mOut: number,
+    vOut: number,
+    count: number,
+    pass: AdamPass,
+  ): void;
+  /** `out ← a + weight·(b − a)`; `out` may be `a`. */
+  lerp(a: number, b: number, out: number, count: number, weight: number): void;
+}
+
+interface SimdExports {
+  relu(x: number, n: number): void;
+  relu_mask(grad: number, hidden: number, out: number, n: number): void;
+  sum_rows(src: number, members: number, rows: number, cols: number, out: number): void;
+  fill_rows(
+    bias: number,
+    stride: number,
+    members: number,
+    rows: number,
+    cols: number,
+    out: number,
+  ): void;
+  adam(
+    param: number,
+    grad: number,
+    m: number,
+    v: number,
+    paramOut: number,
+    mOut: number,
+    vOut: number,
+    n: number,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+    stepSize: number,
+    inverseRootCorrection2: number,
+  ): void;
+  lerp(a: number, b: number, out: number, n: number, weight: number): void;
+}
+
+interface EmscriptenModule {
+  asm?: { memory?: WebAssembly.Memory };
+  wasmMemory?: WebAssembly.Memory;
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function compiledModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(decodeBase64(simdKernelsWasm) as Uint8Array<ArrayBuffer>);
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
+  const module = compiledModule();
+  if (!module) return undefined;
+  let exports: SimdExports;
+  try {
+    exports = new WebAssembly.Instance(module, { env: { memory } })
+      .exports as unknown as SimdExports;
+  } catch {
+    return undefined;
+  }
+  const b = (offset: number) => offset * 4;
+  return {
+    simd: true,
+    relu: (x, count) => exports.relu(b(x), count),
+    reluMask: (gradient, hidden, out, count) =>
+      exports.relu_mask(b(gradient), b(hidden), b(out), count),
+    sumRows: (source, members, rows, cols, out) =>
+      exports.sum_rows(b(source), members, rows, cols, b(out)),
+    fillRows: (bias, stride, members, rows, cols, out) =>
+      exports.fill_rows(b(bias), stride, members, rows, cols, b(out)),
+    adam: (param, gradient, m, v, paramOut, mOut, vOut, count, pass) =>
+      exports.adam(
+        b(param),
+        b(gradient),
+        b(m),
+        b(v),
+        b(paramOut),
+        b(mOut),
+        b(vOut),
+        count,
+        pass.beta1,
+        pass.beta2,
+        pass.epsilon,
+        pass.stepSize,
+        pass.inverseRootCorrection2,
+      ),
+    lerp: (a, bOffset, out, count, weight) => exports.lerp(b(a), b(bOffset), b(out), count, weight),
+  };
+}
+
+/** The same loops in TypeScript, on the heap as it is at each call. */
+export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
+  const bitsOf = () => {
+    const heap = heapOf();
+    return new Int32Array(heap.buffer, heap.byteOffset, heap.length);
+  };
+  return {
+    simd: false,
+    relu: (x, count) => reluInPlace(bitsOf(), x, x + count),
+    reluMask: (gradient, hidden, out, count) => {
+      const bits = bitsOf();
+      for (let i = 0; i < count; i++) {
+        bits[out + i] = bits[gradient + i] & (-bits[hidden + i] >> 31);
+      }
+    },
+    sumRows: (source, members, rows, cols, out) => {
+      const heap = heapOf();
+      for (let m = 0; m < members; m++) {
+        const target = out + m * cols;
+        heap.fill(0, target, target + cols);
+        for (let r = 0; r < rows; r++) {
+          const row = source + (m * rows + r) * cols;
+          for (let j = 0; j < cols; j++) heap[target + j] += heap[row + j];
+        }
+      }
+    },
+    fillRows: (bias, stride, members, rows, cols, out) => {
+      const heap = heapOf();
+      for (let m = 0; m < members; m++) {
+        const from = bias + m * stride;
+        for (let r = 0; r < rows; r++) {
+          heap.copyWithin(out + (m * rows + r) * cols, from, from + cols);
+        }
+      }
+    },
+    adam: (param, gradient, m, v, paramOut, mOut, vOut, count, pass) => {
+      const heap = heapOf();
+      const { beta1, beta2, epsilon, stepSize, inverseRootCorrection2 } = pass;
+      for (let i = 0; i < count; i++) {
+        const g = heap[gradient + i];
+        const first = beta1 * heap[m + i] + (1 - beta1) * g;
+        const second = beta2 * heap[v + i] + (1 - beta2) * g * g;
+        heap[mOut + i] = first;
+        heap[vOut + i] = second;
+        heap[paramOut + i] = heap[param + i] -
+          stepSize * first / (Math.sqrt(second) * inverseRootCorrection2 + epsilon);
+      }
+    },
+    lerp: (a, b, out, count, weight) => {
+      const heap = heapOf();
+      for (let i = 0; i < count; i++) {
+        heap[out + i] = heap[a + i] + weight * (heap[b + i] - heap[a + i]);
+      }
+    },
+  };
+}
+
+const loopsByBackend = new WeakMap<object, { loops: HeapLoops; script: boolean }>();
+let forceScript = false;
+
+/** Uses the TypeScript twins even where SIMD would load (tests compare the two). */
+export function preferScriptLoops(enabled: boolean): void {
+  forceScript = enabled;
+}
+
+/** The loops for a wasm backend: SIMD on its memory where possible, else TypeScript. */
+export function heapLoops(backend: WasmBackend): HeapLoops {
+  const cached = loopsByBackend.get(backend);
+  if (cached && cached.script === forceScript) return cached.loops;
+  const module = (backend as unknown as { wasm: EmscriptenModule }).wasm;
+  const memory = module.asm?.memory ?? module.wasmMemory;
+  const loops = (!forceScript && memory ? simdLoops(memory) : undefined) ??
+    scriptLoops(() => backend.wasm.HEAPF32);
+  loopsByBackend.set(backend, { loops, script: forceScript });
+  return loops;
+}
