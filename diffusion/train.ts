@@ -8,6 +8,8 @@
  */
 import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
+import { Adam } from "../nn/adam.ts";
+import { polyakUpdate } from "../nn/polyak.ts";
 import { edmLoss } from "./edm.ts";
 import { initUNetParams, type UNetConfig, type UNetParams } from "./unet1d.ts";
 
@@ -128,8 +130,7 @@ export class DenoiserTrainer {
   #names: string[];
   #params: Record<string, tf.Variable>;
   #variables: tf.Variable[];
-  #firstMoment: tf.Variable[];
-  #secondMoment: tf.Variable[];
+  #optimizer: Adam;
   #ema: tf.Variable[];
   #emaUpdates = 0;
   #validation: tf.Tensor[];
@@ -167,13 +168,15 @@ export class DenoiserTrainer {
     this.#params = initUNetParams(config, this.#rng.seed());
     this.#names = Object.keys(this.#params);
     this.#variables = this.#names.map((name) => this.#params[name]);
-    const zerosLike = () =>
-      this.#variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
-    this.#firstMoment = zerosLike();
-    this.#secondMoment = zerosLike();
+    this.#optimizer = new Adam(this.#variables, {
+      learningRate: options.learningRate,
+      beta1: options.adamBeta1,
+      beta2: options.adamBeta2,
+      epsilon: options.adamEpsilon,
+    });
     // The EMA starts at zero and is divided by (1 − decay^k) when read, so it
     // averages trained weights only, not the random initialisation.
-    this.#ema = zerosLike();
+    this.#ema = this.#variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
     this.#indices = new Int32Array(options.batchSize);
 
     // Fixed validation draws, so readings differ only through the weights.
@@ -236,8 +239,6 @@ export class DenoiserTrainer {
       () => Math.exp(options.logSigmaMean + options.logSigmaStd * rng.normal()),
     );
     const noise = normals(rng, batch.length);
-    const { adamBeta1: beta1, adamBeta2: beta2, adamEpsilon: epsilon } = options;
-    const variables = this.#variables;
     const loss = tf.tidy(() => {
       const shape: [number, number, number] = [
         options.batchSize,
@@ -249,35 +250,15 @@ export class DenoiserTrainer {
       const noiseTensor = tf.tensor3d(noise, shape);
       const { value, grads } = tf.variableGrads(
         () => edmLoss(config, this.#params, clean, sigmaTensor, noiseTensor),
-        variables,
+        this.#variables,
       );
-      // Adam with bias correction folded into the step size.
-      const t = step + 1;
-      const stepSize = (learningRate * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
-      variables.forEach((variable, i) => {
-        const gradient = grads[variable.name];
-        const m = tf.add(tf.mul(this.#firstMoment[i], beta1), tf.mul(gradient, 1 - beta1));
-        const v = tf.add(
-          tf.mul(this.#secondMoment[i], beta2),
-          tf.mul(tf.square(gradient), 1 - beta2),
-        );
-        this.#firstMoment[i].assign(m);
-        this.#secondMoment[i].assign(v);
-        variable.assign(
-          tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), stepSize)),
-        );
-      });
+      this.#optimizer.step(grads, learningRate);
       return value.dataSync()[0];
     });
     this.stepsTaken++;
     if (this.stepsTaken % options.emaEvery === 0) {
-      tf.tidy(() => {
-        variables.forEach((variable, i) => {
-          this.#ema[i].assign(
-            tf.add(tf.mul(this.#ema[i], options.emaDecay), tf.mul(variable, 1 - options.emaDecay)),
-          );
-        });
-      });
+      // ema ← decay·ema + (1 − decay)·θ
+      polyakUpdate(this.#ema, this.#variables, 1 - options.emaDecay);
       this.#emaUpdates++;
     }
     return loss;
@@ -295,10 +276,9 @@ export class DenoiserTrainer {
 
   /** Frees the weights, optimiser state and validation draws. */
   dispose(): void {
+    this.#optimizer.dispose();
     tf.dispose([
       ...this.#variables,
-      ...this.#firstMoment,
-      ...this.#secondMoment,
       ...this.#ema,
       ...this.#validation,
     ]);
