@@ -8,7 +8,8 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { asWasmBackend, floatOffset, heapF32, sizeOf } from "./heap.ts";
+import { allocate, asWasmBackend, floatOffset, release, sizeOf } from "./heap.ts";
+import { heapLoops } from "./simd.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -40,19 +41,8 @@ function layoutOf(shape: number[], groups: number): Layout {
   };
 }
 
-/** The group of each channel. */
-function groupIndex(channels: number, groupSize: number): Int32Array {
-  const index = new Int32Array(channels);
-  for (let c = 0; c < channels; c++) index[c] = Math.floor(c / groupSize);
-  return index;
-}
-
-// Loops run over whole rows of channels (long, contiguous) and gather per-group
-// sums through a channel → group table, rather than over the short runs of
-// one group's channels.
-
 // Forward: per (example, group) mean and 1/σ, then y = x·scale[c] + shift[c]
-// with scale = γ/σ and shift = β − mean·γ/σ.
+// with scale = γ/σ and shift = β − mean·γ/σ (compute/simd/kernels.c).
 const forwardKernel: tf.KernelFunc = (args) => {
   const { x, gamma, beta } = args.inputs as Record<string, TensorInfo>;
   const { groups, epsilon } = args.attrs as unknown as { groups: number; epsilon: number };
@@ -61,49 +51,17 @@ const forwardKernel: tf.KernelFunc = (args) => {
   const y = backend.makeOutput([...x.shape], "float32");
   const mean = backend.makeOutput([batch, groups], "float32");
   const inverseStd = backend.makeOutput([batch, groups], "float32");
-  const heap = heapF32(backend);
-  const xo = floatOffset(backend, x);
-  const yo = floatOffset(backend, y);
-  const go = floatOffset(backend, gamma);
-  const bo = floatOffset(backend, beta);
-  const mo = floatOffset(backend, mean);
-  const so = floatOffset(backend, inverseStd);
-  const group = groupIndex(channels, groupSize);
-  const count = positions * groupSize;
-  const sums = new Float64Array(groups);
-  const squares = new Float64Array(groups);
-  const scale = new Float64Array(channels);
-  const shift = new Float64Array(channels);
-  for (let n = 0; n < batch; n++) {
-    const start = n * positions * channels;
-    const end = start + positions * channels;
-    sums.fill(0);
-    for (let i = start, c = 0; i < end; i++) {
-      sums[group[c]] += heap[xo + i];
-      if (++c === channels) c = 0;
-    }
-    for (let g = 0; g < groups; g++) sums[g] /= count;
-    squares.fill(0);
-    for (let i = start, c = 0; i < end; i++) {
-      const d = heap[xo + i] - sums[group[c]];
-      squares[group[c]] += d * d;
-      if (++c === channels) c = 0;
-    }
-    for (let g = 0; g < groups; g++) {
-      const rstd = 1 / Math.sqrt(squares[g] / count + epsilon);
-      heap[mo + n * groups + g] = sums[g];
-      heap[so + n * groups + g] = rstd;
-      squares[g] = rstd;
-    }
-    for (let c = 0; c < channels; c++) {
-      scale[c] = heap[go + c] * squares[group[c]];
-      shift[c] = heap[bo + c] - sums[group[c]] * scale[c];
-    }
-    for (let i = start, c = 0; i < end; i++) {
-      heap[yo + i] = heap[xo + i] * scale[c] + shift[c];
-      if (++c === channels) c = 0;
-    }
-  }
+  const scratch = allocate(backend, [4 * channels]);
+  heapLoops(backend).groupNormForward({ batch, positions, channels, groupSize, epsilon }, {
+    x: floatOffset(backend, x),
+    gamma: floatOffset(backend, gamma),
+    beta: floatOffset(backend, beta),
+    y: floatOffset(backend, y),
+    mean: floatOffset(backend, mean),
+    inverseStd: floatOffset(backend, inverseStd),
+    scratch: floatOffset(backend, scratch),
+  });
+  release(backend, scratch);
   return [y, mean, inverseStd];
 };
 
@@ -117,61 +75,19 @@ const backwardKernel: tf.KernelFunc = (args) => {
   const dx = backend.makeOutput([...x.shape], "float32");
   const dGamma = backend.makeOutput([channels], "float32");
   const dBeta = backend.makeOutput([channels], "float32");
-  const heap = heapF32(backend);
-  const dyo = floatOffset(backend, dy);
-  const xo = floatOffset(backend, x);
-  const go = floatOffset(backend, gamma);
-  const mo = floatOffset(backend, mean);
-  const so = floatOffset(backend, inverseStd);
-  const dxo = floatOffset(backend, dx);
-  const dgo = floatOffset(backend, dGamma);
-  const dbo = floatOffset(backend, dBeta);
-  const group = groupIndex(channels, groupSize);
-  const count = positions * groupSize;
-  const gammaSum = new Float64Array(channels);
-  const betaSum = new Float64Array(channels);
-  const mu = new Float64Array(channels);
-  const rstd = new Float64Array(channels);
-  const sumDxHat = new Float64Array(groups);
-  const sumDxHatXHat = new Float64Array(groups);
-  const a = new Float64Array(channels);
-  const b = new Float64Array(channels);
-  for (let n = 0; n < batch; n++) {
-    const start = n * positions * channels;
-    const end = start + positions * channels;
-    for (let c = 0; c < channels; c++) {
-      mu[c] = heap[mo + n * groups + group[c]];
-      rstd[c] = heap[so + n * groups + group[c]];
-    }
-    sumDxHat.fill(0);
-    sumDxHatXHat.fill(0);
-    for (let i = start, c = 0; i < end; i++) {
-      const gradient = heap[dyo + i];
-      const xHat = (heap[xo + i] - mu[c]) * rstd[c];
-      const dxHat = gradient * heap[go + c];
-      sumDxHat[group[c]] += dxHat;
-      sumDxHatXHat[group[c]] += dxHat * xHat;
-      betaSum[c] += gradient;
-      gammaSum[c] += gradient * xHat;
-      if (++c === channels) c = 0;
-    }
-    // σ⁻¹(dy·γ − m₁ − (x − μ)σ⁻¹m₂) = dy·γ·σ⁻¹ + a[c]·x + b[c], with m₁, m₂ the
-    // group means of dx̂ and dx̂·x̂.
-    for (let c = 0; c < channels; c++) {
-      const m1 = sumDxHat[group[c]] / count;
-      const m2 = sumDxHatXHat[group[c]] / count;
-      a[c] = -rstd[c] * rstd[c] * m2;
-      b[c] = rstd[c] * (rstd[c] * mu[c] * m2 - m1);
-    }
-    for (let i = start, c = 0; i < end; i++) {
-      heap[dxo + i] = heap[dyo + i] * heap[go + c] * rstd[c] + a[c] * heap[xo + i] + b[c];
-      if (++c === channels) c = 0;
-    }
-  }
-  for (let c = 0; c < channels; c++) {
-    heap[dgo + c] = gammaSum[c];
-    heap[dbo + c] = betaSum[c];
-  }
+  const scratch = allocate(backend, [6 * channels]);
+  heapLoops(backend).groupNormBackward({ batch, positions, channels, groupSize, epsilon: 0 }, {
+    dy: floatOffset(backend, dy),
+    x: floatOffset(backend, x),
+    gamma: floatOffset(backend, gamma),
+    mean: floatOffset(backend, mean),
+    inverseStd: floatOffset(backend, inverseStd),
+    dx: floatOffset(backend, dx),
+    dGamma: floatOffset(backend, dGamma),
+    dBeta: floatOffset(backend, dBeta),
+    scratch: floatOffset(backend, scratch),
+  });
+  release(backend, scratch);
   return [dx, dGamma, dBeta];
 };
 

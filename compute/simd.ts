@@ -58,6 +58,47 @@ export interface HeapLoops {
   ): void;
   /** `out ← a + weight·(b − a)`; `out` may be `a`. */
   lerp(a: number, b: number, out: number, count: number, weight: number): void;
+  /**
+   * GroupNorm forward over `[batch, positions, channels]` rows (groups of
+   * `shape.groupSize` contiguous channels): `y`, and per (example, group) the
+   * mean and 1/σ. `scratch` holds 4·channels floats.
+   */
+  groupNormForward(shape: GroupNormShape, buffers: GroupNormForwardBuffers): void;
+  /** GroupNorm backward: `dx`, and `dGamma`, `dBeta` (overwritten). `scratch` holds 6·channels floats. */
+  groupNormBackward(shape: GroupNormShape, buffers: GroupNormBackwardBuffers): void;
+}
+
+/** Sizes of a GroupNorm pass. */
+export interface GroupNormShape {
+  batch: number;
+  positions: number;
+  channels: number;
+  groupSize: number;
+  epsilon: number;
+}
+
+/** Heap offsets of a GroupNorm forward pass. */
+export interface GroupNormForwardBuffers {
+  x: number;
+  gamma: number;
+  beta: number;
+  y: number;
+  mean: number;
+  inverseStd: number;
+  scratch: number;
+}
+
+/** Heap offsets of a GroupNorm backward pass. */
+export interface GroupNormBackwardBuffers {
+  dy: number;
+  x: number;
+  gamma: number;
+  mean: number;
+  inverseStd: number;
+  dx: number;
+  dGamma: number;
+  dBeta: number;
+  scratch: number;
 }
 
 interface SimdExports {
@@ -88,6 +129,35 @@ interface SimdExports {
     inverseRootCorrection2: number,
   ): void;
   lerp(a: number, b: number, out: number, n: number, weight: number): void;
+  group_norm_forward(
+    x: number,
+    gamma: number,
+    beta: number,
+    batch: number,
+    positions: number,
+    channels: number,
+    groupSize: number,
+    epsilon: number,
+    y: number,
+    mean: number,
+    inverseStd: number,
+    scratch: number,
+  ): void;
+  group_norm_backward(
+    dy: number,
+    x: number,
+    gamma: number,
+    mean: number,
+    inverseStd: number,
+    batch: number,
+    positions: number,
+    channels: number,
+    groupSize: number,
+    dx: number,
+    dGamma: number,
+    dBeta: number,
+    scratch: number,
+  ): void;
 }
 
 interface EmscriptenModule {
@@ -152,6 +222,37 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         pass.inverseRootCorrection2,
       ),
     lerp: (a, bOffset, out, count, weight) => exports.lerp(b(a), b(bOffset), b(out), count, weight),
+    groupNormForward: (shape, o) =>
+      exports.group_norm_forward(
+        b(o.x),
+        b(o.gamma),
+        b(o.beta),
+        shape.batch,
+        shape.positions,
+        shape.channels,
+        shape.groupSize,
+        shape.epsilon,
+        b(o.y),
+        b(o.mean),
+        b(o.inverseStd),
+        b(o.scratch),
+      ),
+    groupNormBackward: (shape, o) =>
+      exports.group_norm_backward(
+        b(o.dy),
+        b(o.x),
+        b(o.gamma),
+        b(o.mean),
+        b(o.inverseStd),
+        shape.batch,
+        shape.positions,
+        shape.channels,
+        shape.groupSize,
+        b(o.dx),
+        b(o.dGamma),
+        b(o.dBeta),
+        b(o.scratch),
+      ),
   };
 }
 
@@ -209,7 +310,118 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
         heap[out + i] = heap[a + i] + weight * (heap[b + i] - heap[a + i]);
       }
     },
+    groupNormForward: (shape, o) => groupNormForwardScript(heapOf(), shape, o),
+    groupNormBackward: (shape, o) => groupNormBackwardScript(heapOf(), shape, o),
   };
+}
+
+// The GroupNorm twins follow kernels.c loop for loop.
+
+function groupNormForwardScript(
+  heap: Float32Array,
+  { batch, positions, channels, groupSize, epsilon }: GroupNormShape,
+  o: GroupNormForwardBuffers,
+): void {
+  const groups = channels / groupSize;
+  const count = positions * groupSize;
+  const [channelSum, channelMean, scale, shift] = [0, 1, 2, 3].map((i) => o.scratch + i * channels);
+  for (let n = 0; n < batch; n++) {
+    const xs = o.x + n * positions * channels;
+    const ys = o.y + n * positions * channels;
+    heap.fill(0, channelSum, channelSum + channels);
+    for (let p = 0; p < positions; p++) {
+      for (let c = 0; c < channels; c++) heap[channelSum + c] += heap[xs + p * channels + c];
+    }
+    for (let g = 0; g < groups; g++) {
+      let sum = 0;
+      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) sum += heap[channelSum + c];
+      heap[o.mean + n * groups + g] = sum / count;
+      heap.fill(
+        heap[o.mean + n * groups + g],
+        channelMean + g * groupSize,
+        channelMean + (g + 1) * groupSize,
+      );
+    }
+    heap.fill(0, channelSum, channelSum + channels);
+    for (let p = 0; p < positions; p++) {
+      for (let c = 0; c < channels; c++) {
+        const d = heap[xs + p * channels + c] - heap[channelMean + c];
+        heap[channelSum + c] += d * d;
+      }
+    }
+    for (let g = 0; g < groups; g++) {
+      let sum = 0;
+      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) sum += heap[channelSum + c];
+      const r = 1 / Math.sqrt(sum / count + epsilon);
+      heap[o.inverseStd + n * groups + g] = r;
+      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) {
+        heap[scale + c] = heap[o.gamma + c] * r;
+        heap[shift + c] = heap[o.beta + c] - heap[channelMean + c] * heap[scale + c];
+      }
+    }
+    for (let p = 0; p < positions; p++) {
+      for (let c = 0; c < channels; c++) {
+        const i = p * channels + c;
+        heap[ys + i] = heap[xs + i] * heap[scale + c] + heap[shift + c];
+      }
+    }
+  }
+}
+
+function groupNormBackwardScript(
+  heap: Float32Array,
+  { batch, positions, channels, groupSize }: GroupNormShape,
+  o: GroupNormBackwardBuffers,
+): void {
+  const groups = channels / groupSize;
+  const count = positions * groupSize;
+  const [mu, rs, sumDy, sumDyXHat, a, b] = [0, 1, 2, 3, 4, 5].map((i) => o.scratch + i * channels);
+  heap.fill(0, o.dGamma, o.dGamma + channels);
+  heap.fill(0, o.dBeta, o.dBeta + channels);
+  for (let n = 0; n < batch; n++) {
+    const dys = o.dy + n * positions * channels;
+    const xs = o.x + n * positions * channels;
+    const dxs = o.dx + n * positions * channels;
+    for (let g = 0; g < groups; g++) {
+      heap.fill(heap[o.mean + n * groups + g], mu + g * groupSize, mu + (g + 1) * groupSize);
+      heap.fill(heap[o.inverseStd + n * groups + g], rs + g * groupSize, rs + (g + 1) * groupSize);
+    }
+    heap.fill(0, sumDy, sumDy + channels);
+    heap.fill(0, sumDyXHat, sumDyXHat + channels);
+    for (let p = 0; p < positions; p++) {
+      for (let c = 0; c < channels; c++) {
+        const gradient = heap[dys + p * channels + c];
+        heap[sumDy + c] += gradient;
+        heap[sumDyXHat + c] += gradient * (heap[xs + p * channels + c] - heap[mu + c]) *
+          heap[rs + c];
+      }
+    }
+    for (let g = 0; g < groups; g++) {
+      let m1 = 0;
+      let m2 = 0;
+      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) {
+        m1 += Math.fround(heap[o.gamma + c] * heap[sumDy + c]);
+        m2 += heap[o.gamma + c] * heap[sumDyXHat + c];
+      }
+      m1 /= count;
+      m2 /= count;
+      heap.fill(m1, a + g * groupSize, a + (g + 1) * groupSize);
+      heap.fill(m2, b + g * groupSize, b + (g + 1) * groupSize);
+    }
+    for (let c = 0; c < channels; c++) {
+      heap[o.dBeta + c] += heap[sumDy + c];
+      heap[o.dGamma + c] += heap[sumDyXHat + c];
+    }
+    for (let p = 0; p < positions; p++) {
+      for (let c = 0; c < channels; c++) {
+        const i = p * channels + c;
+        const xHat = (heap[xs + i] - heap[mu + c]) * heap[rs + c];
+        // Rounded as float32 arithmetic rounds it, so equal values cancel exactly.
+        const dxHat = Math.fround(heap[dys + i] * heap[o.gamma + c]);
+        heap[dxs + i] = heap[rs + c] * (dxHat - heap[a + c] - xHat * heap[b + c]);
+      }
+    }
+  }
 }
 
 const loopsByBackend = new WeakMap<object, { loops: HeapLoops; script: boolean }>();

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { tf } from "../core/compute.ts";
+import { groupNorm as groupNormOp, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 
 /** Sizes of the U-Net. */
@@ -172,7 +172,17 @@ function conv(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
  */
 export function conv1dSame(x: tf.Tensor3D, weight: tf.Tensor3D, bias: tf.Tensor1D): tf.Tensor3D {
   if (convolutionPath === "conv1d" || (convolutionPath === "auto" && hasConvolutionGradients())) {
-    return tf.add(tf.conv1d(x, weight, 1, "same"), bias);
+    // As a 2-D convolution of height 1 with the bias fused in: one kernel forward.
+    const [batch, length, inputChannels] = x.shape;
+    const [kernel, , outputChannels] = weight.shape;
+    const y = tf.fused.conv2d({
+      x: tf.reshape(x, [batch, 1, length, inputChannels]) as tf.Tensor4D,
+      filter: tf.reshape(weight, [1, kernel, inputChannels, outputChannels]) as tf.Tensor4D,
+      strides: 1,
+      pad: "same",
+      bias,
+    });
+    return tf.reshape(y, [batch, length, outputChannels]);
   }
   const [kernel, inputChannels, outputChannels] = weight.shape;
   const [batch, length] = x.shape;
@@ -193,16 +203,15 @@ export function conv1dSame(x: tf.Tensor3D, weight: tf.Tensor3D, bias: tf.Tensor1
   return tf.reshape(tf.add(product, bias), [batch, length, outputChannels]);
 }
 
-/** GroupNorm over (length, channels of a group), per window. */
+/** GroupNorm(8) over the channels, then scale and shift (one kernel each way on wasm). */
 function groupNorm(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
-  const [batch, length, channels] = x.shape;
-  const grouped = tf.reshape(x, [batch, length, normGroups, channels / normGroups]);
-  const { mean, variance } = tf.moments(grouped, [1, 3], true);
-  const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, 1e-5)));
-  return tf.add(
-    tf.mul(tf.reshape(normed, [batch, length, channels]), params[`${name}.gamma`]),
+  return groupNormOp(
+    x,
+    params[`${name}.gamma`],
     params[`${name}.beta`],
-  );
+    normGroups,
+    1e-5,
+  ) as tf.Tensor3D;
 }
 
 function swish(x: tf.Tensor2D): tf.Tensor2D {

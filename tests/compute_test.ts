@@ -621,13 +621,25 @@ Deno.test("groupNorm and its gradients match the composite of TF.js ops", () => 
     const weights = random(rng, [...shape]);
     const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
       tf.sum(tf.mul(groupNorm(a, g, b, groups), weights));
-    // The shipped set has no group-norm kernel, so it runs the composite.
-    assertSetsAgree(
-      `groupNorm ${shape} / ${groups}`,
-      () => groupNorm(x, gamma, beta, groups),
-      1e-5,
-    );
-    assertSetsAgree(`groupNorm gradients ${shape}`, () => tf.grads(loss)([x, gamma, beta]), 1e-4);
+    // The shipped set has no group-norm kernel, so it runs the composite;
+    // the fast sets run the SIMD loops, then their TypeScript twins.
+    for (const script of [false, true]) {
+      preferScriptLoops(script);
+      try {
+        assertSetsAgree(
+          `groupNorm ${shape} / ${groups} (script ${script})`,
+          () => groupNorm(x, gamma, beta, groups),
+          1e-5,
+        );
+        assertSetsAgree(
+          `groupNorm gradients ${shape} (script ${script})`,
+          () => tf.grads(loss)([x, gamma, beta]),
+          1e-4,
+        );
+      } finally {
+        preferScriptLoops(false);
+      }
+    }
   }
   const x = random(rng, [2, 3, 6]);
   assertThrows(() => groupNorm(x, tf.ones([6]), tf.zeros([6]), 4), Error, "'groups' (4)");
@@ -821,7 +833,8 @@ Deno.test("fusedMlp matches ReLU layers of TF.js ops: outputs and every gradient
       const parameters = weights.flatMap((w, i) => [w, biases[i]]);
       return [reference(x, weights, biases), ...tf.grads(loss)([x, ...parameters])];
     });
-    for (const set of fastSets) {
+    for (const [set, script] of fastSets.flatMap((set) => [[set, false], [set, true]] as const)) {
+      preferScriptLoops(script);
       for (
         const gradients of [
           { input: true, parameters: true },
@@ -856,10 +869,13 @@ Deno.test("fusedMlp matches ReLU layers of TF.js ops: outputs and every gradient
           const error = relativeError(result[i].values, want.values);
           assertOk(
             error < 1e-5,
-            `${label} ${JSON.stringify(gradients)} [${set}] output ${i}: ${error}`,
+            `${label} ${
+              JSON.stringify(gradients)
+            } [${set}, script ${script}] output ${i}: ${error}`,
           );
         });
       }
+      preferScriptLoops(false);
     }
   }
 });

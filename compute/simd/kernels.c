@@ -71,3 +71,119 @@ void adam(const float *param, const float *grad, const float *m, const float *v,
 EXPORT(lerp) void lerp(const float *a, const float *restrict b, float *out, int n, float w) {
   for (int i = 0; i < n; i++) out[i] = a[i] + w * (b[i] - a[i]);
 }
+
+// GroupNorm over channels-last rows: x is [batch, positions, channels], the
+// channels split into contiguous groups of group_size. Sums run per channel
+// across positions (whole rows, vectorised over channels), then per group.
+// scratch holds 4·channels floats.
+//
+// Forward: per (example, group) mean and 1/σ (written to mean and inv_std,
+// [batch, groups]), then y = x·scale[c] + shift[c] with scale = γ/σ and
+// shift = β − mean·γ/σ.
+EXPORT(group_norm_forward)
+void group_norm_forward(const float *restrict x, const float *restrict gamma,
+                        const float *restrict beta, int batch, int positions, int channels,
+                        int group_size, float epsilon, float *restrict y, float *restrict mean,
+                        float *restrict inv_std, float *restrict scratch) {
+  const int groups = channels / group_size;
+  const float count = (float)positions * (float)group_size;
+  float *channel_sum = scratch;
+  float *channel_mean = scratch + channels;
+  float *scale = scratch + 2 * channels;
+  float *shift = scratch + 3 * channels;
+  for (int n = 0; n < batch; n++) {
+    const float *xs = x + (long)n * positions * channels;
+    float *ys = y + (long)n * positions * channels;
+    for (int c = 0; c < channels; c++) channel_sum[c] = 0.0f;
+    for (int p = 0; p < positions; p++)
+      for (int c = 0; c < channels; c++) channel_sum[c] += xs[p * channels + c];
+    for (int g = 0; g < groups; g++) {
+      float sum = 0.0f;
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) sum += channel_sum[c];
+      const float m = sum / count;
+      mean[n * groups + g] = m;
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) channel_mean[c] = m;
+    }
+    for (int c = 0; c < channels; c++) channel_sum[c] = 0.0f;
+    for (int p = 0; p < positions; p++)
+      for (int c = 0; c < channels; c++) {
+        const float d = xs[p * channels + c] - channel_mean[c];
+        channel_sum[c] += d * d;
+      }
+    for (int g = 0; g < groups; g++) {
+      float sum = 0.0f;
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) sum += channel_sum[c];
+      const float r = 1.0f / __builtin_sqrtf(sum / count + epsilon);
+      inv_std[n * groups + g] = r;
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) {
+        scale[c] = gamma[c] * r;
+        shift[c] = beta[c] - channel_mean[c] * scale[c];
+      }
+    }
+    for (int p = 0; p < positions; p++)
+      for (int c = 0; c < channels; c++)
+        ys[p * channels + c] = xs[p * channels + c] * scale[c] + shift[c];
+  }
+}
+
+// Backward, with x̂ = (x − mean)/σ: dβ = Σ dy, dγ = Σ dy·x̂, and
+// dx = σ⁻¹(dx̂ − m₁ − x̂·m₂) with dx̂ = dy·γ and m₁, m₂ the group means of dx̂
+// and dx̂·x̂. Kept in that form (not expanded in x), so that a group whose
+// values are all equal gets an exact zero. d_gamma and d_beta ([channels])
+// are overwritten. scratch holds 6·channels floats.
+EXPORT(group_norm_backward)
+void group_norm_backward(const float *restrict dy, const float *restrict x,
+                         const float *restrict gamma, const float *restrict mean,
+                         const float *restrict inv_std, int batch, int positions, int channels,
+                         int group_size, float *restrict dx, float *restrict d_gamma,
+                         float *restrict d_beta, float *restrict scratch) {
+  const int groups = channels / group_size;
+  const float count = (float)positions * (float)group_size;
+  float *mu = scratch;
+  float *rs = scratch + channels;
+  float *sum_dy = scratch + 2 * channels;
+  float *sum_dy_xhat = scratch + 3 * channels;
+  float *a = scratch + 4 * channels;  // m₁ per channel
+  float *b = scratch + 5 * channels;  // m₂ per channel
+  for (int c = 0; c < channels; c++) d_gamma[c] = d_beta[c] = 0.0f;
+  for (int n = 0; n < batch; n++) {
+    const float *dys = dy + (long)n * positions * channels;
+    const float *xs = x + (long)n * positions * channels;
+    float *dxs = dx + (long)n * positions * channels;
+    for (int g = 0; g < groups; g++)
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) {
+        mu[c] = mean[n * groups + g];
+        rs[c] = inv_std[n * groups + g];
+      }
+    for (int c = 0; c < channels; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0f;
+    for (int p = 0; p < positions; p++)
+      for (int c = 0; c < channels; c++) {
+        const float g = dys[p * channels + c];
+        sum_dy[c] += g;
+        sum_dy_xhat[c] += g * (xs[p * channels + c] - mu[c]) * rs[c];
+      }
+    for (int g = 0; g < groups; g++) {
+      float m1 = 0.0f, m2 = 0.0f;
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) {
+        m1 += gamma[c] * sum_dy[c];
+        m2 += gamma[c] * sum_dy_xhat[c];
+      }
+      m1 /= count;
+      m2 /= count;
+      for (int c = g * group_size; c < (g + 1) * group_size; c++) {
+        a[c] = m1;
+        b[c] = m2;
+      }
+    }
+    for (int c = 0; c < channels; c++) {
+      d_beta[c] += sum_dy[c];
+      d_gamma[c] += sum_dy_xhat[c];
+    }
+    for (int p = 0; p < positions; p++)
+      for (int c = 0; c < channels; c++) {
+        const float x_hat = (xs[p * channels + c] - mu[c]) * rs[c];
+        dxs[p * channels + c] =
+            rs[c] * (dys[p * channels + c] * gamma[c] - a[c] - x_hat * b[c]);
+      }
+  }
+}
