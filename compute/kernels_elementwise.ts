@@ -12,6 +12,7 @@
  */
 import type { tf } from "./tf.ts";
 import { asWasmBackend, floatOffset, heapF32, sizeOf } from "./heap.ts";
+import { heapLoops } from "./simd.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -213,19 +214,15 @@ function makeLeadingReduction(mean: boolean, shipped: tf.KernelFunc): tf.KernelF
       : x.shape.slice(leading);
     const backend = asWasmBackend(args.backend);
     const out = backend.makeOutput(outShape, "float32");
-    const heap = heapF32(backend);
     const o = floatOffset(backend, out);
     const xOffset = floatOffset(backend, x);
     if (rows === 0) {
-      heap.fill(mean ? NaN : 0, o, o + rowLength);
+      heapF32(backend).fill(mean ? NaN : 0, o, o + rowLength);
       return out;
     }
-    heap.copyWithin(o, xOffset, xOffset + rowLength);
-    for (let row = 1; row < rows; row++) {
-      const from = xOffset + row * rowLength;
-      for (let j = 0; j < rowLength; j++) heap[o + j] += heap[from + j];
-    }
+    heapLoops(backend).sumRows(xOffset, 1, rows, rowLength, o);
     if (mean && rows > 0) {
+      const heap = heapF32(backend);
       const scale = 1 / rows;
       for (let j = 0; j < rowLength; j++) heap[o + j] *= scale;
     }
