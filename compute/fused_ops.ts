@@ -307,8 +307,9 @@ export class FusedAdam {
         next.param.dispose();
         this.#m[i].dispose();
         this.#v[i].dispose();
-        this.#m[i] = next.m;
-        this.#v[i] = next.v;
+        // Kept: a step may run inside the caller's tf.tidy.
+        this.#m[i] = tf.keep(next.m);
+        this.#v[i] = tf.keep(next.v);
       });
       return;
     }

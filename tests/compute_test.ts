@@ -575,7 +575,7 @@ Deno.test("FusedAdam and lerpInPlace update in place as the TF.js arithmetic doe
   assertThrows(() => adam.step([tf.ones([2])]), Error, "expected [7,5]");
 });
 
-Deno.test("FusedAdam trains the same on every path, weights read afresh after each step", () => {
+Deno.test("FusedAdam trains the same on every path inside tf.tidy, weights read afresh after each step", () => {
   // Products between steps would read stale weights if a kernel cached them
   // by tensor id while the optimiser wrote them in place.
   const rng = new Rng(14);
@@ -594,10 +594,12 @@ Deno.test("FusedAdam trains the same on every path, weights read afresh after ea
       ))) as tf.Scalar;
     const curve: number[] = [];
     for (let step = 0; step < 8; step++) {
-      const { value, grads } = tf.variableGrads(loss);
-      curve.push(value.dataSync()[0]);
-      adam.step(grads);
-      tf.dispose([value, grads]);
+      // Inside tf.tidy, as the agents step: the optimiser's state must survive it.
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(loss);
+        curve.push(value.dataSync()[0]);
+        adam.step(grads);
+      });
     }
     curves[set] = curve;
     adam.dispose();
