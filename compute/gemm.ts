@@ -12,6 +12,7 @@
 import type { tf } from "./tf.ts";
 import type { Sgemm } from "./blas.ts";
 import { allocate, floatOffset, heapF32, release, type WasmBackend } from "./heap.ts";
+import { heapLoops, sgemmPackSize } from "./simd.ts";
 
 /**
  * `c = op(a) op(b) + beta * c` on row-major matrices in the wasm heap, with
@@ -66,6 +67,50 @@ export function blasHeapGemm(sgemm: Sgemm): HeapGemm {
       heap.subarray(cOffset),
       ldc,
     );
+  };
+}
+
+/**
+ * A product on the heap through the wasm SIMD GEMM of compute/simd
+ * (transposes absorbed by its packing, no copies of the operands), or
+ * `undefined` where that module does not load on `backend`.
+ */
+export function simdHeapGemm(backend: WasmBackend): HeapGemm | undefined {
+  const sgemm = heapLoops(backend).sgemm;
+  if (!sgemm) return undefined;
+  return (
+    backend,
+    transposeA,
+    transposeB,
+    m,
+    n,
+    k,
+    aOffset,
+    lda,
+    bOffset,
+    ldb,
+    beta,
+    cOffset,
+    ldc,
+  ) => {
+    if (m === 0 || n === 0) return;
+    const pack = allocate(backend, [sgemmPackSize(m, k)]);
+    sgemm(
+      transposeA,
+      transposeB,
+      m,
+      n,
+      k,
+      aOffset,
+      lda,
+      bOffset,
+      ldb,
+      beta,
+      cOffset,
+      ldc,
+      floatOffset(backend, pack),
+    );
+    release(backend, pack);
   };
 }
 

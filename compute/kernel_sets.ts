@@ -4,8 +4,9 @@
  * - `shipped`: TF.js's wasm kernels as released (the reference in tests and
  *   benchmarks);
  * - `wasm`: replacements for the shipped kernels that are slow at training
- *   sizes (transposed products, tanh, minimum/maximum, reductions over the
- *   batch axis, slices and splits), in wasm and TypeScript;
+ *   sizes (transposed and batched products on a wasm SIMD gemm, tanh,
+ *   minimum/maximum, reductions over the batch axis, slices and splits), in
+ *   wasm and TypeScript, and whole-network MLP kernels;
  * - `blas`: the `wasm` set plus products and convolutions on native BLAS.
  *
  * Kernels are swapped in TF.js's kernel registry, which is process-wide;
@@ -15,7 +16,8 @@
  */
 import { tf } from "./tf.ts";
 import type { BlasLibrary } from "./blas.ts";
-import { blasHeapGemm, type HeapGemm, wasmHeapGemm } from "./gemm.ts";
+import { blasHeapGemm, type HeapGemm, simdHeapGemm, wasmHeapGemm } from "./gemm.ts";
+import { asWasmBackend } from "./heap.ts";
 import {
   makeBatchMatMul,
   makeFusedMatMul,
@@ -58,21 +60,33 @@ function requireShipped(name: string): tf.KernelFunc {
   return kernel;
 }
 
-function buildSet(
-  gemm: HeapGemm,
-  prefer: PreferShipped,
-  convolutionsOnGemm: boolean,
-): KernelTable {
+/** What a set runs on its gemm beyond products. */
+interface SetOptions {
+  /** Forward convolutions on the gemm (else the shipped XNNPACK ones). */
+  convolutionsOnGemm: boolean;
+  /**
+   * Whole-network MLP kernels: only where the gemm reads the heap in place;
+   * on the XNNPACK product every operand would be copied (and repacked) per
+   * call, where the per-layer path keeps XNNPACK's packed weights.
+   */
+  wholeNetworks: boolean;
+}
+
+function buildSet(gemm: HeapGemm, prefer: PreferShipped, options: SetOptions): KernelTable {
   const table: KernelTable = new Map();
   table.set("BatchMatMul", makeBatchMatMul(gemm, requireShipped("BatchMatMul"), prefer));
   table.set("_FusedMatMul", makeFusedMatMul(gemm, requireShipped("_FusedMatMul"), prefer));
-  for (const [name, kernel] of makeConvKernels(gemm, shippedKernel, convolutionsOnGemm)) {
+  for (
+    const [name, kernel] of makeConvKernels(gemm, shippedKernel, options.convolutionsOnGemm)
+  ) {
     table.set(name, kernel);
   }
   for (const [name, kernel] of makeElementwiseKernels(requireShipped)) table.set(name, kernel);
   for (const [name, kernel] of makeSliceKernels(requireShipped)) table.set(name, kernel);
   for (const [name, kernel] of makeFusedKernels()) table.set(name, kernel);
-  for (const [name, kernel] of makeMlpKernels(gemm)) table.set(name, kernel);
+  if (options.wholeNetworks) {
+    for (const [name, kernel] of makeMlpKernels(gemm)) table.set(name, kernel);
+  }
   for (const [name, kernel] of makeGroupNormKernels()) table.set(name, kernel);
   return table;
 }
@@ -83,9 +97,20 @@ function buildSet(
  */
 export function installKernelSets(blas: BlasLibrary | undefined): void {
   if (installed) return;
-  const shippedGemm = wasmHeapGemm(requireShipped("BatchMatMul"));
-  const wasm = buildSet(shippedGemm, shippedWhenPlain, false);
-  const blasSet = blas ? buildSet(blasHeapGemm(blas.sgemm), neverShipped, true) : undefined;
+  // Without BLAS: the wasm SIMD gemm where it loads (XNNPACK still takes the
+  // plain products it is fast at), else copies into XNNPACK's layout.
+  const simdGemm = simdHeapGemm(asWasmBackend(tf.backend()));
+  const pureGemm = simdGemm ?? wasmHeapGemm(requireShipped("BatchMatMul"));
+  const wasm = buildSet(pureGemm, shippedWhenPlain, {
+    convolutionsOnGemm: false,
+    wholeNetworks: simdGemm !== undefined,
+  });
+  const blasSet = blas
+    ? buildSet(blasHeapGemm(blas.sgemm), neverShipped, {
+      convolutionsOnGemm: true,
+      wholeNetworks: true,
+    })
+    : undefined;
   const shipped: KernelTable = new Map();
   for (const name of [...wasm.keys(), ...(blasSet?.keys() ?? [])]) {
     shipped.set(name, shippedKernel(name));

@@ -66,6 +66,31 @@ export interface HeapLoops {
   groupNormForward(shape: GroupNormShape, buffers: GroupNormForwardBuffers): void;
   /** GroupNorm backward: `dx`, and `dGamma`, `dBeta` (overwritten). `scratch` holds 6·channels floats. */
   groupNormBackward(shape: GroupNormShape, buffers: GroupNormBackwardBuffers): void;
+  /**
+   * `c = op(a)·op(b) + beta·c` (row-major, op(a) m×k, op(b) k×n), with
+   * `pack` scratch of {@link sgemmPackSize} floats. SIMD only: absent from
+   * the TypeScript twins, where a product goes to the backend's own kernel.
+   */
+  sgemm?(
+    transposeA: boolean,
+    transposeB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    beta: number,
+    c: number,
+    ldc: number,
+    pack: number,
+  ): void;
+}
+
+/** Floats of scratch {@link HeapLoops.sgemm} needs for an m×k by k×n product. */
+export function sgemmPackSize(m: number, k: number): number {
+  return Math.ceil(m / 4) * 4 * k + 8 * k + 32;
 }
 
 /** Sizes of a GroupNorm pass. */
@@ -129,6 +154,21 @@ interface SimdExports {
     inverseRootCorrection2: number,
   ): void;
   lerp(a: number, b: number, out: number, n: number, weight: number): void;
+  sgemm(
+    transA: number,
+    transB: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    beta: number,
+    c: number,
+    ldc: number,
+    pack: number,
+  ): void;
   group_norm_forward(
     x: number,
     gamma: number,
@@ -222,6 +262,22 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         pass.inverseRootCorrection2,
       ),
     lerp: (a, bOffset, out, count, weight) => exports.lerp(b(a), b(bOffset), b(out), count, weight),
+    sgemm: (transposeA, transposeB, m, n, k, a, lda, bOffset, ldb, beta, c, ldc, pack) =>
+      exports.sgemm(
+        transposeA ? 1 : 0,
+        transposeB ? 1 : 0,
+        m,
+        n,
+        k,
+        b(a),
+        lda,
+        b(bOffset),
+        ldb,
+        beta,
+        b(c),
+        ldc,
+        b(pack),
+      ),
     groupNormForward: (shape, o) =>
       exports.group_norm_forward(
         b(o.x),

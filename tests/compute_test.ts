@@ -837,47 +837,50 @@ Deno.test("fusedMlp matches ReLU layers of TF.js ops: outputs and every gradient
     });
     for (const [set, script] of fastSets.flatMap((set) => [[set, false], [set, true]] as const)) {
       preferScriptLoops(script);
-      for (
-        const gradients of [
-          { input: true, parameters: true },
-          { input: true, parameters: false },
-          { input: false, parameters: true },
-        ]
-      ) {
-        const result = runUnder(set, () => {
-          const loss = (...args: tf.Tensor[]) => {
-            const input = gradients.input ? args.shift()! : x;
-            const w = gradients.parameters
-              ? args.filter((_, i) => i % 2 === 0) as tf.Tensor3D[]
-              : weights;
-            const b = gradients.parameters ? args.filter((_, i) => i % 2 === 1) : biases;
-            return tf.sum(tf.mul(fusedMlp(input as tf.Tensor3D, w, b, gradients), upstream));
-          };
-          const parameters = weights.flatMap((w, i) => [w, biases[i]]);
-          const inputs = [
-            ...(gradients.input ? [x] : []),
-            ...(gradients.parameters ? parameters : []),
+      try {
+        for (
+          const gradients of [
+            { input: true, parameters: true },
+            { input: true, parameters: false },
+            { input: false, parameters: true },
+          ]
+        ) {
+          const result = runUnder(set, () => {
+            const loss = (...args: tf.Tensor[]) => {
+              const input = gradients.input ? args.shift()! : x;
+              const w = gradients.parameters
+                ? args.filter((_, i) => i % 2 === 0) as tf.Tensor3D[]
+                : weights;
+              const b = gradients.parameters ? args.filter((_, i) => i % 2 === 1) : biases;
+              return tf.sum(tf.mul(fusedMlp(input as tf.Tensor3D, w, b, gradients), upstream));
+            };
+            const parameters = weights.flatMap((w, i) => [w, biases[i]]);
+            const inputs = [
+              ...(gradients.input ? [x] : []),
+              ...(gradients.parameters ? parameters : []),
+            ];
+            return [fusedMlp(x, weights, biases, gradients), ...tf.grads(loss)(inputs)];
+          });
+          const wanted = [
+            expected[0],
+            ...(gradients.input ? [expected[1]] : []),
+            ...(gradients.parameters ? expected.slice(2) : []),
           ];
-          return [fusedMlp(x, weights, biases, gradients), ...tf.grads(loss)(inputs)];
-        });
-        const wanted = [
-          expected[0],
-          ...(gradients.input ? [expected[1]] : []),
-          ...(gradients.parameters ? expected.slice(2) : []),
-        ];
-        assertEquals(result.length, wanted.length, `${label} [${set}] output count`);
-        wanted.forEach((want, i) => {
-          assertEquals(result[i].shape, want.shape, `${label} [${set}] output ${i} shape`);
-          const error = relativeError(result[i].values, want.values);
-          assertOk(
-            error < 1e-5,
-            `${label} ${
-              JSON.stringify(gradients)
-            } [${set}, script ${script}] output ${i}: ${error}`,
-          );
-        });
+          assertEquals(result.length, wanted.length, `${label} [${set}] output count`);
+          wanted.forEach((want, i) => {
+            assertEquals(result[i].shape, want.shape, `${label} [${set}] output ${i} shape`);
+            const error = relativeError(result[i].values, want.values);
+            assertOk(
+              error < 1e-5,
+              `${label} ${
+                JSON.stringify(gradients)
+              } [${set}, script ${script}] output ${i}: ${error}`,
+            );
+          });
+        }
+      } finally {
+        preferScriptLoops(false);
       }
-      preferScriptLoops(false);
     }
   }
 });
