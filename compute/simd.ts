@@ -90,7 +90,7 @@ export interface HeapLoops {
 
 /** Floats of scratch {@link HeapLoops.sgemm} needs for an m×k by k×n product. */
 export function sgemmPackSize(m: number, k: number): number {
-  return Math.ceil(m / 4) * 4 * k + 8 * k + 32;
+  return Math.ceil(m / 6) * 6 * k + 8 * k + 48;
 }
 
 /** Sizes of a GroupNorm pass. */

@@ -192,13 +192,13 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
 // Single-precision GEMM for the pure-wasm path (no BLAS library):
 // C = op(A)·op(B) + beta·C, row-major, op(X) = X or Xᵀ, with op(A) m×k and
 // op(B) k×n. A is packed into panels of 4 rows and B into panels of 8
-// columns (transposes are absorbed by the packing), then a 4×8 register
-// tile of SIMD accumulators runs down k. pack holds ⌈m/4⌉·4·k + 8·k + 32
+// columns (transposes are absorbed by the packing), then a 6×8 register
+// tile of SIMD accumulators runs down k. pack holds ⌈m/6⌉·6·k + 8·k + 48
 // floats.
 
 #include <wasm_simd128.h>
 
-#define MR 4
+#define MR 6
 #define NR 8
 
 static void pack_a(int trans, int m, int k, const float *a, int lda, float *out) {
@@ -233,34 +233,24 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
     const int cols = n - j0 < NR ? n - j0 : NR;
     for (int i0 = 0; i0 < m; i0 += MR) {
       const float *pa = packed_a + (long)i0 * k;
-      v128_t c00 = wasm_f32x4_splat(0), c01 = wasm_f32x4_splat(0);
-      v128_t c10 = wasm_f32x4_splat(0), c11 = wasm_f32x4_splat(0);
-      v128_t c20 = wasm_f32x4_splat(0), c21 = wasm_f32x4_splat(0);
-      v128_t c30 = wasm_f32x4_splat(0), c31 = wasm_f32x4_splat(0);
+      v128_t acc[MR][2];
+#pragma unroll
+      for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = wasm_f32x4_splat(0);
       for (int p = 0; p < k; p++) {
         const v128_t b0 = wasm_v128_load(packed_b + p * NR);
         const v128_t b1 = wasm_v128_load(packed_b + p * NR + 4);
-        const v128_t a0 = wasm_f32x4_splat(pa[p * MR]);
-        const v128_t a1 = wasm_f32x4_splat(pa[p * MR + 1]);
-        const v128_t a2 = wasm_f32x4_splat(pa[p * MR + 2]);
-        const v128_t a3 = wasm_f32x4_splat(pa[p * MR + 3]);
-        c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(a0, b0));
-        c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(a0, b1));
-        c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(a1, b0));
-        c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(a1, b1));
-        c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(a2, b0));
-        c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(a2, b1));
-        c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(a3, b0));
-        c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(a3, b1));
+#pragma unroll
+        for (int r = 0; r < MR; r++) {
+          const v128_t ar = wasm_f32x4_splat(pa[p * MR + r]);
+          acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(ar, b0));
+          acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(ar, b1));
+        }
       }
-      wasm_v128_store(tile, c00);
-      wasm_v128_store(tile + 4, c01);
-      wasm_v128_store(tile + 8, c10);
-      wasm_v128_store(tile + 12, c11);
-      wasm_v128_store(tile + 16, c20);
-      wasm_v128_store(tile + 20, c21);
-      wasm_v128_store(tile + 24, c30);
-      wasm_v128_store(tile + 28, c31);
+#pragma unroll
+      for (int r = 0; r < MR; r++) {
+        wasm_v128_store(tile + r * NR, acc[r][0]);
+        wasm_v128_store(tile + r * NR + 4, acc[r][1]);
+      }
       const int rows = m - i0 < MR ? m - i0 : MR;
       for (int r = 0; r < rows; r++) {
         float *row = c + (long)(i0 + r) * ldc + j0;
