@@ -15,8 +15,8 @@ const pluginOptions = z.record(z.string(), z.record(z.string(), z.unknown()));
 export const gridConfigSchema = z.strictObject({
   /** Dataset ids, e.g. `maze2d-umaze`. */
   datasets: z.array(z.string().min(1)).min(1).default(["maze2d-umaze"]),
-  /** Data-source plugin names. */
-  sources: z.array(z.string().min(1)).min(1).default(["real"]),
+  /** Data-source plugin names (default: the paper's comparison of real, unguided and policy-guided data). */
+  sources: z.array(z.string().min(1)).min(1).default(["real", "unguided", "policy-guided"]),
   /** Agent plugin names. */
   agents: z.array(z.string().min(1)).min(1).default(["td3bc", "iql"]),
   /** Seeds: a list, or a count N meaning 0 … N−1. */

@@ -5,6 +5,8 @@ import { UserError } from "../core/errors.ts";
 Deno.test("config: defaults give the default grid", () => {
   const config = parseGridConfig({});
   assertEquals(config.datasets, ["maze2d-umaze"]);
+  assertEquals(config.sources, ["real", "unguided", "policy-guided"]);
+  assertEquals(config.agents, ["td3bc", "iql"]);
   assertEquals(config.seeds, [0, 1]);
   assertEquals(config.preset, "quick");
   assertEquals(config.backend, "wasm");

@@ -275,7 +275,7 @@ Deno.test("status: finished, running, interrupted, failed and missing per shard,
 });
 
 Deno.test("planShard: the cells of the shard the environment names, and the manifest entry", () => {
-  const config = parseGridConfig({ seeds: 8, agents: ["td3bc", "iql"] });
+  const config = parseGridConfig({ seeds: 8, sources: ["real"], agents: ["td3bc", "iql"] });
   const plan = planShard(config, {}, { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_COUNT: "3" });
   assertEquals(plan.shard, { index: 1, count: 3, origin: "slurm" });
   assertEquals(plan.cells, planCells(config).filter((cell) => shardOf(cell, 3) === 1));
