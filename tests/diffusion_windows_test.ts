@@ -119,3 +119,38 @@ Deno.test("validation windows come from held-out episodes", () => {
   for (const w of train) assert.ok(!heldOut.has(set.episodeOfWindow[w]));
   assert.equal(train.length + validation.length, set.count);
 });
+
+Deno.test("real windows through z-scores and back give the dataset's own transitions", () => {
+  // Observation 0 is the row index (to find the row), observation 1 a random walk; random actions.
+  const size = 300;
+  const timeouts = Array.from({ length: 10 }, (_, i) => 30 * i + 29);
+  const dataset = indexedDataset(size, [], timeouts);
+  dataset.observationDim = 2;
+  dataset.observations = new Float32Array(size * 2);
+  let walk = 0;
+  for (let row = 0; row < size; row++) {
+    const action = Math.sin(row * 1.7) * 0.98;
+    dataset.actions[row] = action;
+    dataset.observations.set([row, walk], row * 2);
+    dataset.rewards[row] = row % 7 === 0 ? 1 : 0;
+    walk += 0.1 * action;
+  }
+  const layout = rowLayout(2, 1);
+  const set = cutWindows(dataset, { trajectoryLength: 8, stride: 4 });
+  const stats = rowStats(set.data, layout.rowWidth);
+  const back = unnormalizeRows(normalizeRows(set.data, stats), stats);
+  const t = windowsToTransitions(back, set.count, 8, layout);
+  assert.equal(t.size, set.count * 7);
+  for (let i = 0; i < t.size; i++) {
+    const row = Math.round(t.observations[i * 2]);
+    assert.ok(Math.abs(t.nextObservations[i * 2] - (row + 1)) < 1e-3, "s' is the next row");
+    assert.ok(Math.abs(t.observations[i * 2 + 1] - dataset.observations[row * 2 + 1]) < 1e-4);
+    assert.ok(
+      Math.abs(t.nextObservations[i * 2 + 1] - dataset.observations[(row + 1) * 2 + 1]) < 1e-4,
+    );
+    assert.ok(Math.abs(t.actions[i] - dataset.actions[row]) < 1e-4, "a = tanh(atanh(a))");
+    assert.ok(Math.abs(t.rewards[i] - dataset.rewards[row]) < 1e-4, "r is the row's reward");
+    assert.equal(t.dones[i], 0);
+    assert.ok(!timeouts.includes(row), "no transition crosses an episode boundary");
+  }
+});

@@ -189,6 +189,20 @@ Deno.test("guidance moves synthetic actions toward the target policy", async () 
   plain.dispose!();
 });
 
+Deno.test("both sources start from the same unguided first generation", async () => {
+  const ctx = context(1);
+  const guided = policyGuided();
+  const plain = unguided();
+  const fromGuided = await guided.generate(ctx, { generation: 0, policy: countingPolicy() });
+  const fromPlain = await plain.generate(ctx, { generation: 0 });
+  assert.deepEqual(fromGuided.observations, fromPlain.observations);
+  assert.deepEqual(fromGuided.actions, fromPlain.actions);
+  const later = await plain.generate(ctx, { generation: 1 });
+  assert.notDeepEqual(later.observations, fromPlain.observations, "a new generation, new samples");
+  guided.dispose!();
+  plain.dispose!();
+});
+
 Deno.test("continuous generation keeps the last generations; real data mixes in by ratio", async () => {
   const ctx = context(1);
   const continuous = policyGuided({ generationMode: "continuous", replayGenerations: 2 });

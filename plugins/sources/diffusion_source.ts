@@ -485,6 +485,52 @@ export function sampleWindows(
   return out;
 }
 
+/**
+ * Unguided samples already drawn in this process, per model: the cells of a
+ * group (one per agent) ask for the same unguided generations with the same
+ * seeds, so each is sampled once. Only the latest few are kept per model.
+ */
+const unguidedSamples = new WeakMap<StoredDenoiser, Map<string, Float32Array>>();
+const keptSamples = 4;
+
+/**
+ * {@link sampleWindows} without guidance, memoised per model, seed, count and
+ * sampler settings (the result is a pure function of them).
+ */
+function sampleUnguidedOnce(
+  model: LoadedDenoiser,
+  count: number,
+  sampler: SamplerOptions,
+  seed: number,
+  batchSize: number,
+  onProgress?: (fraction: number) => void,
+): Float32Array {
+  let samples = unguidedSamples.get(model.stored);
+  if (!samples) unguidedSamples.set(model.stored, samples = new Map());
+  const key = JSON.stringify({ count, sampler, seed, batchSize });
+  const known = samples.get(key);
+  if (known) return known;
+  const made = sampleWindows(
+    model,
+    count,
+    sampler,
+    {
+      strength: 0,
+      schedule: "constant",
+      cosineWeight: 0,
+      atDenoisedEstimate: false,
+      normalize: false,
+    },
+    undefined,
+    seed,
+    batchSize,
+    onProgress,
+  );
+  samples.set(key, made);
+  while (samples.size > keptSamples) samples.delete(samples.keys().next().value!);
+  return made;
+}
+
 /** `count` transitions drawn uniformly (with replacement) from a set. */
 export function drawTransitions(from: Transitions, count: number, rng: Rng): Transitions {
   const { observationDim, actionDim } = from;
@@ -552,23 +598,37 @@ export function diffusionSource(name: string, options: DiffusionOptions): DataSo
       const count = windowsPerGeneration(options, sizes);
       // The first generation has no policy yet: it is unguided (Table 2's protocol).
       const policy = request.generation === 0 ? undefined : request.policy;
+      const guided = policy !== undefined && options.guidanceStrength > 0;
       let lastPercent = -1;
-      const windows = sampleWindows(
-        loaded,
-        count,
-        samplerOptionsOf(options, sizes),
-        guidanceOptionsOf(options),
-        policy,
-        deriveSeed(context.seed, `${name}-generation-${request.generation}`),
-        sizes.samplingBatchSize,
-        (fraction) => {
-          const percent = Math.floor(fraction * 100);
-          if (percent !== lastPercent) {
-            lastPercent = percent;
-            context.reporter.progress("diffusion-sample", fraction);
-          }
-        },
-      );
+      const onProgress = (fraction: number) => {
+        const percent = Math.floor(fraction * 100);
+        if (percent !== lastPercent) {
+          lastPercent = percent;
+          context.reporter.progress("diffusion-sample", fraction);
+        }
+      };
+      const sampler = samplerOptionsOf(options, sizes);
+      // Unguided generations share their seed across both diffusion sources, so
+      // `policy-guided` and `unguided` start from the same first generation.
+      const windows = guided
+        ? sampleWindows(
+          loaded,
+          count,
+          sampler,
+          guidanceOptionsOf(options),
+          policy,
+          deriveSeed(context.seed, `${name}-generation-${request.generation}`),
+          sizes.samplingBatchSize,
+          onProgress,
+        )
+        : sampleUnguidedOnce(
+          loaded,
+          count,
+          sampler,
+          deriveSeed(context.seed, `diffusion-unguided-generation-${request.generation}`),
+          sizes.samplingBatchSize,
+          onProgress,
+        );
       const synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, loaded.layout);
       let data = synthetic;
       if (options.generationMode === "continuous") {
