@@ -7,17 +7,11 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { heapLoops } from "./simd.ts";
 import type { HeapGemm } from "./gemm.ts";
 import { applyActivation, type FusedActivation, isHandledActivation } from "./activations.ts";
 import { asWasmBackend, floatOffset, heapF32, release, sizeOf, type WasmBackend } from "./heap.ts";
-import {
-  col2im,
-  columnRows,
-  columnWidth,
-  type ConvGeometry,
-  im2col,
-  isPointwise,
-} from "./im2col.ts";
+import { col2im, columnRows, columnWidth, type ConvGeometry, isPointwise } from "./im2col.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -99,7 +93,7 @@ function forward(
     return;
   }
   withColumns(backend, g, multiply, (columns) => {
-    im2col(heapF32(backend), floatOffset(backend, x), g, columns);
+    heapLoops(backend).im2col(g, floatOffset(backend, x), columns);
   });
 }
 
@@ -234,9 +228,14 @@ export function makeConvKernels(
       const biasOffset = floatOffset(backend, bias);
       if (biasSize === 1) heap.fill(heap[biasOffset], outOffset, outOffset + total);
       else {
-        for (let row = outOffset; row < outOffset + total; row += g.outChannels) {
-          heap.copyWithin(row, biasOffset, biasOffset + g.outChannels);
-        }
+        heapLoops(backend).fillRows(
+          biasOffset,
+          0,
+          1,
+          total / g.outChannels,
+          g.outChannels,
+          outOffset,
+        );
       }
     }
     forward(gemm, backend, x, filter, g, out, bias ? 1 : 0);
@@ -333,7 +332,7 @@ export function makeConvKernels(
       return dw;
     }
     withColumns(backend, g, multiply, (columns) => {
-      im2col(heapF32(backend), floatOffset(backend, x), g, columns);
+      heapLoops(backend).im2col(g, floatOffset(backend, x), columns);
     });
     return dw;
   };

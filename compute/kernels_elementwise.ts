@@ -17,29 +17,6 @@ import { heapLoops } from "./simd.ts";
 type TensorInfo = tf.TensorInfo;
 
 /**
- * `heap[out + i] = a[i * strideA] ⊕ b[i * strideB]` for i < length; a stride
- * of 0 repeats one value.
- */
-type BinaryLoop = (
-  heap: Float32Array,
-  out: number,
-  a: number,
-  strideA: number,
-  b: number,
-  strideB: number,
-  length: number,
-) => void;
-
-const binaryLoops: Record<string, BinaryLoop> = {
-  Maximum: (h, o, a, sa, b, sb, n) => {
-    for (let i = 0; i < n; i++) h[o + i] = Math.max(h[a + i * sa], h[b + i * sb]);
-  },
-  Minimum: (h, o, a, sa, b, sb, n) => {
-    for (let i = 0; i < n; i++) h[o + i] = Math.min(h[a + i * sa], h[b + i * sb]);
-  },
-};
-
-/**
  * How two shapes broadcast, in the cases covered here: equal sizes, one side a
  * single value, or one side a row repeated over the other's leading axes.
  */
@@ -90,8 +67,7 @@ function classify(a: number[], b: number[]): Broadcast | undefined {
   return { outShape, rows: rowLength === 0 ? 0 : total / rowLength, rowLength, kindA, kindB };
 }
 
-function makeBinary(name: string, shipped: tf.KernelFunc): tf.KernelFunc {
-  const loop = binaryLoops[name];
+function makeBinary(name: "Maximum" | "Minimum", shipped: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     if (a.dtype !== "float32" || b.dtype !== "float32") return shipped(args);
@@ -99,21 +75,14 @@ function makeBinary(name: string, shipped: tf.KernelFunc): tf.KernelFunc {
     if (!plan) return shipped(args);
     const backend = asWasmBackend(args.backend);
     const out = backend.makeOutput(plan.outShape, "float32");
-    const heap = heapF32(backend);
+    const loops = heapLoops(backend);
+    const loop = name === "Maximum" ? loops.maximum : loops.minimum;
     const outOffset = floatOffset(backend, out);
     const aOffset = floatOffset(backend, a);
     const bOffset = floatOffset(backend, b);
     const total = plan.rows * plan.rowLength;
     if (plan.kindA !== 2 && plan.kindB !== 2) {
-      loop(
-        heap,
-        outOffset,
-        aOffset,
-        plan.kindA === 0 ? 1 : 0,
-        bOffset,
-        plan.kindB === 0 ? 1 : 0,
-        total,
-      );
+      loop(aOffset, plan.kindA === 0 ? 1 : 0, bOffset, plan.kindB === 0 ? 1 : 0, outOffset, total);
       return out;
     }
     const strideA = plan.kindA === 1 ? 0 : 1;
@@ -121,12 +90,11 @@ function makeBinary(name: string, shipped: tf.KernelFunc): tf.KernelFunc {
     for (let row = 0; row < plan.rows; row++) {
       const start = row * plan.rowLength;
       loop(
-        heap,
-        outOffset + start,
         aOffset + (plan.kindA === 0 ? start : 0),
         strideA,
         bOffset + (plan.kindB === 0 ? start : 0),
         strideB,
+        outOffset + start,
         plan.rowLength,
       );
     }
@@ -330,7 +298,9 @@ export function makeElementwiseKernels(
   shipped: (name: string) => tf.KernelFunc,
 ): Map<string, tf.KernelFunc> {
   const kernels = new Map<string, tf.KernelFunc>();
-  for (const name of Object.keys(binaryLoops)) kernels.set(name, makeBinary(name, shipped(name)));
+  for (const name of ["Maximum", "Minimum"] as const) {
+    kernels.set(name, makeBinary(name, shipped(name)));
+  }
   for (const name of Object.keys(unaryLoops)) kernels.set(name, makeUnary(name, shipped(name)));
   for (const name of Object.keys(compareLoops)) {
     kernels.set(name, makeComparison(name, shipped(name)));

@@ -4,6 +4,8 @@
  * (`readSync`), so splitting a flat parameter vector into n pieces, or the
  * gradient of a concatenation, copies the input n times.
  *
+ * `Concat` copies each input's rows into place in one SIMD call.
+ *
  * `Identity` shares its input's buffer, as the cpu backend's does, instead
  * of copying it: TF.js clones every tensor a custom gradient saves, so each
  * saved activation was a copy. Tensors are immutable, and the in-place
@@ -12,7 +14,8 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { asWasmBackend, sizeOf, type WasmBackend } from "./heap.ts";
+import { asWasmBackend, floatOffset, sizeOf, type WasmBackend } from "./heap.ts";
+import { heapLoops } from "./simd.ts";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -66,7 +69,7 @@ function sliceInto(
   return out;
 }
 
-/** The replacements for `Slice`, `SplitV` and `Identity`, deferring to the shipped ones for strings. */
+/** The replacements for `Slice`, `SplitV`, `Identity` and `Concat`, deferring to the shipped ones for strings. */
 export function makeSliceKernels(
   shipped: (name: string) => tf.KernelFunc,
 ): Map<string, tf.KernelFunc> {
@@ -107,5 +110,34 @@ export function makeSliceKernels(
     (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   };
-  return new Map([["Slice", slice], ["SplitV", splitV], ["Identity", identity]]);
+  const shippedConcat = shipped("Concat");
+  const concat: tf.KernelFunc = (args) => {
+    const inputs = args.inputs as unknown as TensorInfo[];
+    if (inputs.some((t) => t.dtype !== "float32")) return shippedConcat(args);
+    const { axis } = args.attrs as unknown as { axis: number | number[] };
+    const concatAxis = tf.util.parseAxisParam(axis, inputs[0].shape)[0];
+    const shapes = inputs.map((t) => t.shape);
+    tf.backend_util.assertParamsConsistent(shapes, concatAxis);
+    const outShape = tf.backend_util.computeOutShape(shapes, concatAxis);
+    const backend = asWasmBackend(args.backend);
+    const out = backend.makeOutput(outShape, "float32");
+    // Each input is `outer` blocks of its part of the output's rows.
+    const outer = sizeOf(outShape.slice(0, concatAxis));
+    const rowLength = sizeOf(outShape.slice(concatAxis));
+    const loops = heapLoops(backend);
+    let start = floatOffset(backend, out);
+    for (const input of inputs) {
+      const length = sizeOf(input.shape.slice(concatAxis));
+      if (length === 0 || outer === 0) continue;
+      loops.copyBlocks(floatOffset(backend, input), length, start, rowLength, outer, length);
+      start += length;
+    }
+    return out;
+  };
+  return new Map([
+    ["Slice", slice],
+    ["SplitV", splitV],
+    ["Identity", identity],
+    ["Concat", concat],
+  ]);
 }

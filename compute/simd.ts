@@ -13,6 +13,7 @@
 import { simdKernelsWasm } from "./simd/kernels_wasm.ts";
 import type { WasmBackend } from "./heap.ts";
 import { reluInPlace } from "./activations.ts";
+import { type ConvGeometry, im2col } from "./im2col.ts";
 
 /** Hyperparameters of one fused Adam pass, bias corrections folded in. */
 export interface AdamPass {
@@ -66,6 +67,21 @@ export interface HeapLoops {
   groupNormForward(shape: GroupNormShape, buffers: GroupNormForwardBuffers): void;
   /** GroupNorm backward: `dx`, and `dGamma`, `dBeta` (overwritten). `scratch` holds 6·channels floats. */
   groupNormBackward(shape: GroupNormShape, buffers: GroupNormBackwardBuffers): void;
+  /** `rows` blocks of `length` floats: `dst[r·dstStride + i] ← src[r·srcStride + i]`. */
+  copyBlocks(
+    src: number,
+    srcStride: number,
+    dst: number,
+    dstStride: number,
+    rows: number,
+    length: number,
+  ): void;
+  /** The column matrix of a channels-last convolution (see compute/im2col.ts). */
+  im2col(geometry: ConvGeometry, input: number, columns: number): void;
+  /** `out[i] ← max(a[i·strideA], b[i·strideB])`, strides 0 or 1, NaN propagating. */
+  maximum(a: number, strideA: number, b: number, strideB: number, out: number, count: number): void;
+  /** `out[i] ← min(a[i·strideA], b[i·strideB])`, strides 0 or 1, NaN propagating. */
+  minimum(a: number, strideA: number, b: number, strideB: number, out: number, count: number): void;
   /**
    * `c = op(a)·op(b) + beta·c` (row-major, op(a) m×k, op(b) k×n), with
    * `pack` scratch of {@link sgemmPackSize} floats. SIMD only: absent from
@@ -126,7 +142,44 @@ export interface GroupNormBackwardBuffers {
   scratch: number;
 }
 
+type BinaryExport = (
+  a: number,
+  strideA: number,
+  b: number,
+  strideB: number,
+  out: number,
+  n: number,
+) => void;
+
 interface SimdExports {
+  copy_blocks(
+    src: number,
+    srcStride: number,
+    dst: number,
+    dstStride: number,
+    rows: number,
+    length: number,
+  ): void;
+  im2col(
+    input: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    channels: number,
+    outH: number,
+    outW: number,
+    filterH: number,
+    filterW: number,
+    strideH: number,
+    strideW: number,
+    dilationH: number,
+    dilationW: number,
+    padTop: number,
+    padLeft: number,
+    columns: number,
+  ): void;
+  maximum: BinaryExport;
+  minimum: BinaryExport;
   relu(x: number, n: number): void;
   relu_mask(grad: number, hidden: number, out: number, n: number): void;
   sum_rows(src: number, members: number, rows: number, cols: number, out: number): void;
@@ -262,6 +315,31 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         pass.inverseRootCorrection2,
       ),
     lerp: (a, bOffset, out, count, weight) => exports.lerp(b(a), b(bOffset), b(out), count, weight),
+    copyBlocks: (src, srcStride, dst, dstStride, rows, length) =>
+      exports.copy_blocks(b(src), srcStride, b(dst), dstStride, rows, length),
+    im2col: (g, input, columns) =>
+      exports.im2col(
+        b(input),
+        g.batchSize,
+        g.inHeight,
+        g.inWidth,
+        g.inChannels,
+        g.outHeight,
+        g.outWidth,
+        g.filterHeight,
+        g.filterWidth,
+        g.strideHeight,
+        g.strideWidth,
+        g.dilationHeight,
+        g.dilationWidth,
+        g.padInfo.top,
+        g.padInfo.left,
+        b(columns),
+      ),
+    maximum: (a, strideA, bOffset, strideB, out, count) =>
+      exports.maximum(b(a), strideA, b(bOffset), strideB, b(out), count),
+    minimum: (a, strideA, bOffset, strideB, out, count) =>
+      exports.minimum(b(a), strideA, b(bOffset), strideB, b(out), count),
     sgemm: (transposeA, transposeB, m, n, k, a, lda, bOffset, ldb, beta, c, ldc, pack) =>
       exports.sgemm(
         transposeA ? 1 : 0,
@@ -364,6 +442,25 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
       const heap = heapOf();
       for (let i = 0; i < count; i++) {
         heap[out + i] = heap[a + i] + weight * (heap[b + i] - heap[a + i]);
+      }
+    },
+    copyBlocks: (src, srcStride, dst, dstStride, rows, length) => {
+      const heap = heapOf();
+      for (let r = 0; r < rows; r++) {
+        heap.copyWithin(dst + r * dstStride, src + r * srcStride, src + r * srcStride + length);
+      }
+    },
+    im2col: (g, input, columns) => im2col(heapOf(), input, g, columns),
+    maximum: (a, strideA, b, strideB, out, count) => {
+      const heap = heapOf();
+      for (let i = 0; i < count; i++) {
+        heap[out + i] = Math.max(heap[a + i * strideA], heap[b + i * strideB]);
+      }
+    },
+    minimum: (a, strideA, b, strideB, out, count) => {
+      const heap = heapOf();
+      for (let i = 0; i < count; i++) {
+        heap[out + i] = Math.min(heap[a + i * strideA], heap[b + i * strideB]);
       }
     },
     groupNormForward: (shape, o) => groupNormForwardScript(heapOf(), shape, o),

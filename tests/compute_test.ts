@@ -493,6 +493,18 @@ Deno.test("comparisons, slices and splits match the shipped kernels", () => {
   assertSetsAgree("int slice", () => tf.cast(tf.slice(ints, [0, 1], [2, 2]), "float32"), 0);
   const flat = random(rng, [1000]);
   assertSetsAgree("split a flat vector", () => tf.split(flat, [10, 300, 1, 689]), 0);
+  assertSetsAgree("concat along axis 0", () => tf.concat([cube, cube, tf.slice(cube, 0, 1)]), 0);
+  assertSetsAgree(
+    "concat along axis 1",
+    () => tf.concat([cube, tf.slice(cube, 0, [4, 2, 5])], 1),
+    0,
+  );
+  assertSetsAgree(
+    "concat along the last axis",
+    () => tf.concat([cube, tf.zeros([4, 6, 0]), cube], 2),
+    0,
+  );
+  assertSetsAgree("concat of one", () => tf.concat([cube], 1), 0);
   assertSetsAgree("split along axis 1", () => tf.split(cube, [2, 1, 3], 1), 0);
   assertSetsAgree("split along the last axis", () => tf.split(cube, 5, -1), 0);
   assertSetsAgree(
@@ -909,6 +921,31 @@ Deno.test("the SIMD heap loops and their TypeScript twins agree, odd lengths inc
         inverseRootCorrection2: 3,
       })],
     ["lerp", (l, o) => l.lerp(o[0], o[6], o[0], 37, 0.3)],
+    ["maximum", (l, o) => l.maximum(o[0], 1, o[2], 1, o[5], 37)],
+    ["minimum against one value", (l, o) => l.minimum(o[0], 1, o[2], 0, o[5], 37)],
+    ["maximum of one value", (l, o) => l.maximum(o[0], 0, o[2], 1, o[5], 37)],
+    ["copyBlocks", (l, o) => l.copyBlocks(o[3], 7, o[0], 6, 5, 5)],
+    ["im2col", (l, o) =>
+      l.im2col(
+        {
+          batchSize: 2,
+          inHeight: 1,
+          inWidth: 5,
+          inChannels: 3,
+          outHeight: 1,
+          outWidth: 5,
+          outChannels: 4,
+          filterHeight: 1,
+          filterWidth: 3,
+          strideHeight: 1,
+          strideWidth: 1,
+          dilationHeight: 1,
+          dilationWidth: 1,
+          padInfo: { top: 0, left: 1 },
+        },
+        o[0],
+        o[3],
+      )],
   ];
   const simd = heapLoops(backend).simd;
   for (const [name, apply] of cases) {

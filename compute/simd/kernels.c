@@ -262,3 +262,59 @@ void sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int ld
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// Memory movement and element-wise binary ops.
+
+// rows blocks of length floats: dst[r·dst_stride + i] ← src[r·src_stride + i]
+// (a concatenation writes each input this way into its slice of the output).
+EXPORT(copy_blocks)
+void copy_blocks(const float *restrict src, int src_stride, float *restrict dst, int dst_stride,
+                 int rows, int length) {
+  for (int r = 0; r < rows; r++)
+    __builtin_memcpy(dst + (long)r * dst_stride, src + (long)r * src_stride,
+                     (unsigned long)length * sizeof(float));
+}
+
+// im2col for channels-last images: columns[p][(fy·filter_w + fx)·channels + c]
+// holds the input under tap (fy, fx) for output position p, 0 outside.
+EXPORT(im2col)
+void im2col(const float *restrict input, int batch, int in_h, int in_w, int channels, int out_h,
+            int out_w, int filter_h, int filter_w, int stride_h, int stride_w, int dilation_h,
+            int dilation_w, int pad_top, int pad_left, float *restrict columns) {
+  const unsigned long run = (unsigned long)channels * sizeof(float);
+  float *column = columns;
+  for (int b = 0; b < batch; b++) {
+    const float *image = input + (long)b * in_h * in_w * channels;
+    for (int oy = 0; oy < out_h; oy++)
+      for (int ox = 0; ox < out_w; ox++)
+        for (int fy = 0; fy < filter_h; fy++) {
+          const int iy = oy * stride_h - pad_top + fy * dilation_h;
+          for (int fx = 0; fx < filter_w; fx++) {
+            const int ix = ox * stride_w - pad_left + fx * dilation_w;
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w)
+              __builtin_memset(column, 0, run);
+            else
+              __builtin_memcpy(column, image + ((long)iy * in_w + ix) * channels, run);
+            column += channels;
+          }
+        }
+  }
+}
+
+// out[i] ← max or min of a[i·stride_a], b[i·stride_b] (strides 0 or 1), NaN
+// propagating as Math.max and Math.min do.
+#define BINARY(name, op)                                                                   \
+  EXPORT(name)                                                                             \
+  void name(const float *a, int stride_a, const float *b, int stride_b, float *out, int n) { \
+    if (stride_a == 1 && stride_b == 1)                                                    \
+      for (int i = 0; i < n; i++) out[i] = op(a[i], b[i]);                                 \
+    else if (stride_a == 1)                                                                \
+      for (int i = 0; i < n; i++) out[i] = op(a[i], b[0]);                                 \
+    else if (stride_b == 1)                                                                \
+      for (int i = 0; i < n; i++) out[i] = op(a[0], b[i]);                                 \
+    else                                                                                   \
+      for (int i = 0; i < n; i++) out[i] = op(a[0], b[0]);                                 \
+  }
+BINARY(maximum, __builtin_wasm_max_f32)
+BINARY(minimum, __builtin_wasm_min_f32)
