@@ -41,18 +41,26 @@ function layoutOf(shape: number[], groups: number): Layout {
   };
 }
 
+interface GroupNormAttrs {
+  groups: number;
+  epsilon: number;
+  /** A ReLU after the affine map. */
+  relu: boolean;
+}
+
 // Forward: per (example, group) mean and 1/σ, then y = x·scale[c] + shift[c]
-// with scale = γ/σ and shift = β − mean·γ/σ (compute/simd/kernels.c).
+// with scale = γ/σ and shift = β − mean·γ/σ, then the ReLU if asked
+// (compute/simd/kernels.c).
 const forwardKernel: tf.KernelFunc = (args) => {
   const { x, gamma, beta } = args.inputs as Record<string, TensorInfo>;
-  const { groups, epsilon } = args.attrs as unknown as { groups: number; epsilon: number };
+  const { groups, epsilon, relu } = args.attrs as unknown as GroupNormAttrs;
   const backend = asWasmBackend(args.backend);
   const { batch, positions, channels, groupSize } = layoutOf(x.shape, groups);
   const y = backend.makeOutput([...x.shape], "float32");
   const mean = backend.makeOutput([batch, groups], "float32");
   const inverseStd = backend.makeOutput([batch, groups], "float32");
   const scratch = allocate(backend, [4 * channels]);
-  heapLoops(backend).groupNormForward({ batch, positions, channels, groupSize, epsilon }, {
+  heapLoops(backend).groupNormForward({ batch, positions, channels, groupSize, epsilon, relu }, {
     x: floatOffset(backend, x),
     gamma: floatOffset(backend, gamma),
     beta: floatOffset(backend, beta),
@@ -68,16 +76,18 @@ const forwardKernel: tf.KernelFunc = (args) => {
 // Backward, with x̂ = (x − mean)/σ: dβ = Σ dy, dγ = Σ dy·x̂, and
 // dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ, means per group.
 const backwardKernel: tf.KernelFunc = (args) => {
-  const { dy, x, gamma, mean, inverseStd } = args.inputs as Record<string, TensorInfo>;
-  const { groups } = args.attrs as unknown as { groups: number };
+  const { dy, x, gamma, mean, inverseStd, y } = args.inputs as Record<string, TensorInfo>;
+  const { groups, relu } = args.attrs as unknown as GroupNormAttrs;
   const backend = asWasmBackend(args.backend);
   const { batch, positions, channels, groupSize } = layoutOf(x.shape, groups);
   const dx = backend.makeOutput([...x.shape], "float32");
   const dGamma = backend.makeOutput([channels], "float32");
   const dBeta = backend.makeOutput([channels], "float32");
   const scratch = allocate(backend, [6 * channels]);
-  heapLoops(backend).groupNormBackward({ batch, positions, channels, groupSize, epsilon: 0 }, {
+  const shape = { batch, positions, channels, groupSize, epsilon: 0, relu };
+  heapLoops(backend).groupNormBackward(shape, {
     dy: floatOffset(backend, dy),
+    y: floatOffset(backend, relu ? y : dy),
     x: floatOffset(backend, x),
     gamma: floatOffset(backend, gamma),
     mean: floatOffset(backend, mean),
@@ -102,29 +112,41 @@ function composite(
   beta: tf.Tensor,
   groups: number,
   epsilon: number,
+  relu: boolean,
 ): tf.Tensor {
   return tf.tidy(() => {
     const { batch, positions, groupSize } = layoutOf(x.shape, groups);
     const grouped = tf.reshape(x, [batch, positions, groups, groupSize]);
     const { mean, variance } = tf.moments(grouped, [1, 3], true);
     const normal = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, epsilon)));
-    return tf.add(tf.mul(tf.reshape(normal, x.shape), gamma), beta);
+    const y = tf.add(tf.mul(tf.reshape(normal, x.shape), gamma), beta);
+    return relu ? tf.relu(y) : y;
   });
+}
+
+/** Options of {@link groupNorm}. */
+export interface GroupNormOptions {
+  /** Added to the variance (default 1e-5). */
+  epsilon?: number;
+  /** Apply a ReLU to the result, in the same kernel (default false). */
+  relu?: boolean;
 }
 
 /**
  * Group normalisation of a channels-last tensor `[batch, ..., channels]`:
  * channels split into `groups` groups, each normalised over its channels and
  * all positions of an example, then scaled by `gamma` and shifted by `beta`
- * (both `[channels]`). Differentiable in all three inputs.
+ * (both `[channels]`), then optionally a ReLU. Differentiable in all three
+ * inputs.
  */
 export function groupNorm(
   x: tf.Tensor,
   gamma: tf.Tensor,
   beta: tf.Tensor,
   groups: number,
-  epsilon = 1e-5,
+  options: GroupNormOptions = {},
 ): tf.Tensor {
+  const { epsilon = 1e-5, relu = false } = options;
   const channels = x.shape[x.rank - 1];
   if (x.rank < 2 || !Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
     throw new Error(
@@ -138,24 +160,32 @@ export function groupNorm(
   }
   const fused = tf.getBackend() === "wasm" && tf.getKernel(groupNormKernelName, "wasm") &&
     x.dtype === "float32";
-  if (!fused) return composite(x, gamma, beta, groups, epsilon);
+  if (!fused) return composite(x, gamma, beta, groups, epsilon, relu);
+  const attrs = { groups, epsilon, relu } satisfies GroupNormAttrs;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, shift] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
     const [y, mean, inverseStd] = tf.engine().runKernel(
       groupNormKernelName,
       { x: input, gamma: scale, beta: shift },
-      { groups, epsilon },
+      attrs as unknown as tf.NamedAttrMap,
     ) as tf.Tensor[];
-    save([input, scale, mean, inverseStd]);
+    save([input, scale, mean, inverseStd, ...(relu ? [y] : [])]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [savedX, savedGamma, savedMean, savedInverseStd] = saved;
+        const [savedX, savedGamma, savedMean, savedInverseStd, savedY] = saved;
         return tf.engine().runKernel(
           groupNormGradKernelName,
-          { dy, x: savedX, gamma: savedGamma, mean: savedMean, inverseStd: savedInverseStd },
-          { groups },
+          {
+            dy,
+            x: savedX,
+            gamma: savedGamma,
+            mean: savedMean,
+            inverseStd: savedInverseStd,
+            ...(savedY ? { y: savedY } : {}),
+          },
+          attrs as unknown as tf.NamedAttrMap,
         ) as tf.Tensor[];
       },
     };

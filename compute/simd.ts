@@ -116,6 +116,8 @@ export interface GroupNormShape {
   channels: number;
   groupSize: number;
   epsilon: number;
+  /** ReLU after the affine map (forward), the ReLU's mask on `dy` (backward). */
+  relu: boolean;
 }
 
 /** Heap offsets of a GroupNorm forward pass. */
@@ -136,6 +138,8 @@ export interface GroupNormBackwardBuffers {
   gamma: number;
   mean: number;
   inverseStd: number;
+  /** The forward output (read for the ReLU's mask; any valid offset without ReLU). */
+  y: number;
   dx: number;
   dGamma: number;
   dBeta: number;
@@ -231,6 +235,7 @@ interface SimdExports {
     channels: number,
     groupSize: number,
     epsilon: number,
+    relu: number,
     y: number,
     mean: number,
     inverseStd: number,
@@ -242,6 +247,8 @@ interface SimdExports {
     gamma: number,
     mean: number,
     inverseStd: number,
+    y: number,
+    relu: number,
     batch: number,
     positions: number,
     channels: number,
@@ -366,6 +373,7 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         shape.channels,
         shape.groupSize,
         shape.epsilon,
+        shape.relu ? 1 : 0,
         b(o.y),
         b(o.mean),
         b(o.inverseStd),
@@ -378,6 +386,8 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         b(o.gamma),
         b(o.mean),
         b(o.inverseStd),
+        b(o.y),
+        shape.relu ? 1 : 0,
         shape.batch,
         shape.positions,
         shape.channels,
@@ -472,7 +482,7 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
 
 function groupNormForwardScript(
   heap: Float32Array,
-  { batch, positions, channels, groupSize, epsilon }: GroupNormShape,
+  { batch, positions, channels, groupSize, epsilon, relu }: GroupNormShape,
   o: GroupNormForwardBuffers,
 ): void {
   const groups = channels / groupSize;
@@ -515,7 +525,8 @@ function groupNormForwardScript(
     for (let p = 0; p < positions; p++) {
       for (let c = 0; c < channels; c++) {
         const i = p * channels + c;
-        heap[ys + i] = heap[xs + i] * heap[scale + c] + heap[shift + c];
+        const value = heap[xs + i] * heap[scale + c] + heap[shift + c];
+        heap[ys + i] = relu ? Math.max(value, 0) : value;
       }
     }
   }
@@ -523,7 +534,7 @@ function groupNormForwardScript(
 
 function groupNormBackwardScript(
   heap: Float32Array,
-  { batch, positions, channels, groupSize }: GroupNormShape,
+  { batch, positions, channels, groupSize, relu }: GroupNormShape,
   o: GroupNormBackwardBuffers,
 ): void {
   const groups = channels / groupSize;
@@ -535,6 +546,9 @@ function groupNormBackwardScript(
     const dys = o.dy + n * positions * channels;
     const xs = o.x + n * positions * channels;
     const dxs = o.dx + n * positions * channels;
+    const yvs = o.y + n * positions * channels;
+    // dy through the ReLU's mask, read off the forward output.
+    const gradientAt = (i: number) => relu && !(heap[yvs + i] > 0) ? 0 : heap[dys + i];
     for (let g = 0; g < groups; g++) {
       heap.fill(heap[o.mean + n * groups + g], mu + g * groupSize, mu + (g + 1) * groupSize);
       heap.fill(heap[o.inverseStd + n * groups + g], rs + g * groupSize, rs + (g + 1) * groupSize);
@@ -543,7 +557,7 @@ function groupNormBackwardScript(
     heap.fill(0, sumDyXHat, sumDyXHat + channels);
     for (let p = 0; p < positions; p++) {
       for (let c = 0; c < channels; c++) {
-        const gradient = heap[dys + p * channels + c];
+        const gradient = gradientAt(p * channels + c);
         heap[sumDy + c] += gradient;
         heap[sumDyXHat + c] += gradient * (heap[xs + p * channels + c] - heap[mu + c]) *
           heap[rs + c];
@@ -570,7 +584,7 @@ function groupNormBackwardScript(
         const i = p * channels + c;
         const xHat = (heap[xs + i] - heap[mu + c]) * heap[rs + c];
         // Rounded as float32 arithmetic rounds it, so equal values cancel exactly.
-        const dxHat = Math.fround(heap[dys + i] * heap[o.gamma + c]);
+        const dxHat = Math.fround(gradientAt(i) * heap[o.gamma + c]);
         heap[dxs + i] = heap[rs + c] * (dxHat - heap[a + c] - xHat * heap[b + c]);
       }
     }

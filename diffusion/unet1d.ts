@@ -203,15 +203,12 @@ export function conv1dSame(x: tf.Tensor3D, weight: tf.Tensor3D, bias: tf.Tensor1
   return tf.reshape(tf.add(product, bias), [batch, length, outputChannels]);
 }
 
-/** GroupNorm(8) over the channels, then scale and shift (one kernel each way on wasm). */
-function groupNorm(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
-  return groupNormOp(
-    x,
-    params[`${name}.gamma`],
-    params[`${name}.beta`],
-    normGroups,
-    1e-5,
-  ) as tf.Tensor3D;
+/** GroupNorm(8) over the channels, scale and shift, then ReLU: one kernel each way on wasm. */
+function groupNormRelu(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
+  return groupNormOp(x, params[`${name}.gamma`], params[`${name}.beta`], normGroups, {
+    epsilon: 1e-5,
+    relu: true,
+  }) as tf.Tensor3D;
 }
 
 function swish(x: tf.Tensor2D): tf.Tensor2D {
@@ -265,18 +262,18 @@ export function unetForward(
   let h = x;
   for (let level = 0; level < numBlocks; level++) {
     h = tf.add(conv(params, `down${level}.conv0`, h), projection(`down${level}.noise`));
-    h = tf.relu(groupNorm(params, `down${level}.norm0`, h));
-    h = tf.relu(groupNorm(params, `down${level}.norm1`, conv(params, `down${level}.conv1`, h)));
+    h = groupNormRelu(params, `down${level}.norm0`, h);
+    h = groupNormRelu(params, `down${level}.norm1`, conv(params, `down${level}.conv1`, h));
     skips.push(h);
     if (level < numBlocks - 1) h = maxPool2(h);
   }
   for (let level = numBlocks - 2; level >= 0; level--) {
     h = upsample2(h);
     h = tf.add(conv(params, `up${level}.conv0`, h), projection(`up${level}.noise`));
-    h = tf.relu(groupNorm(params, `up${level}.norm0`, h));
+    h = groupNormRelu(params, `up${level}.norm0`, h);
     h = tf.concat([h, skips[level]], 2);
-    h = tf.relu(groupNorm(params, `up${level}.norm1`, conv(params, `up${level}.conv1`, h)));
-    h = tf.relu(groupNorm(params, `up${level}.norm2`, conv(params, `up${level}.conv2`, h)));
+    h = groupNormRelu(params, `up${level}.norm1`, conv(params, `up${level}.conv1`, h));
+    h = groupNormRelu(params, `up${level}.norm2`, conv(params, `up${level}.conv2`, h));
   }
   return conv(params, "out", h);
 }

@@ -625,7 +625,7 @@ Deno.test("FusedAdam trains the same on every path inside tf.tidy, weights read 
   }
 });
 
-Deno.test("groupNorm and its gradients match the composite of TF.js ops", () => {
+Deno.test("groupNorm (with and without its ReLU) and its gradients match the composite of TF.js ops", () => {
   const rng = new Rng(10);
   for (const [shape, groups] of [[[4, 16, 32], 8], [[3, 5, 2, 12], 4], [[2, 7], 7]] as const) {
     const x = tf.add(tf.mul(random(rng, [...shape]), 3), 1);
@@ -633,25 +633,28 @@ Deno.test("groupNorm and its gradients match the composite of TF.js ops", () => 
     const gamma = random(rng, [channels]);
     const beta = random(rng, [channels]);
     const weights = random(rng, [...shape]);
-    const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(groupNorm(a, g, b, groups), weights));
-    // The shipped set has no group-norm kernel, so it runs the composite;
-    // the fast sets run the SIMD loops, then their TypeScript twins.
-    for (const script of [false, true]) {
-      preferScriptLoops(script);
-      try {
-        assertSetsAgree(
-          `groupNorm ${shape} / ${groups} (script ${script})`,
-          () => groupNorm(x, gamma, beta, groups),
-          1e-5,
-        );
-        assertSetsAgree(
-          `groupNorm gradients ${shape} (script ${script})`,
-          () => tf.grads(loss)([x, gamma, beta]),
-          1e-4,
-        );
-      } finally {
-        preferScriptLoops(false);
+    for (const relu of [false, true]) {
+      const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(groupNorm(a, g, b, groups, { relu }), weights));
+      // The shipped set has no group-norm kernel, so it runs the composite;
+      // the fast sets run the SIMD loops, then their TypeScript twins.
+      for (const script of [false, true]) {
+        const label = `${shape} / ${groups}, relu ${relu}, script ${script}`;
+        preferScriptLoops(script);
+        try {
+          assertSetsAgree(
+            `groupNorm ${label}`,
+            () => groupNorm(x, gamma, beta, groups, { relu }),
+            1e-5,
+          );
+          assertSetsAgree(
+            `groupNorm gradients ${label}`,
+            () => tf.grads(loss)([x, gamma, beta]),
+            1e-4,
+          );
+        } finally {
+          preferScriptLoops(false);
+        }
       }
     }
   }
@@ -707,7 +710,7 @@ Deno.test("tensors and heap records stay flat over repeated steps", () => {
     tf.dispose(
       optimizer.minimize(() => {
         const conv = tf.conv2d(x, filter as tf.Tensor4D, 1, "same");
-        const h = tf.relu(groupNorm(conv, tf.ones([8]), tf.zeros([8]), 4));
+        const h = groupNorm(conv, tf.ones([8]), tf.zeros([8]), 4, { relu: true });
         const flat = tf.reshape(h, [32, 128]);
         return tf.mean(tf.square(tf.tanh(tf.matMul(flat, weights, false, false)))) as tf.Scalar;
       }, true)!,
@@ -772,7 +775,9 @@ const optimizer = tf.train.sgd(0.05);
 const losses = [];
 for (let step = 0; step < 5; step++) {
   const { value, grads } = tf.variableGrads(() => {
-    const h = tf.relu(groupNorm(tf.conv2d(x, filter, 1, "same"), tf.ones([8]), tf.zeros([8]), 4));
+    const h = groupNorm(tf.conv2d(x, filter, 1, "same"), tf.ones([8]), tf.zeros([8]), 4, {
+      relu: true,
+    });
     const y = tf.tanh(tf.matMul(tf.reshape(tf.slice(h, [0, 0, 0, 0], [2, 1, 8, 8]), [2, 64]), weight));
     return tf.mean(tf.square(tf.sub(tf.minimum(y, 0.5), 0.4)));
   });

@@ -79,12 +79,12 @@ EXPORT(lerp) void lerp(const float *a, const float *restrict b, float *out, int 
 //
 // Forward: per (example, group) mean and 1/σ (written to mean and inv_std,
 // [batch, groups]), then y = x·scale[c] + shift[c] with scale = γ/σ and
-// shift = β − mean·γ/σ.
+// shift = β − mean·γ/σ, and max(y, 0) when relu is set.
 EXPORT(group_norm_forward)
 void group_norm_forward(const float *restrict x, const float *restrict gamma,
                         const float *restrict beta, int batch, int positions, int channels,
-                        int group_size, float epsilon, float *restrict y, float *restrict mean,
-                        float *restrict inv_std, float *restrict scratch) {
+                        int group_size, float epsilon, int relu, float *restrict y,
+                        float *restrict mean, float *restrict inv_std, float *restrict scratch) {
   const int groups = channels / group_size;
   const float count = (float)positions * (float)group_size;
   float *channel_sum = scratch;
@@ -120,23 +120,30 @@ void group_norm_forward(const float *restrict x, const float *restrict gamma,
         shift[c] = beta[c] - channel_mean[c] * scale[c];
       }
     }
-    for (int p = 0; p < positions; p++)
-      for (int c = 0; c < channels; c++)
-        ys[p * channels + c] = xs[p * channels + c] * scale[c] + shift[c];
+    if (relu)
+      for (int p = 0; p < positions; p++)
+        for (int c = 0; c < channels; c++)
+          ys[p * channels + c] = __builtin_wasm_max_f32(xs[p * channels + c] * scale[c] + shift[c], 0.0f);
+    else
+      for (int p = 0; p < positions; p++)
+        for (int c = 0; c < channels; c++)
+          ys[p * channels + c] = xs[p * channels + c] * scale[c] + shift[c];
   }
 }
 
 // Backward, with x̂ = (x − mean)/σ: dβ = Σ dy, dγ = Σ dy·x̂, and
 // dx = σ⁻¹(dx̂ − m₁ − x̂·m₂) with dx̂ = dy·γ and m₁, m₂ the group means of dx̂
 // and dx̂·x̂. Kept in that form (not expanded in x), so that a group whose
-// values are all equal gets an exact zero. d_gamma and d_beta ([channels])
-// are overwritten. scratch holds 6·channels floats.
+// values are all equal gets an exact zero. With relu set, dy first passes
+// the ReLU's mask, read off the forward output y. d_gamma and d_beta
+// ([channels]) are overwritten. scratch holds 6·channels floats.
 EXPORT(group_norm_backward)
 void group_norm_backward(const float *restrict dy, const float *restrict x,
                          const float *restrict gamma, const float *restrict mean,
-                         const float *restrict inv_std, int batch, int positions, int channels,
-                         int group_size, float *restrict dx, float *restrict d_gamma,
-                         float *restrict d_beta, float *restrict scratch) {
+                         const float *restrict inv_std, const float *restrict y, int relu,
+                         int batch, int positions, int channels, int group_size,
+                         float *restrict dx, float *restrict d_gamma, float *restrict d_beta,
+                         float *restrict scratch) {
   const int groups = channels / group_size;
   const float count = (float)positions * (float)group_size;
   float *mu = scratch;
@@ -149,6 +156,7 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
   for (int n = 0; n < batch; n++) {
     const float *dys = dy + (long)n * positions * channels;
     const float *xs = x + (long)n * positions * channels;
+    const float *yvs = y + (long)n * positions * channels;
     float *dxs = dx + (long)n * positions * channels;
     for (int g = 0; g < groups; g++)
       for (int c = g * group_size; c < (g + 1) * group_size; c++) {
@@ -158,7 +166,7 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
     for (int c = 0; c < channels; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0f;
     for (int p = 0; p < positions; p++)
       for (int c = 0; c < channels; c++) {
-        const float g = dys[p * channels + c];
+        const float g = relu && !(yvs[p * channels + c] > 0.0f) ? 0.0f : dys[p * channels + c];
         sum_dy[c] += g;
         sum_dy_xhat[c] += g * (xs[p * channels + c] - mu[c]) * rs[c];
       }
@@ -182,8 +190,8 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
     for (int p = 0; p < positions; p++)
       for (int c = 0; c < channels; c++) {
         const float x_hat = (xs[p * channels + c] - mu[c]) * rs[c];
-        dxs[p * channels + c] =
-            rs[c] * (dys[p * channels + c] * gamma[c] - a[c] - x_hat * b[c]);
+        const float g = relu && !(yvs[p * channels + c] > 0.0f) ? 0.0f : dys[p * channels + c];
+        dxs[p * channels + c] = rs[c] * (g * gamma[c] - a[c] - x_hat * b[c]);
       }
   }
 }
