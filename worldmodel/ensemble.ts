@@ -15,6 +15,7 @@
 import { z } from "zod";
 import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
+import { Adam } from "../nn/adam.ts";
 import type { VectorStats } from "../core/types.ts";
 
 /** Hyperparameters of a probabilistic ensemble; defaults are OfflineRL-Kit's (MOPO). */
@@ -327,8 +328,8 @@ export class ProbabilisticEnsemble {
     const members = options.ensembleSize;
     const batchSize = Math.min(options.batchSize, trainSize);
     const stepsPerEpoch = Math.ceil(trainSize / batchSize);
-    const optimizer = tf.train.adam(options.learningRate);
     const variables = this.#variables();
+    const optimizer = new Adam(variables, { learningRate: options.learningRate });
     const best = new Array(members).fill(Infinity);
     let snapshot = this.#readParameters();
     let epochsSinceProgress = 0;
@@ -357,7 +358,9 @@ export class ProbabilisticEnsemble {
         const loss = tf.tidy(() => {
           const xs = tf.tensor3d(batchX, [members, rows, inputDim]);
           const ys = tf.tensor3d(batchY, [members, rows, outputDim]);
-          return optimizer.minimize(() => this.#loss(xs, ys), true, variables) as tf.Scalar;
+          const { value, grads } = tf.variableGrads(() => this.#loss(xs, ys), variables);
+          optimizer.step(grads);
+          return value;
         });
         lossSum += loss.dataSync()[0];
         loss.dispose();
