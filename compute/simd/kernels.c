@@ -138,12 +138,17 @@ void group_norm_forward(const float *restrict x, const float *restrict gamma,
 // the ReLU's mask, read off the forward output y. d_gamma and d_beta
 // ([channels]) are overwritten. scratch holds 6·channels floats.
 EXPORT(group_norm_backward)
-void group_norm_backward(const float *restrict dy, const float *restrict x,
-                         const float *restrict gamma, const float *restrict mean,
-                         const float *restrict inv_std, const float *restrict y, int relu,
-                         int batch, int positions, int channels, int group_size,
-                         float *restrict dx, float *restrict d_gamma, float *restrict d_beta,
-                         float *restrict scratch) {
+void group_norm_backward(const float *dy, const float *restrict x, const float *restrict gamma,
+                         const float *restrict mean, const float *restrict inv_std,
+                         const float *restrict y, int relu, int batch, int positions,
+                         int channels, int group_size, float *dx, float *restrict d_gamma,
+                         float *restrict d_beta, float *restrict scratch) {
+  // The ReLU's mask first, into dx, which then stands for dy (a pass of its
+  // own keeps the loops below branch-free).
+  if (relu) {
+    relu_mask((const int *)dy, (const int *)y, (int *)dx, batch * positions * channels);
+    dy = dx;
+  }
   const int groups = channels / group_size;
   const float count = (float)positions * (float)group_size;
   float *mu = scratch;
@@ -156,7 +161,6 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
   for (int n = 0; n < batch; n++) {
     const float *dys = dy + (long)n * positions * channels;
     const float *xs = x + (long)n * positions * channels;
-    const float *yvs = y + (long)n * positions * channels;
     float *dxs = dx + (long)n * positions * channels;
     for (int g = 0; g < groups; g++)
       for (int c = g * group_size; c < (g + 1) * group_size; c++) {
@@ -166,7 +170,7 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
     for (int c = 0; c < channels; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0f;
     for (int p = 0; p < positions; p++)
       for (int c = 0; c < channels; c++) {
-        const float g = relu && !(yvs[p * channels + c] > 0.0f) ? 0.0f : dys[p * channels + c];
+        const float g = dys[p * channels + c];
         sum_dy[c] += g;
         sum_dy_xhat[c] += g * (xs[p * channels + c] - mu[c]) * rs[c];
       }
@@ -190,8 +194,7 @@ void group_norm_backward(const float *restrict dy, const float *restrict x,
     for (int p = 0; p < positions; p++)
       for (int c = 0; c < channels; c++) {
         const float x_hat = (xs[p * channels + c] - mu[c]) * rs[c];
-        const float g = relu && !(yvs[p * channels + c] > 0.0f) ? 0.0f : dys[p * channels + c];
-        dxs[p * channels + c] = rs[c] * (g * gamma[c] - a[c] - x_hat * b[c]);
+        dxs[p * channels + c] = rs[c] * (dys[p * channels + c] * gamma[c] - a[c] - x_hat * b[c]);
       }
   }
 }
