@@ -8,9 +8,9 @@
  * 256-256 networks; TD3+BC moves its actor and targets every second update,
  * as the anchor does), the denoiser's training step (diffusion/train.ts:
  * U-Net widths F, 2F, 4F, batch 32, length 16, 25 channels) at F = 64 and
- * 128, and one policy-guided sampling step of 256 windows at F = 64. Single
- * products at training sizes come first. At the end a table gives each
- * median and its ratio to PyTorch.
+ * 128, and one sampling step of 256 windows at F = 64, unguided and
+ * policy-guided. Single products at training sizes come first. At the end a
+ * table gives each median and its ratio to PyTorch.
  *
  * Environment: `PGD_BENCH_ANCHORS=off` skips the PyTorch runs;
  * `PGD_BENCH_SHIPPED=off` skips the (slow) shipped-kernel runs of the
@@ -34,7 +34,7 @@ import { iql } from "../plugins/agents/iql.ts";
 import { denoise } from "../diffusion/edm.ts";
 import { policyGuidance } from "../diffusion/guidance.ts";
 import { type DenoiserFn, noiseLevels, samplerStep, table4Sampler } from "../diffusion/sampler.ts";
-import { DenoiserTrainer, type TrainOptions } from "../diffusion/train.ts";
+import { DenoiserTrainer, referenceTrainOptions } from "../diffusion/train.ts";
 import { initUNetParams, type UNetConfig } from "../diffusion/unet1d.ts";
 import { rowLayout } from "../diffusion/windows.ts";
 
@@ -142,23 +142,10 @@ const layout = rowLayout(17, 6); // 25 channels, as the anchor's
 const trajectoryLength = 16;
 const windowSize = trajectoryLength * layout.rowWidth;
 
-const trainOptions: TrainOptions = {
-  trainingSteps: 1_000_000,
-  batchSize: 32,
-  learningRate: 2e-3,
-  learningRateSchedule: "warmup-cosine",
-  warmupFraction: 0.1,
-  warmupStartFactor: 0.1,
-  adamBeta1: 0.9,
-  adamBeta2: 0.999,
-  adamEpsilon: 1e-8,
-  emaDecay: 0.995,
-  emaEvery: 10,
-  logSigmaMean: -1.2,
-  logSigmaStd: 1.2,
+const trainOptions = referenceTrainOptions(1_000_000, 32, {
   validationPoints: 1,
   validationWindows: 32,
-};
+});
 
 /** One denoiser training step (EDM loss, backward, Adam, EMA) at features F. */
 function makeUnetStep(seed: number, features: number): () => void {
@@ -179,8 +166,11 @@ function makeUnetStep(seed: number, features: number): () => void {
   return () => void trainer.step();
 }
 
-/** One policy-guided sampling step (Heun, churn, guidance at the denoised estimate) of 256 windows. */
-function makeGuidedSamplingStep(seed: number): () => void {
+/**
+ * One sampling step (Heun, churn) of 256 windows at F = 64, policy-guided
+ * (guidance at the denoised estimate: one more denoiser pass) or not.
+ */
+function makeSamplingStep(seed: number, guided: boolean): () => void {
   const rng = new Rng(seed);
   const config: UNetConfig = {
     rowWidth: layout.rowWidth,
@@ -216,8 +206,15 @@ function makeGuidedSamplingStep(seed: number): () => void {
     levels[stepIndex],
   );
   return () =>
-    samplerStep(denoiser, sample as tf.Tensor3D, levels, stepIndex, table4Sampler, 1, guidance)
-      .dispose();
+    samplerStep(
+      denoiser,
+      sample as tf.Tensor3D,
+      levels,
+      stepIndex,
+      table4Sampler,
+      1,
+      guided ? guidance : undefined,
+    ).dispose();
 }
 
 // ---------------------------------------------------------------------------
@@ -293,8 +290,15 @@ trainingBench("IQL update", () => makeAgentUpdate(iql(), 2), 60, undefined, true
 trainingBench("U-Net step F=64", () => makeUnetStep(3, 64), 30, anchors.unet64, false);
 trainingBench("U-Net step F=128", () => makeUnetStep(4, 128), 20, anchors.unet128, false);
 trainingBench(
+  "sampling step, 256 windows, F=64",
+  () => makeSamplingStep(5, false),
+  10,
+  undefined,
+  false,
+);
+trainingBench(
   "guided sampling step, 256 windows, F=64",
-  () => makeGuidedSamplingStep(5),
+  () => makeSamplingStep(5, true),
   10,
   undefined,
   false,

@@ -47,6 +47,36 @@ export interface TrainOptions {
   validationWindows: number;
 }
 
+/**
+ * Training options with the reference code's values (pgd.md: Adam at 2e-3,
+ * warm-up then cosine decay, EMA 0.995 every 10 steps, ln σ ~ N(−1.2, 1.2²))
+ * for the given length and batch size; `overrides` replace any of them.
+ */
+export function referenceTrainOptions(
+  trainingSteps: number,
+  batchSize: number,
+  overrides: Partial<TrainOptions> = {},
+): TrainOptions {
+  return {
+    trainingSteps,
+    batchSize,
+    learningRate: 2e-3,
+    learningRateSchedule: "warmup-cosine",
+    warmupFraction: 0.1,
+    warmupStartFactor: 0.1,
+    adamBeta1: 0.9,
+    adamBeta2: 0.999,
+    adamEpsilon: 1e-8,
+    emaDecay: 0.995,
+    emaEvery: 10,
+    logSigmaMean: -1.2,
+    logSigmaStd: 1.2,
+    validationPoints: 10,
+    validationWindows: 512,
+    ...overrides,
+  };
+}
+
 /** A validation-loss reading. */
 export interface ValidationPoint {
   /** Gradient steps taken. */

@@ -11,7 +11,7 @@ import {
   policyGuidance,
 } from "../diffusion/guidance.ts";
 import { sampleEdm, table4Sampler } from "../diffusion/sampler.ts";
-import { trainDenoiser } from "../diffusion/train.ts";
+import { referenceTrainOptions, trainDenoiser } from "../diffusion/train.ts";
 import type { UNetConfig } from "../diffusion/unet1d.ts";
 import { cutWindows, normalizeRows, rowLayout, rowStats } from "../diffusion/windows.ts";
 
@@ -157,23 +157,7 @@ Deno.test("action log-likelihood under a fixed target policy rises monotonically
     config,
     normalized.subarray(validationCount * windowSize),
     normalized.subarray(0, validationCount * windowSize),
-    {
-      trainingSteps: 120,
-      batchSize: 32,
-      learningRate: 2e-3,
-      learningRateSchedule: "warmup-cosine",
-      warmupFraction: 0.1,
-      warmupStartFactor: 0.1,
-      adamBeta1: 0.9,
-      adamBeta2: 0.999,
-      adamEpsilon: 1e-8,
-      emaDecay: 0.995,
-      emaEvery: 10,
-      logSigmaMean: -1.2,
-      logSigmaStd: 1.2,
-      validationPoints: 1,
-      validationWindows: validationCount,
-    },
+    referenceTrainOptions(120, 32, { validationPoints: 1, validationWindows: validationCount }),
     5,
   );
   // A target policy far from the behaviour (which steers toward the origin).

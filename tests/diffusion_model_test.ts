@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { denoise, preconditioning } from "../diffusion/edm.ts";
-import { learningRateAt, trainDenoiser, type TrainOptions } from "../diffusion/train.ts";
+import { learningRateAt, referenceTrainOptions, trainDenoiser } from "../diffusion/train.ts";
 import {
   conv1dSame,
   initUNetParams,
@@ -20,23 +20,10 @@ function randomArray(size: number, seed: number): Float32Array {
   return Float32Array.from({ length: size }, () => rng.normal());
 }
 
-const trainOptions: TrainOptions = {
-  trainingSteps: 150,
-  batchSize: 16,
-  learningRate: 2e-3,
-  learningRateSchedule: "warmup-cosine",
-  warmupFraction: 0.1,
-  warmupStartFactor: 0.1,
-  adamBeta1: 0.9,
-  adamBeta2: 0.999,
-  adamEpsilon: 1e-8,
-  emaDecay: 0.995,
-  emaEvery: 10,
-  logSigmaMean: -1.2,
-  logSigmaStd: 1.2,
+const trainOptions = referenceTrainOptions(150, 16, {
   validationPoints: 3,
   validationWindows: 64,
-};
+});
 
 Deno.test("conv1d as slices and a matrix product equals TF.js conv1d, values and gradients", () => {
   const both = (kernel: number, path: "slices" | "conv1d") =>
