@@ -223,29 +223,35 @@ export function makeConvKernels(
     const out = backend.makeOutput(outputShape(g), "float32");
     const outOffset = floatOffset(backend, out);
     const total = sizeOf(out.shape);
-    if (bias) {
+    const activation = attrs.activation as FusedActivation | undefined;
+    const rowBias = bias !== undefined && biasSize === g.outChannels;
+    if (bias && !rowBias) {
       const heap = heapF32(backend);
-      const biasOffset = floatOffset(backend, bias);
-      if (biasSize === 1) heap.fill(heap[biasOffset], outOffset, outOffset + total);
-      else {
-        heapLoops(backend).fillRows(
-          biasOffset,
-          0,
-          1,
-          total / g.outChannels,
-          g.outChannels,
-          outOffset,
-        );
-      }
+      heap.fill(heap[floatOffset(backend, bias)], outOffset, outOffset + total);
     }
-    forward(gemm, backend, x, filter, g, out, bias ? 1 : 0);
-    applyActivation(
-      heapF32(backend),
-      outOffset,
-      outOffset + total,
-      attrs.activation as FusedActivation | undefined,
-      attrs.leakyreluAlpha,
-    );
+    forward(gemm, backend, x, filter, g, out, bias && !rowBias ? 1 : 0);
+    // A bias row and a ReLU go in one pass over the product; other activations after it.
+    const reluWithBias = rowBias && activation === "relu";
+    if (rowBias) {
+      heapLoops(backend).biasActivation(
+        outOffset,
+        floatOffset(backend, bias!),
+        0,
+        1,
+        total / g.outChannels,
+        g.outChannels,
+        reluWithBias,
+      );
+    }
+    if (!reluWithBias) {
+      applyActivation(
+        heapF32(backend),
+        outOffset,
+        outOffset + total,
+        activation,
+        attrs.leakyreluAlpha,
+      );
+    }
     return out;
   };
 

@@ -103,15 +103,6 @@ export function makeMlpForward(gemm: HeapGemm): tf.KernelFunc {
     for (let layer = 0; layer < layers; layer++) {
       const [inWidth, outWidth] = [widths[layer], widths[layer + 1]];
       const out = backend.makeOutput([members, batch, outWidth], "float32");
-      const bias = biases[layer];
-      loops.fillRows(
-        floatOffset(backend, bias),
-        sizeOf(bias.shape) === outWidth ? 0 : outWidth,
-        members,
-        batch,
-        outWidth,
-        floatOffset(backend, out),
-      );
       const previousOffset = floatOffset(backend, previous);
       const weightOffset = floatOffset(backend, weights[layer]);
       const outOffset = floatOffset(backend, out);
@@ -128,12 +119,22 @@ export function makeMlpForward(gemm: HeapGemm): tf.KernelFunc {
           inWidth,
           weightOffset + member * inWidth * outWidth,
           outWidth,
-          1,
+          0,
           outOffset + member * batch * outWidth,
           outWidth,
         );
       }
-      if (layer < layers - 1) loops.relu(outOffset, members * batch * outWidth);
+      // Bias and ReLU in one pass over the product (hidden layers only).
+      const bias = biases[layer];
+      loops.biasActivation(
+        outOffset,
+        floatOffset(backend, bias),
+        sizeOf(bias.shape) === outWidth ? 0 : outWidth,
+        members,
+        batch,
+        outWidth,
+        layer < layers - 1,
+      );
       activations.push(out);
       previous = out;
     }

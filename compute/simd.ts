@@ -1,18 +1,18 @@
 /**
  * Element-wise loops in WebAssembly SIMD, run directly on the wasm backend's
- * memory (the module imports it): ReLU, the ReLU gradient mask, row sums,
- * bias rows, Adam and linear interpolation. Source: compute/simd/kernels.c,
+ * memory (the module imports it): the ReLU gradient mask, row sums, bias
+ * and activation, Adam, linear interpolation, GroupNorm, block copies,
+ * im2col, maximum and minimum, and a GEMM. Source: compute/simd/kernels.c,
  * built by scripts/build_simd.sh.
  *
  * Where the module cannot be instantiated (no SIMD, a shared memory), every
- * function has a TypeScript twin with the same arithmetic, so callers never
- * branch on it. Offsets and counts are in floats, as in compute/heap.ts.
+ * loop but the GEMM has a TypeScript twin with the same arithmetic, so
+ * callers never branch on it (products then go to the backend's own kernel). Offsets and counts are in floats, as in compute/heap.ts.
  *
  * @module
  */
 import { simdKernelsWasm } from "./simd/kernels_wasm.ts";
 import type { WasmBackend } from "./heap.ts";
-import { reluInPlace } from "./activations.ts";
 import { type ConvGeometry, im2col } from "./im2col.ts";
 
 /** Hyperparameters of one fused Adam pass, bias corrections folded in. */
@@ -30,21 +30,10 @@ export interface AdamPass {
 export interface HeapLoops {
   /** Whether these run as wasm SIMD (false: the TypeScript twins). */
   readonly simd: boolean;
-  /** `x ← max(x, 0)` in place over `count` floats. */
-  relu(x: number, count: number): void;
   /** `out ← hidden > 0 ? gradient : 0` (hidden a ReLU output); `out` may be `gradient`. */
   reluMask(gradient: number, hidden: number, out: number, count: number): void;
   /** `out[m][j] ← Σ_r source[m][r][j]` for `members` blocks of `rows × cols`. */
   sumRows(source: number, members: number, rows: number, cols: number, out: number): void;
-  /** Every row of `members` blocks of `rows × cols` ← the member's bias row (`stride` 0: one row for all). */
-  fillRows(
-    bias: number,
-    stride: number,
-    members: number,
-    rows: number,
-    cols: number,
-    out: number,
-  ): void;
   /** One Adam pass over `count` parameters; outputs may be the inputs. */
   adam(
     param: number,
@@ -67,6 +56,19 @@ export interface HeapLoops {
   groupNormForward(shape: GroupNormShape, buffers: GroupNormForwardBuffers): void;
   /** GroupNorm backward: `dx`, and `dGamma`, `dBeta` (overwritten). `scratch` holds 6·channels floats. */
   groupNormBackward(shape: GroupNormShape, buffers: GroupNormBackwardBuffers): void;
+  /**
+   * `out[m][r][j] ← out[m][r][j] + bias[m·stride + j]`, then ReLU when asked, over
+   * `members` blocks of `rows × cols` (`stride` 0: one bias row for all).
+   */
+  biasActivation(
+    out: number,
+    bias: number,
+    stride: number,
+    members: number,
+    rows: number,
+    cols: number,
+    relu: boolean,
+  ): void;
   /** `rows` blocks of `length` floats: `dst[r·dstStride + i] ← src[r·srcStride + i]`. */
   copyBlocks(
     src: number,
@@ -156,6 +158,15 @@ type BinaryExport = (
 ) => void;
 
 interface SimdExports {
+  bias_activation(
+    out: number,
+    bias: number,
+    stride: number,
+    members: number,
+    rows: number,
+    cols: number,
+    relu: number,
+  ): void;
   copy_blocks(
     src: number,
     srcStride: number,
@@ -184,17 +195,8 @@ interface SimdExports {
   ): void;
   maximum: BinaryExport;
   minimum: BinaryExport;
-  relu(x: number, n: number): void;
   relu_mask(grad: number, hidden: number, out: number, n: number): void;
   sum_rows(src: number, members: number, rows: number, cols: number, out: number): void;
-  fill_rows(
-    bias: number,
-    stride: number,
-    members: number,
-    rows: number,
-    cols: number,
-    out: number,
-  ): void;
   adam(
     param: number,
     grad: number,
@@ -298,13 +300,10 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
   const b = (offset: number) => offset * 4;
   return {
     simd: true,
-    relu: (x, count) => exports.relu(b(x), count),
     reluMask: (gradient, hidden, out, count) =>
       exports.relu_mask(b(gradient), b(hidden), b(out), count),
     sumRows: (source, members, rows, cols, out) =>
       exports.sum_rows(b(source), members, rows, cols, b(out)),
-    fillRows: (bias, stride, members, rows, cols, out) =>
-      exports.fill_rows(b(bias), stride, members, rows, cols, b(out)),
     adam: (param, gradient, m, v, paramOut, mOut, vOut, count, pass) =>
       exports.adam(
         b(param),
@@ -322,6 +321,8 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         pass.inverseRootCorrection2,
       ),
     lerp: (a, bOffset, out, count, weight) => exports.lerp(b(a), b(bOffset), b(out), count, weight),
+    biasActivation: (out, bias, stride, members, rows, cols, relu) =>
+      exports.bias_activation(b(out), b(bias), stride, members, rows, cols, relu ? 1 : 0),
     copyBlocks: (src, srcStride, dst, dstStride, rows, length) =>
       exports.copy_blocks(b(src), srcStride, b(dst), dstStride, rows, length),
     im2col: (g, input, columns) =>
@@ -408,7 +409,6 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
   };
   return {
     simd: false,
-    relu: (x, count) => reluInPlace(bitsOf(), x, x + count),
     reluMask: (gradient, hidden, out, count) => {
       const bits = bitsOf();
       for (let i = 0; i < count; i++) {
@@ -423,15 +423,6 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
         for (let r = 0; r < rows; r++) {
           const row = source + (m * rows + r) * cols;
           for (let j = 0; j < cols; j++) heap[target + j] += heap[row + j];
-        }
-      }
-    },
-    fillRows: (bias, stride, members, rows, cols, out) => {
-      const heap = heapOf();
-      for (let m = 0; m < members; m++) {
-        const from = bias + m * stride;
-        for (let r = 0; r < rows; r++) {
-          heap.copyWithin(out + (m * rows + r) * cols, from, from + cols);
         }
       }
     },
@@ -452,6 +443,18 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
       const heap = heapOf();
       for (let i = 0; i < count; i++) {
         heap[out + i] = heap[a + i] + weight * (heap[b + i] - heap[a + i]);
+      }
+    },
+    biasActivation: (out, bias, stride, members, rows, cols, relu) => {
+      const heap = heapOf();
+      for (let m = 0; m < members; m++) {
+        for (let r = 0; r < rows; r++) {
+          const row = out + (m * rows + r) * cols;
+          for (let j = 0; j < cols; j++) {
+            const value = heap[row + j] + heap[bias + m * stride + j];
+            heap[row + j] = relu ? Math.max(value, 0) : value;
+          }
+        }
       }
     },
     copyBlocks: (src, srcStride, dst, dstStride, rows, length) => {

@@ -912,11 +912,8 @@ Deno.test("the SIMD heap loops and their TypeScript twins agree, odd lengths inc
     return i === 1 ? a.map((x) => Math.max(0, x)) : a;
   });
   const cases: [string, (loops: HeapLoops, o: number[]) => void][] = [
-    ["relu", (l, o) => l.relu(o[0], 37)],
     ["reluMask", (l, o) => l.reluMask(o[0], o[1], o[2], 37)],
     ["sumRows", (l, o) => l.sumRows(o[3], 3, 5, 7, o[4])],
-    ["fillRows", (l, o) => l.fillRows(o[4], 7, 3, 5, 7, o[3])],
-    ["fillRows, one row for all", (l, o) => l.fillRows(o[4], 0, 3, 5, 7, o[3])],
     ["adam", (l, o) =>
       l.adam(o[0], o[2], o[5], o[1], o[0], o[5], o[1], 37, {
         beta1: 0.9,
@@ -926,6 +923,11 @@ Deno.test("the SIMD heap loops and their TypeScript twins agree, odd lengths inc
         inverseRootCorrection2: 3,
       })],
     ["lerp", (l, o) => l.lerp(o[0], o[6], o[0], 37, 0.3)],
+    [
+      "biasActivation, ReLU, a bias row per member",
+      (l, o) => l.biasActivation(o[3], o[4], 7, 3, 5, 7, true),
+    ],
+    ["biasActivation, one bias row", (l, o) => l.biasActivation(o[3], o[4], 0, 3, 5, 7, false)],
     ["maximum", (l, o) => l.maximum(o[0], 1, o[2], 1, o[5], 37)],
     ["minimum against one value", (l, o) => l.minimum(o[0], 1, o[2], 0, o[5], 37)],
     ["maximum of one value", (l, o) => l.maximum(o[0], 0, o[2], 1, o[5], 37)],

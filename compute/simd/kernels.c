@@ -8,11 +8,6 @@
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
-// x ← max(x, 0) in place, on the bits: a set sign bit (negatives, −0) gives +0.
-EXPORT(relu) void relu(int *restrict x, int n) {
-  for (int i = 0; i < n; i++) x[i] = x[i] & ~(x[i] >> 31);
-}
-
 // out ← grad where hidden > 0, else 0. hidden is a ReLU output (bits 0 or a
 // positive integer), so −bits >> 31 is all ones exactly where it is positive.
 // out may be grad.
@@ -30,20 +25,6 @@ void sum_rows(const float *restrict src, int members, int rows, int cols, float 
     for (int r = 0; r < rows; r++) {
       const float *row = src + ((long)m * rows + r) * cols;
       for (int j = 0; j < cols; j++) target[j] += row[j];
-    }
-  }
-}
-
-// out[m][r][:] ← bias[m·stride : m·stride + cols] for every row: a bias row per
-// member (stride cols) or one row for all (stride 0).
-EXPORT(fill_rows)
-void fill_rows(const float *restrict bias, int stride, int members, int rows, int cols,
-               float *restrict out) {
-  for (int m = 0; m < members; m++) {
-    const float *from = bias + m * stride;
-    for (int r = 0; r < rows; r++) {
-      float *row = out + ((long)m * rows + r) * cols;
-      for (int j = 0; j < cols; j++) row[j] = from[j];
     }
   }
 }
@@ -329,3 +310,20 @@ void im2col(const float *restrict input, int batch, int in_h, int in_w, int chan
   }
 BINARY(maximum, __builtin_wasm_max_f32)
 BINARY(minimum, __builtin_wasm_min_f32)
+
+// out[m][r][j] ← out[m][r][j] + bias[m·stride + j], then max(·, 0) when relu
+// is set: the bias and activation of a product, in one pass after it.
+EXPORT(bias_activation)
+void bias_activation(float *restrict out, const float *restrict bias, int stride, int members,
+                     int rows, int cols, int relu) {
+  for (int m = 0; m < members; m++) {
+    const float *b = bias + m * stride;
+    for (int r = 0; r < rows; r++) {
+      float *row = out + ((long)m * rows + r) * cols;
+      if (relu)
+        for (int j = 0; j < cols; j++) row[j] = __builtin_wasm_max_f32(row[j] + b[j], 0.0f);
+      else
+        for (int j = 0; j < cols; j++) row[j] += b[j];
+    }
+  }
+}
