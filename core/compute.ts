@@ -18,6 +18,8 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { type BlasVendor, findBlas } from "../compute/blas.ts";
+import { asWasmBackend } from "../compute/heap.ts";
+import { heapLoops } from "../compute/simd.ts";
 import {
   activeKernelSet,
   hasBlasKernels,
@@ -57,6 +59,8 @@ export interface ComputeInfo {
   path: string;
   /** The native BLAS library in use (wasm backend only). */
   blas?: { vendor: BlasVendor; path: string };
+  /** Whether the WebAssembly SIMD loops run on the heap (wasm backend only). */
+  simd?: boolean;
   /** A one-line suggestion to make this path faster, if there is one. */
   hint?: string;
 }
@@ -128,6 +132,17 @@ async function startWasm(options: ComputeOptions): Promise<ComputeInfo> {
   setWasmPaths(wasmDistFolder());
   await tf.setBackend("wasm");
   await tf.ready();
+  const info = startWasmKernels(options);
+  const simd = heapLoops(asWasmBackend(tf.backend())).simd;
+  // Said only when missing: every runtime Deno supports has wasm SIMD.
+  return {
+    ...info,
+    simd,
+    path: simd ? info.path : `${info.path}; no wasm SIMD, scalar loops`,
+  };
+}
+
+function startWasmKernels(options: ComputeOptions): ComputeInfo {
   if (!blasWanted(options)) {
     installKernelSets(undefined);
     useKernelSet("wasm");

@@ -87,6 +87,7 @@ function assertSetsAgree(
 
 Deno.test("initCompute reports the path it is on, with a hint when BLAS is missing", () => {
   assertEquals(info.backend, "wasm");
+  assertEquals(info.simd, true, "the SIMD loops load on Deno's wasm");
   if (info.blas) {
     assertOk(info.path.includes(info.blas.vendor) && info.path.includes(info.blas.path), info.path);
     assertEquals(kernelSet(), "blas");
