@@ -6,6 +6,8 @@
 //
 // Pointers are byte offsets into the shared memory; counts are elements.
 
+#include <wasm_simd128.h>
+
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 // out ← grad where hidden > 0, else 0. hidden is a ReLU output (bits 0 or a
@@ -31,14 +33,33 @@ void sum_rows(const float *restrict src, int members, int rows, int cols, float 
 
 // One Adam step (PyTorch's rule) with the bias corrections folded into
 // step_size = lr / (1 − β₁ᵗ) and inv_root_c2 = 1 / √(1 − β₂ᵗ). Outputs may be
-// the inputs (in place).
+// the inputs (in place), so the vector loop is written out by hand: the
+// compiler will not vectorise seven possibly aliased pointers on its own.
 EXPORT(adam)
 void adam(const float *param, const float *grad, const float *m, const float *v, float *param_out,
           float *m_out, float *v_out, int n, float beta1, float beta2, float epsilon,
           float step_size, float inv_root_c2) {
   const float one_minus_beta1 = 1.0f - beta1;
   const float one_minus_beta2 = 1.0f - beta2;
-  for (int i = 0; i < n; i++) {
+  const v128_t b1 = wasm_f32x4_splat(beta1), c1 = wasm_f32x4_splat(one_minus_beta1);
+  const v128_t b2 = wasm_f32x4_splat(beta2), c2 = wasm_f32x4_splat(one_minus_beta2);
+  const v128_t eps = wasm_f32x4_splat(epsilon), step = wasm_f32x4_splat(step_size);
+  const v128_t root = wasm_f32x4_splat(inv_root_c2);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t g = wasm_v128_load(grad + i);
+    const v128_t first = wasm_f32x4_add(wasm_f32x4_mul(b1, wasm_v128_load(m + i)),
+                                        wasm_f32x4_mul(c1, g));
+    const v128_t second = wasm_f32x4_add(wasm_f32x4_mul(b2, wasm_v128_load(v + i)),
+                                         wasm_f32x4_mul(wasm_f32x4_mul(c2, g), g));
+    const v128_t denominator = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sqrt(second), root), eps);
+    const v128_t p = wasm_f32x4_sub(wasm_v128_load(param + i),
+                                    wasm_f32x4_div(wasm_f32x4_mul(step, first), denominator));
+    wasm_v128_store(m_out + i, first);
+    wasm_v128_store(v_out + i, second);
+    wasm_v128_store(param_out + i, p);
+  }
+  for (; i < n; i++) {
     const float g = grad[i];
     const float first = beta1 * m[i] + one_minus_beta1 * g;
     const float second = beta2 * v[i] + one_minus_beta2 * g * g;
@@ -188,7 +209,6 @@ void group_norm_backward(const float *dy, const float *restrict x, const float *
 // tile of SIMD accumulators runs down k. pack holds ⌈m/6⌉·6·k + 8·k + 48
 // floats.
 
-#include <wasm_simd128.h>
 
 #define MR 6
 #define NR 8
