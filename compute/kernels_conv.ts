@@ -137,13 +137,17 @@ function backpropInputRow(
   const dxPadded = backend.makeOutput([rows, g.inChannels], "float32");
   const dyp = floatOffset(backend, dyPadded);
   const dxp = floatOffset(backend, dxPadded);
-  let heap = heapF32(backend);
-  heap.fill(0, dyp, dyp + rows * g.outChannels);
+  const loops = heapLoops(backend);
+  heapF32(backend).fill(0, dyp, dyp + rows * g.outChannels);
   const dyRun = g.outWidth * g.outChannels;
-  for (let b = 0; b < g.batchSize; b++) {
-    const from = dyOffset + b * dyRun;
-    heap.copyWithin(dyp + (b * block + margin) * g.outChannels, from, from + dyRun);
-  }
+  loops.copyBlocks(
+    dyOffset,
+    dyRun,
+    dyp + margin * g.outChannels,
+    block * g.outChannels,
+    g.batchSize,
+    dyRun,
+  );
   const tapSize = g.inChannels * g.outChannels;
   shifts.forEach((shift, tap) => {
     gemm(
@@ -162,12 +166,15 @@ function backpropInputRow(
       g.inChannels,
     );
   });
-  heap = heapF32(backend);
   const dxRun = g.inWidth * g.inChannels;
-  for (let b = 0; b < g.batchSize; b++) {
-    const from = dxp + (b * block + margin) * g.inChannels;
-    heap.copyWithin(dxOffset + b * dxRun, from, from + dxRun);
-  }
+  loops.copyBlocks(
+    dxp + margin * g.inChannels,
+    block * g.inChannels,
+    dxOffset,
+    dxRun,
+    g.batchSize,
+    dxRun,
+  );
   release(backend, dyPadded);
   release(backend, dxPadded);
 }
