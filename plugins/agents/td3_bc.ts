@@ -34,7 +34,7 @@ import { polyakUpdate } from "../../nn/polyak.ts";
  * Training schedule per preset. `paper` is the paper's (1M steps, 16
  * evaluation episodes). `quick` fits the default grid (maze2d-umaze × three
  * data sources × both agents × two seeds, two workers on two cores) into
- * about ten minutes. On real maze2d-umaze data TD3+BC scored 16–88 after 4k
+ * about twelve minutes (11.9 measured, denoisers included). On real maze2d-umaze data TD3+BC scored 16–88 after 4k
  * steps and 17–71 after 16k (random policy: 0–5; per-seed variance is large).
  */
 export const td3bcSchedules: Record<PresetName, AgentSchedule> = {
