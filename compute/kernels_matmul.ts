@@ -8,6 +8,7 @@
  */
 import type { tf } from "./tf.ts";
 import type { HeapGemm } from "./gemm.ts";
+import { heapLoops } from "./simd.ts";
 import { applyActivation, type FusedActivation, isHandledActivation } from "./activations.ts";
 import { asWasmBackend, floatOffset, heapF32, sizeOf, type WasmBackend } from "./heap.ts";
 
@@ -202,27 +203,36 @@ export function makeFusedMatMul(
     const out = backend.makeOutput(shape.outShape, "float32");
     const outOffset = floatOffset(backend, out);
     const total = shape.batch * shape.m * shape.n;
-    if (bias) {
+    // A single bias value is filled in before the product; bias rows are added
+    // after it, with a ReLU in the same pass (as in the convolution kernel).
+    const rowBias = bias !== undefined && layout !== "value";
+    if (bias && !rowBias) {
       const heap = heapF32(backend);
-      const biasOffset = floatOffset(backend, bias);
-      if (layout === "value") {
-        heap.fill(heap[biasOffset], outOffset, outOffset + total);
-      } else {
-        for (let row = 0; row < shape.batch * shape.m; row++) {
-          const from = biasOffset +
-            (layout === "batchRow" ? Math.floor(row / shape.m) * shape.n : 0);
-          heap.copyWithin(outOffset + row * shape.n, from, from + shape.n);
-        }
-      }
+      heap.fill(heap[floatOffset(backend, bias)], outOffset, outOffset + total);
     }
-    multiplyInto(gemm, backend, a, b, out, shape, transposeA, transposeB, bias ? 1 : 0);
-    applyActivation(
-      heapF32(backend),
-      outOffset,
-      outOffset + total,
-      activation as FusedActivation | undefined,
-      leakyreluAlpha,
-    );
+    multiplyInto(gemm, backend, a, b, out, shape, transposeA, transposeB, bias && !rowBias ? 1 : 0);
+    const reluWithBias = rowBias && activation === "relu";
+    if (rowBias) {
+      const perBatch = layout === "batchRow";
+      heapLoops(backend).biasActivation(
+        outOffset,
+        floatOffset(backend, bias!),
+        perBatch ? shape.n : 0,
+        perBatch ? shape.batch : 1,
+        perBatch ? shape.m : shape.batch * shape.m,
+        shape.n,
+        reluWithBias,
+      );
+    }
+    if (!reluWithBias) {
+      applyActivation(
+        heapF32(backend),
+        outOffset,
+        outOffset + total,
+        activation as FusedActivation | undefined,
+        leakyreluAlpha,
+      );
+    }
     return out;
   };
 }
