@@ -40,7 +40,13 @@ export {
   lerpInPlace,
 } from "../compute/fused_ops.ts";
 export { groupNorm } from "../compute/group_norm.ts";
-export { fusedMlp, fusedMlpAvailable, type FusedMlpGradients } from "../compute/fused_mlp.ts";
+export {
+  fusedMlp,
+  fusedMlpAvailable,
+  fusedMlpBackward,
+  fusedMlpForward,
+  type FusedMlpGradients,
+} from "../compute/fused_mlp.ts";
 
 /** The compute backends a user may choose. */
 export const backendNames = ["wasm", "cpu", "webgpu", "tensorflow"] as const;

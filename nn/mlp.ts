@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { fusedMlp, fusedMlpAvailable, tf } from "../core/compute.ts";
+import {
+  fusedMlp,
+  fusedMlpAvailable,
+  fusedMlpBackward,
+  fusedMlpForward,
+  tf,
+} from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { dense } from "./dense.ts";
 import { variableFrom } from "./flat.ts";
@@ -44,6 +50,18 @@ export interface ApplyOptions {
    * member's forward and backward products would be wasted.
    */
   member?: number;
+}
+
+/** A forward pass kept for one backward pass (see {@link Mlp.forward}). */
+export interface MlpPass {
+  /** The network's output, shaped as {@link Mlp.predict} shapes it. */
+  readonly output: tf.Tensor;
+  /**
+   * The gradients of a loss with respect to the network's parameters, in the
+   * order of {@link Mlp.variables}, from its gradient with respect to
+   * {@link output} (same shape as the output).
+   */
+  backward(outputGradient: tf.Tensor): tf.Tensor[];
 }
 
 let mlpCounter = 0;
@@ -132,6 +150,49 @@ export class Mlp {
       options.parameterGradient ?? true,
       options.member,
     );
+  }
+
+  /**
+   * A forward pass whose activations are kept for one backward pass, outside
+   * TF.js's gradient tape. A training step that writes its loss as a function
+   * of the output (a few small ops, differentiated with `tf.valueAndGrad`)
+   * and hands that gradient to `backward` runs two kernels for the network
+   * on wasm, where the tape's bookkeeping would cost more than the products
+   * of a small network. On other backends `backward` runs the network again
+   * under the tape. Call inside `tf.tidy`.
+   */
+  forward(input: tf.Tensor): MlpPass {
+    const { inputDim, outputDim, ensembleSize } = this.spec;
+    const batch = this.#checkInput(input);
+    const shaped = (output: tf.Tensor) =>
+      ensembleSize === 1 ? tf.reshape(output, [batch, outputDim]) : output;
+    if (fusedMlpAvailable()) {
+      const stacked =
+        (input.rank === 2 ? tf.reshape(input, [1, batch, inputDim]) : input) as tf.Tensor3D;
+      const { output, hidden } = fusedMlpForward(stacked, this.weights, this.biases);
+      return {
+        output: shaped(output),
+        backward: (outputGradient) =>
+          fusedMlpBackward(
+            stacked,
+            hidden,
+            this.weights,
+            this.biases,
+            tf.reshape(outputGradient, output.shape),
+            { input: false, parameters: true },
+          ),
+      };
+    }
+    return {
+      output: this.predict(input),
+      backward: (outputGradient) => {
+        const { grads } = tf.variableGrads(
+          () => tf.sum(tf.mul(this.apply(input), outputGradient)) as tf.Scalar,
+          this.variables,
+        );
+        return this.variables.map((variable) => grads[variable.name]);
+      },
+    };
   }
 
   /** The output without gradient bookkeeping, for acting and targets. */

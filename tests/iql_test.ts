@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
-import { expectileLoss, iql, iqlHiddenDims, iqlSchedules } from "../plugins/agents/iql.ts";
+import {
+  actorLoss,
+  criticLoss,
+  iql,
+  iqlHiddenDims,
+  iqlSchedules,
+  valueLoss,
+} from "../plugins/agents/iql.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
 import { observationStats, toTransitions } from "../data/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
@@ -149,15 +156,76 @@ Deno.test("iql beats a random policy on maze2d-umaze after brief training on a s
   assert.ok(learned > random + 7, `learned return ${learned} vs random ${random}`);
 });
 
-Deno.test("iql's expectile loss and its gradient: weight τ above zero, 1 − τ below", () => {
-  const u = tf.tensor1d([2, -1, 0.5, -3]);
+Deno.test("iql's value loss is the expectile loss: weight τ above zero, 1 − τ below", () => {
   const tau = 0.7;
+  const u = [2, -1, 0.5, -3];
   const weights = [tau, 1 - tau, tau, 1 - tau];
-  const values = [2, -1, 0.5, -3];
-  const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => expectileLoss(x, tau))([u]);
-  const expected = values.reduce((sum, v, i) => sum + weights[i] * v * v, 0) / 4;
-  assert.ok(Math.abs(value.dataSync()[0] - expected) < 1e-5);
-  const gradient = grads[0].dataSync();
-  values.forEach((v, i) => assert.ok(Math.abs(gradient[i] - (2 * weights[i] * v) / 4) < 1e-5));
-  tf.dispose([u, value, ...grads]);
+  // u = Q̂ − V with Q̂ = 0, so V = −u and ∂L/∂V = −2·w·u/n.
+  const { loss, gradient } = valueLoss(
+    tf.zeros([4, 1]),
+    tf.tensor2d(u.map((x) => -x), [4, 1]),
+    tau,
+  );
+  const expected = u.reduce((sum, x, i) => sum + weights[i] * x * x, 0) / 4;
+  assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-5);
+  const g = gradient.dataSync();
+  u.forEach((x, i) => assert.ok(Math.abs(g[i] + (2 * weights[i] * x) / 4) < 1e-5));
+  tf.dispose([loss, gradient]);
+});
+
+Deno.test("iql's losses write out the gradients autodiff finds (eq. 5–7)", () => {
+  const count = 6;
+  const rng = new Rng(4);
+  const random = (shape: number[], scale = 1) =>
+    tf.tensor(
+      Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+      shape,
+    );
+  const close = (actual: tf.Tensor, expected: tf.Tensor) => {
+    const [a, e] = [actual.dataSync(), expected.dataSync()];
+    assert.equal(a.length, e.length);
+    a.forEach((v, i) => assert.ok(Math.abs(v - e[i]) < 1e-5, `${v} vs ${e[i]} at ${i}`));
+  };
+  tf.tidy(() => {
+    // Value, eq. (5).
+    const targetQ = random([count, 1]);
+    const v = random([count, 1]);
+    const value = valueLoss(targetQ, v, 0.7);
+    // |τ − 1(u < 0)| is piecewise constant in V: taken outside the tape.
+    const u0 = tf.sub(targetQ, v);
+    const weight = tf.where(tf.less(u0, 0), tf.fill(u0.shape, 0.3), tf.fill(u0.shape, 0.7));
+    const valueReference = tf.valueAndGrad((x: tf.Tensor) =>
+      tf.mean(tf.mul(weight, tf.square(tf.sub(targetQ, x)))) as tf.Scalar
+    )(v);
+    close(value.loss, valueReference.value);
+    close(value.gradient, valueReference.grad);
+    // Critics, eq. (6): twin outputs against one target.
+    const q = random([2, count, 1]);
+    const target = random([count, 1]);
+    const critic = criticLoss(q, target);
+    const criticReference = tf.valueAndGrad((x: tf.Tensor) =>
+      tf.mean(tf.square(tf.sub(x, target))) as tf.Scalar
+    )(q);
+    close(critic.loss, criticReference.value);
+    close(critic.gradient, criticReference.grad);
+    // Actor, eq. (7); the second log-std lies outside the clip range, so it gets no gradient.
+    const net = random([count, 2]);
+    const logStd = tf.tensor1d([-0.3, 2.5]);
+    const actions = tf.clipByValue(random([count, 2], 0.5), -0.99, 0.99);
+    const weights = tf.exp(random([count, 1], 0.5));
+    const actor = actorLoss(net, logStd, actions, weights, [-20, 2]);
+    const actorReference = tf.valueAndGrads((n: tf.Tensor, s: tf.Tensor) => {
+      const std = tf.exp(tf.clipByValue(s, -20, 2));
+      const z = tf.div(tf.sub(actions, tf.tanh(n)), std);
+      const logProb = tf.sub(
+        tf.sum(tf.mul(tf.square(z), -0.5), 1, true),
+        tf.add(tf.sum(tf.log(std)), Math.log(2 * Math.PI)),
+      );
+      return tf.neg(tf.mean(tf.mul(weights, logProb))) as tf.Scalar;
+    })([net, logStd]);
+    close(actor.loss, actorReference.value);
+    close(actor.netGradient, actorReference.grads[0]);
+    close(actor.logStdGradient, actorReference.grads[1]);
+    assert.equal(actor.logStdGradient.dataSync()[1], 0);
+  });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initCompute, tf } from "../core/compute.ts";
+import { initCompute, kernelSet, setKernelSet, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { linearInit } from "../nn/init.ts";
 import { Mlp } from "../nn/mlp.ts";
@@ -255,4 +255,43 @@ Deno.test("an Mlp passes gradients through to its input without making its own",
     /Cannot find a connection/,
   );
   net.dispose();
+});
+
+Deno.test("Mlp.forward's backward gives autodiff's parameter gradients, with and without the fused kernels", () => {
+  const active = kernelSet()!;
+  // The active set runs the fused kernels; TF.js as shipped has none, so `backward` uses the tape.
+  for (const set of [active, "shipped" as const]) {
+    setKernelSet(set);
+    try {
+      for (const ensembleSize of [1, 2]) {
+        const net = new Mlp({
+          inputDim: 4,
+          hiddenDims: [6, 5],
+          outputDim: 2,
+          ensembleSize,
+          seed: 7,
+        });
+        const input = randomTensor([5, 4], 12);
+        const outputGradient = randomTensor(ensembleSize === 1 ? [5, 2] : [ensembleSize, 5, 2], 13);
+        tf.tidy(() => {
+          const pass = net.forward(input);
+          assertClose(pass.output.dataSync(), net.predict(input).dataSync(), 1e-6);
+          const gradients = pass.backward(outputGradient);
+          const reference = tf.variableGrads(
+            () => tf.sum(tf.mul(net.apply(input), outputGradient)) as tf.Scalar,
+            net.variables,
+          );
+          assert.equal(gradients.length, net.variables.length);
+          net.variables.forEach((variable, i) => {
+            assert.deepEqual(gradients[i].shape, variable.shape);
+            assertClose(gradients[i].dataSync(), reference.grads[variable.name].dataSync(), 1e-4);
+          });
+        });
+        tf.dispose([input, outputGradient]);
+        net.dispose();
+      }
+    } finally {
+      setKernelSet(active);
+    }
+  }
 });

@@ -46,7 +46,7 @@ import { variableFrom } from "../../nn/flat.ts";
  */
 export const iqlSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
-  quick: { trainingSteps: 8_000, batchSize: 256, evaluateEvery: 2_000, evaluationEpisodes: 16 },
+  quick: { trainingSteps: 16_000, batchSize: 256, evaluateEvery: 4_000, evaluationEpisodes: 16 },
   paper: {
     trainingSteps: 1_000_000,
     batchSize: 256,
@@ -61,7 +61,7 @@ export const iqlSchedules: Record<PresetName, AgentSchedule> = {
  */
 export const iqlHiddenDims: Record<PresetName, readonly number[]> = {
   smoke: [64, 64],
-  quick: [256, 256],
+  quick: [128, 128],
   paper: [256, 256],
 };
 
@@ -133,20 +133,92 @@ function parseOptions(options: unknown): IqlOptions {
   throw new Error(lines.join("\n"));
 }
 
-/** Expectile loss `mean |τ − 1(u < 0)|·u²` (eq. 5) with its gradient written out. */
-export function expectileLoss(difference: tf.Tensor, expectile: number): tf.Scalar {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [u, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    // |τ − 1(u < 0)|: τ where u ≥ 0, 1 − τ where u < 0.
-    const weight = tf.add(expectile, tf.mul(1 - 2 * expectile, tf.step(tf.neg(u))));
-    save([u, weight]);
-    return {
-      value: tf.mean(tf.mul(weight, tf.square(u))) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, [savedU, savedWeight]: tf.Tensor[]) =>
-        tf.mul(tf.mul(savedWeight, savedU), tf.mul(dy, 2 / savedU.size)),
-    };
-  });
-  return op(difference) as tf.Scalar;
+/**
+ * A loss and its gradient with respect to the network output it was computed
+ * from. The losses below write that gradient out: the networks then carry it
+ * back in one kernel each ({@link Mlp.forward}), and a training step needs no
+ * gradient tape, whose bookkeeping costs more than a small network's products.
+ */
+export interface LossWithGradient {
+  /** The loss. */
+  loss: tf.Scalar;
+  /** Its gradient with respect to the network output (same shape). */
+  gradient: tf.Tensor;
+}
+
+/**
+ * The value loss, eq. (5): `mean L₂^τ(u)` with `u = Q̂ − V` and the expectile
+ * loss `L₂^τ(u) = |τ − 1(u < 0)|·u²`; its gradient with respect to `V` is
+ * `−2·|τ − 1(u < 0)|·u / n`.
+ */
+export function valueLoss(
+  targetQ: tf.Tensor,
+  value: tf.Tensor,
+  expectile: number,
+): LossWithGradient {
+  const u = tf.sub(targetQ, value);
+  // |τ − 1(u < 0)|: τ where u ≥ 0, 1 − τ where u < 0.
+  const weight = tf.add(expectile, tf.mul(1 - 2 * expectile, tf.step(tf.neg(u))));
+  const weighted = tf.mul(weight, u);
+  return {
+    loss: tf.mean(tf.mul(weighted, u)) as tf.Scalar,
+    gradient: tf.mul(weighted, -2 / u.size),
+  };
+}
+
+/**
+ * The critic loss, eq. (6): the squared TD error `(Q_i − y)²` averaged over
+ * the batch and the twin critics (`q` is `[2, n, 1]`, `y` is `[n, 1]`).
+ */
+export function criticLoss(q: tf.Tensor, target: tf.Tensor): LossWithGradient {
+  const residual = tf.sub(q, target);
+  return {
+    loss: tf.mean(tf.square(residual)) as tf.Scalar,
+    gradient: tf.mul(residual, 2 / residual.size),
+  };
+}
+
+/**
+ * The actor loss, eq. (7): `−mean(w·log π(a|s))` for a Gaussian with mean
+ * `tanh(net)` and std `exp(clip(logStd))`, with its gradients with respect to
+ * the network output `net` (`[n, actionDim]`) and the log-std:
+ * `∂/∂net = −(w/n)·(z/σ)·(1 − tanh²(net))` and
+ * `∂/∂logStd = −Σ w·(z² − 1) / n` inside the clip range (0 outside), where
+ * `z = (a − tanh(net))/σ`.
+ */
+export function actorLoss(
+  net: tf.Tensor,
+  logStd: tf.Tensor,
+  actions: tf.Tensor,
+  weights: tf.Tensor,
+  logStdRange: readonly [number, number],
+): { loss: tf.Scalar; netGradient: tf.Tensor; logStdGradient: tf.Tensor } {
+  const count = net.shape[0]!;
+  const actionDim = net.shape[1]!;
+  const mean = tf.tanh(net);
+  const clippedLogStd = tf.clipByValue(logStd, logStdRange[0], logStdRange[1]);
+  const std = tf.exp(clippedLogStd);
+  const z = tf.div(tf.sub(actions, mean), std);
+  const zSquared = tf.square(z);
+  const logProb = tf.sub(
+    tf.sum(tf.mul(zSquared, -0.5), 1, true),
+    tf.add(tf.sum(clippedLogStd), 0.5 * actionDim * Math.log(2 * Math.PI)),
+  );
+  const inRange = tf.logicalAnd(
+    tf.greaterEqual(logStd, logStdRange[0]),
+    tf.lessEqual(logStd, logStdRange[1]),
+  );
+  return {
+    loss: tf.neg(tf.mean(tf.mul(weights, logProb))) as tf.Scalar,
+    netGradient: tf.mul(
+      tf.div(tf.mul(weights, z), tf.mul(std, -count)),
+      tf.sub(1, tf.square(mean)),
+    ),
+    logStdGradient: tf.mul(
+      tf.cast(inRange, "float32"),
+      tf.mul(tf.sum(tf.mul(weights, tf.sub(zSquared, 1)), 0), -1 / count),
+    ),
+  };
 }
 
 let logStdCounter = 0;
@@ -226,18 +298,6 @@ class IqlAgent implements Agent {
     return actorLearningRate * 0.5 * (1 + Math.cos(Math.PI * progress));
   }
 
-  /** `log π(a|s)` summed over action dimensions, `[count, 1]`. */
-  #logProb(states: tf.Tensor, actions: tf.Tensor, differentiable: boolean): tf.Tensor {
-    const o = this.#options;
-    const net = differentiable ? this.#actor.apply(states) : this.#actor.predict(states);
-    const mean = tf.tanh(net);
-    const logStd = tf.clipByValue(this.#logStd, o.logStdMin, o.logStdMax);
-    const z = tf.div(tf.sub(actions, mean), tf.exp(logStd));
-    const perSample = tf.sum(tf.mul(tf.square(z), -0.5), 1, true);
-    const constant = tf.add(tf.sum(logStd), 0.5 * this.#actionDim * Math.log(2 * Math.PI));
-    return tf.sub(perSample, constant);
-  }
-
   update(batch: TransitionBatch): Record<string, number> {
     const o = this.#options;
     const count = batch.size;
@@ -251,7 +311,7 @@ class IqlAgent implements Agent {
     const actorLearningRate = this.#actorLearningRate();
     this.#step += 1;
 
-    const losses = tf.tidy(() => {
+    const losses: number[] = tf.tidy(() => {
       const states = tf.tensor2d(this.#normalizer.apply(batch.observations, count), [
         count,
         obsDim,
@@ -266,40 +326,38 @@ class IqlAgent implements Agent {
       const nextValue = this.#value.predict(nextStates);
       const targetQ = tf.min(this.#criticTarget.predict(stateActions), 0);
 
+      // Each loss comes with its gradient with respect to its network's
+      // output; the network carries it back (Mlp.forward, LossWithGradient).
+
       // 1. Value, eq. (5); the advantage weights of step 3 come from the same V(s).
-      let advantageWeights: tf.Tensor | undefined;
-      const value = tf.variableGrads(() => {
-        const advantage = tf.sub(targetQ, this.#value.apply(states));
-        advantageWeights = tf.keep(
-          tf.minimum(tf.exp(tf.mul(advantage, o.temperature)), o.maxAdvantageWeight),
-        );
-        return expectileLoss(advantage, o.expectile);
-      }, this.#value.variables);
-      this.#valueOptimizer.step(value.grads);
+      const valuePass = this.#value.forward(states);
+      const value = valueLoss(targetQ, valuePass.output, o.expectile);
+      this.#valueOptimizer.step(valuePass.backward(value.gradient));
+      const advantageWeights = tf.minimum(
+        tf.exp(tf.mul(tf.sub(targetQ, valuePass.output), o.temperature)),
+        o.maxAdvantageWeight,
+      );
 
       // 2. Critics, eq. (6), then the target critics.
       const target = tf.add(rewards, tf.mul(tf.tensor2d(notDoneDiscount, [count, 1]), nextValue));
-      const critic = tf.variableGrads(
-        () => tf.mean(tf.squaredDifference(this.#critic.apply(stateActions), target)) as tf.Scalar,
-        this.#critic.variables,
-      );
-      this.#criticOptimizer.step(critic.grads);
+      const criticPass = this.#critic.forward(stateActions);
+      const critic = criticLoss(criticPass.output, target);
+      this.#criticOptimizer.step(criticPass.backward(critic.gradient));
       polyakUpdate(this.#criticTarget.variables, this.#critic.variables, o.tau);
 
       // 3. Actor, eq. (7): advantage-weighted negative log-likelihood of the data's actions.
-      const actor = tf.variableGrads(
-        () =>
-          tf.neg(
-            tf.mean(tf.mul(advantageWeights!, this.#logProb(states, actions, true))),
-          ) as tf.Scalar,
-        this.#actorVariables,
+      const actorPass = this.#actor.forward(states);
+      const actor = actorLoss(actorPass.output, this.#logStd, actions, advantageWeights, [
+        o.logStdMin,
+        o.logStdMax,
+      ]);
+      this.#actorOptimizer.step(
+        [...actorPass.backward(actor.netGradient), actor.logStdGradient],
+        actorLearningRate,
       );
-      this.#actorOptimizer.step(actor.grads, actorLearningRate);
-      advantageWeights!.dispose();
-      return [value.value, critic.value, actor.value].map((loss) => loss.dataSync()[0]);
+      return [value.loss, critic.loss, actor.loss].map((loss) => loss.dataSync()[0]);
     });
-    const [valueLoss, criticLoss, actorLoss] = losses;
-    return { valueLoss, criticLoss, actorLoss };
+    return { valueLoss: losses[0], criticLoss: losses[1], actorLoss: losses[2] };
   }
 
   /** Mean (tanh-bounded) and std of π(·|s) for `count` observations. */
