@@ -4,6 +4,9 @@
  *
  * @module
  */
+import type { tf } from "./tf.ts";
+import { floatOffset, heapF32, type WasmBackend } from "./heap.ts";
+import { heapLoops } from "./simd.ts";
 
 /** The activations that fused kernels handle here (TF.js's names). */
 export type FusedActivation = "linear" | "relu" | "relu6" | "elu" | "leakyrelu" | "sigmoid";
@@ -59,5 +62,38 @@ export function applyActivation(
     case "sigmoid":
       for (let i = start; i < end; i++) heap[i] = 1 / (1 + Math.exp(-heap[i]));
       return;
+  }
+}
+
+/**
+ * The end of a fused product or convolution: `members` blocks of
+ * `rows × cols` outputs at heap offset `out` get a bias row added (the
+ * bias's `[stride·m, stride·m + cols)` for block `m`; stride 0: one row for
+ * all), then `activation`. A ReLU goes in the same pass as the bias; other
+ * activations follow it. Without `bias`, only the activation runs.
+ */
+export function addBiasRowsAndActivate(
+  backend: WasmBackend,
+  out: number,
+  bias: tf.TensorInfo | undefined,
+  layout: { stride: number; members: number; rows: number; cols: number },
+  activation: FusedActivation | undefined,
+  leakyreluAlpha?: number,
+): void {
+  const { stride, members, rows, cols } = layout;
+  const reluWithBias = bias !== undefined && activation === "relu";
+  if (bias) {
+    heapLoops(backend).biasActivation(
+      out,
+      floatOffset(backend, bias),
+      stride,
+      members,
+      rows,
+      cols,
+      reluWithBias,
+    );
+  }
+  if (!reluWithBias) {
+    applyActivation(heapF32(backend), out, out + members * rows * cols, activation, leakyreluAlpha);
   }
 }

@@ -9,7 +9,11 @@
 import { tf } from "./tf.ts";
 import { heapLoops } from "./simd.ts";
 import type { HeapGemm } from "./gemm.ts";
-import { applyActivation, type FusedActivation, isHandledActivation } from "./activations.ts";
+import {
+  addBiasRowsAndActivate,
+  type FusedActivation,
+  isHandledActivation,
+} from "./activations.ts";
 import { asWasmBackend, floatOffset, heapF32, release, sizeOf, type WasmBackend } from "./heap.ts";
 import { col2im, columnRows, columnWidth, type ConvGeometry, isPointwise } from "./im2col.ts";
 
@@ -237,28 +241,14 @@ export function makeConvKernels(
       heap.fill(heap[floatOffset(backend, bias)], outOffset, outOffset + total);
     }
     forward(gemm, backend, x, filter, g, out, bias && !rowBias ? 1 : 0);
-    // A bias row and a ReLU go in one pass over the product; other activations after it.
-    const reluWithBias = rowBias && activation === "relu";
-    if (rowBias) {
-      heapLoops(backend).biasActivation(
-        outOffset,
-        floatOffset(backend, bias!),
-        0,
-        1,
-        total / g.outChannels,
-        g.outChannels,
-        reluWithBias,
-      );
-    }
-    if (!reluWithBias) {
-      applyActivation(
-        heapF32(backend),
-        outOffset,
-        outOffset + total,
-        activation,
-        attrs.leakyreluAlpha,
-      );
-    }
+    addBiasRowsAndActivate(
+      backend,
+      outOffset,
+      rowBias ? bias : undefined,
+      { stride: 0, members: 1, rows: total / g.outChannels, cols: g.outChannels },
+      activation,
+      attrs.leakyreluAlpha,
+    );
     return out;
   };
 

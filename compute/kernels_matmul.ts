@@ -8,8 +8,11 @@
  */
 import type { tf } from "./tf.ts";
 import type { HeapGemm } from "./gemm.ts";
-import { heapLoops } from "./simd.ts";
-import { applyActivation, type FusedActivation, isHandledActivation } from "./activations.ts";
+import {
+  addBiasRowsAndActivate,
+  type FusedActivation,
+  isHandledActivation,
+} from "./activations.ts";
 import { asWasmBackend, floatOffset, heapF32, sizeOf, type WasmBackend } from "./heap.ts";
 
 type TensorInfo = tf.TensorInfo;
@@ -211,28 +214,20 @@ export function makeFusedMatMul(
       heap.fill(heap[floatOffset(backend, bias)], outOffset, outOffset + total);
     }
     multiplyInto(gemm, backend, a, b, out, shape, transposeA, transposeB, bias && !rowBias ? 1 : 0);
-    const reluWithBias = rowBias && activation === "relu";
-    if (rowBias) {
-      const perBatch = layout === "batchRow";
-      heapLoops(backend).biasActivation(
-        outOffset,
-        floatOffset(backend, bias!),
-        perBatch ? shape.n : 0,
-        perBatch ? shape.batch : 1,
-        perBatch ? shape.m : shape.batch * shape.m,
-        shape.n,
-        reluWithBias,
-      );
-    }
-    if (!reluWithBias) {
-      applyActivation(
-        heapF32(backend),
-        outOffset,
-        outOffset + total,
-        activation as FusedActivation | undefined,
-        leakyreluAlpha,
-      );
-    }
+    const perBatch = layout === "batchRow";
+    addBiasRowsAndActivate(
+      backend,
+      outOffset,
+      rowBias ? bias : undefined,
+      {
+        stride: perBatch ? shape.n : 0,
+        members: perBatch ? shape.batch : 1,
+        rows: perBatch ? shape.m : shape.batch * shape.m,
+        cols: shape.n,
+      },
+      activation as FusedActivation | undefined,
+      leakyreluAlpha,
+    );
     return out;
   };
 }
