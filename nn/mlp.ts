@@ -154,12 +154,11 @@ export class Mlp {
 
   /**
    * A forward pass whose activations are kept for one backward pass, outside
-   * TF.js's gradient tape. A training step that writes its loss as a function
-   * of the output (a few small ops, differentiated with `tf.valueAndGrad`)
-   * and hands that gradient to `backward` runs two kernels for the network
-   * on wasm, where the tape's bookkeeping would cost more than the products
-   * of a small network. On other backends `backward` runs the network again
-   * under the tape. Call inside `tf.tidy`.
+   * TF.js's gradient tape. A training step that writes out its loss's
+   * gradient with respect to the output and hands it to `backward` runs two
+   * kernels for the network on wasm, where the tape's bookkeeping would cost
+   * more than the products of a small network. On other backends `backward`
+   * runs the network again under the tape. Call inside `tf.tidy`.
    */
   forward(input: tf.Tensor): MlpPass {
     const { inputDim, outputDim, ensembleSize } = this.spec;

@@ -160,12 +160,8 @@ Deno.test("iql's value loss is the expectile loss: weight τ above zero, 1 − �
   const tau = 0.7;
   const u = [2, -1, 0.5, -3];
   const weights = [tau, 1 - tau, tau, 1 - tau];
-  // u = Q̂ − V with Q̂ = 0, so V = −u and ∂L/∂V = −2·w·u/n.
-  const { loss, gradient } = valueLoss(
-    tf.zeros([4, 1]),
-    tf.tensor2d(u.map((x) => -x), [4, 1]),
-    tau,
-  );
+  // The gradient is with respect to V, where u = Q̂ − V: ∂L/∂V = −2·w·u/n.
+  const { loss, gradient } = valueLoss(tf.tensor2d(u, [4, 1]), tau);
   const expected = u.reduce((sum, x, i) => sum + weights[i] * x * x, 0) / 4;
   assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-5);
   const g = gradient.dataSync();
@@ -190,7 +186,7 @@ Deno.test("iql's losses write out the gradients autodiff finds (eq. 5–7)", () 
     // Value, eq. (5).
     const targetQ = random([count, 1]);
     const v = random([count, 1]);
-    const value = valueLoss(targetQ, v, 0.7);
+    const value = valueLoss(tf.sub(targetQ, v), 0.7);
     // |τ − 1(u < 0)| is piecewise constant in V: taken outside the tape.
     const u0 = tf.sub(targetQ, v);
     const weight = tf.where(tf.less(u0, 0), tf.fill(u0.shape, 0.3), tf.fill(u0.shape, 0.7));

@@ -150,22 +150,17 @@ export interface LossWithGradient {
 }
 
 /**
- * The value loss, eq. (5): `mean L₂^τ(u)` with `u = Q̂ − V` and the expectile
- * loss `L₂^τ(u) = |τ − 1(u < 0)|·u²`; its gradient with respect to `V` is
- * `−2·|τ − 1(u < 0)|·u / n`.
+ * The value loss, eq. (5): `mean L₂^τ(u)` of the advantages `u = Q̂ − V`,
+ * with the expectile loss `L₂^τ(u) = |τ − 1(u < 0)|·u²`; its gradient with
+ * respect to `V` is `−2·|τ − 1(u < 0)|·u / n`.
  */
-export function valueLoss(
-  targetQ: tf.Tensor,
-  value: tf.Tensor,
-  expectile: number,
-): LossWithGradient {
-  const u = tf.sub(targetQ, value);
+export function valueLoss(advantage: tf.Tensor, expectile: number): LossWithGradient {
   // |τ − 1(u < 0)|: τ where u ≥ 0, 1 − τ where u < 0.
-  const weight = tf.add(expectile, tf.mul(1 - 2 * expectile, tf.step(tf.neg(u))));
-  const weighted = tf.mul(weight, u);
+  const weight = tf.add(expectile, tf.mul(1 - 2 * expectile, tf.step(tf.neg(advantage))));
+  const weighted = tf.mul(weight, advantage);
   return {
-    loss: tf.mean(tf.mul(weighted, u)) as tf.Scalar,
-    gradient: tf.mul(weighted, -2 / u.size),
+    loss: tf.mean(tf.mul(weighted, advantage)) as tf.Scalar,
+    gradient: tf.mul(weighted, -2 / advantage.size),
   };
 }
 
@@ -334,10 +329,11 @@ class IqlAgent implements Agent {
 
       // 1. Value, eq. (5); the advantage weights of step 3 come from the same V(s).
       const valuePass = this.#value.forward(states);
-      const value = valueLoss(targetQ, valuePass.output, o.expectile);
+      const advantage = tf.sub(targetQ, valuePass.output);
+      const value = valueLoss(advantage, o.expectile);
       this.#valueOptimizer.step(valuePass.backward(value.gradient));
       const advantageWeights = tf.minimum(
-        tf.exp(tf.mul(tf.sub(targetQ, valuePass.output), o.temperature)),
+        tf.exp(tf.mul(advantage, o.temperature)),
         o.maxAdvantageWeight,
       );
 
