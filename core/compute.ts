@@ -261,6 +261,16 @@ export async function initCompute(
 }
 
 /**
+ * The compute in use, started on `backend` (default `wasm`, with the
+ * environment's BLAS settings) if nothing has started one yet. Library code
+ * that trains or builds networks calls this before its first tensor op, so it
+ * works whether or not the program that called it set compute up first.
+ */
+export async function ensureCompute(backend: BackendName = "wasm"): Promise<ComputeInfo> {
+  return active ?? await initCompute(backend);
+}
+
+/**
  * Switches the wasm backend's kernels inside this process: `blas` (native
  * products, where a library was found), `wasm` (pure-wasm replacements) or
  * `shipped` (TF.js as released). For benchmarks and tests that compare paths.

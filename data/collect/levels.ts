@@ -14,6 +14,7 @@
  * @module
  */
 import { z } from "zod";
+import { ensureCompute } from "../../core/compute.ts";
 import type { PresetName } from "../../core/contracts/common.ts";
 import type { EnvironmentSpec } from "../../core/contracts/environment.ts";
 import { normalizedScore } from "../../core/contracts/environment.ts";
@@ -438,6 +439,10 @@ export async function releaseBehaviourTrainings(): Promise<void> {
 
 /** Records one level of a dataset family as a D4RL-layout dataset. */
 export async function collectLevel(request: LevelRequest): Promise<D4rlDataset> {
+  // Collection trains SAC, so it needs a compute backend even when called
+  // from a process (the CLI's `collect`, the grid's main process) that has
+  // not set one up.
+  await ensureCompute();
   const sizes = resolveSizes(request.preset, request.sizes);
   const size = request.size ?? sizes.datasetSize;
   if (!Number.isInteger(size) || size < 1) {
