@@ -28,6 +28,11 @@ export interface EnvironmentSpec {
   maxEpisodeSteps: number;
   /** D4RL normalised-score references. */
   scoreReference: ScoreReference;
+  /**
+   * How many leading observation entries are positions (the rest are
+   * velocities), so errors can be told apart; absent: not told apart.
+   */
+  positionDims?: number;
 }
 
 /** The result of one environment step. */
@@ -54,6 +59,10 @@ export interface Environment {
    * change the dynamics), so an action sequence can be replayed from it.
    */
   resetToObservation?(observation: Float32Array): void;
+  /** Whether the state an observation describes touches an obstacle (a wall of a maze). */
+  touchesObstacle?(observation: Float32Array): boolean;
+  /** Whether the simulator could never be in this state (a ball inside a wall). */
+  isImpossible?(observation: Float32Array): boolean;
   /** Frees simulator memory. */
   close(): void;
 }

@@ -172,6 +172,8 @@ export function taskEnvironmentSpec(task: LocomotionTask, id: string = task): En
     actionDim: spec.actionDim,
     maxEpisodeSteps: episodeSteps,
     scoreReference: { ...spec.scoreReference },
+    // The observation is qpos[1:] then qvel, and nq = nv in all three models.
+    positionDims: (spec.observationDim - 1) / 2,
   };
 }
 

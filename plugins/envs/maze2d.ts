@@ -162,6 +162,26 @@ ${walls.join("\n")}
 `;
 }
 
+/** Radius of the ball (the MJCF's sphere). */
+const ballRadius = 0.1;
+/** Distance beyond touching at which MuJoCo starts a contact (the geoms' margin) plus rounding. */
+const contactMargin = 0.005;
+
+/**
+ * Distance from a ball centre at observation coordinates (x, y) to the
+ * nearest wall box (0 inside one). Walls of cell (r, c) span r − 0.2 ± 0.5
+ * and c − 0.2 ± 0.5 in observation coordinates (see the module comment).
+ */
+export function wallClearance(walls: readonly Cell[], x: number, y: number): number {
+  let nearest = Infinity;
+  for (const [row, column] of walls) {
+    const dx = Math.max(0, Math.abs(x - (row - 0.2)) - 0.5);
+    const dy = Math.max(0, Math.abs(y - (column - 0.2)) - 0.5);
+    nearest = Math.min(nearest, Math.hypot(dx, dy));
+  }
+  return nearest;
+}
+
 /** Largest speed per axis; D4RL clips velocities to it before every step. */
 const maxSpeed = 5;
 
@@ -256,6 +276,20 @@ export class Maze2dEnvironment implements Environment {
     this.#simulation.writeQvel(observation.subarray(2, 4));
   }
 
+  /** Whether the ball lies within contact distance of a wall. */
+  touchesObstacle(observation: Float32Array): boolean {
+    return wallClearance(this.cells.walls, observation[0], observation[1]) <=
+      ballRadius + contactMargin;
+  }
+
+  /**
+   * Whether the ball overlaps a wall by more than MuJoCo's soft contacts let
+   * it (a quarter of its radius): a state the simulator does not reach.
+   */
+  isImpossible(observation: Float32Array): boolean {
+    return wallClearance(this.cells.walls, observation[0], observation[1]) < 0.75 * ballRadius;
+  }
+
   /** Copies the exact (float64) positions and velocities into the given arrays. */
   readState(qpos: Float64Array, qvel: Float64Array): void {
     this.#simulation.readQpos(qpos);
@@ -292,6 +326,7 @@ function maze2dSpec(variant: Maze2dVariant): EnvironmentSpec {
     observationDim: 4,
     actionDim: 2,
     maxEpisodeSteps: variant.maxEpisodeSteps,
+    positionDims: 2,
     scoreReference: { ...variant.scoreReference },
   };
 }

@@ -1,0 +1,408 @@
+/**
+ * How good a set of transitions is as training data, measured the same way
+ * for every source (real, diffusion, world model, a user's plugin) on a
+ * bounded sample, beside the same numbers for held-out real data:
+ *
+ * - **simulator error**: put the simulator in `s`, apply `a`, compare its
+ *   `s′` (positions and velocities apart) and `r` with the transition's,
+ *   split by whether `s` touches an obstacle where the environment can say;
+ * - **invalid states**: non-finite values, or states the environment cannot
+ *   be in (a ball inside a wall);
+ * - **state distance**: the energy distance between the sample's states and
+ *   real states, both normalised by the real data's statistics;
+ * - **action fit**: how far each action lies from the mean action of the 16
+ *   nearest real states — whether actions are tied to their states;
+ * - **rewards**: mean reward and the fraction of positive rewards;
+ * - **policy likelihood**: the actions' mean log-likelihood under the policy
+ *   that guided the generation and under the agent's final policy.
+ *
+ * The numbers are means over the sample; docs/data-quality.md says how to
+ * read them.
+ *
+ * @module
+ */
+import type { Environment } from "./contracts/environment.ts";
+import { Rng } from "./rng.ts";
+import type { PolicyView, Transitions } from "./types.ts";
+
+/** Transitions measured per record. */
+export const qualitySampleSize = 256;
+/** Real transitions the action fit and the state distance compare against. */
+const referencePoolSize = 4096;
+/** Nearest real states whose mean action an action is compared with. */
+const neighbours = 16;
+
+/** One-step errors against the simulator, means over the transitions measured. */
+export interface SimulatorError {
+  /** Transitions measured. */
+  count: number;
+  /** Mean |s′ − s′_sim| over the position entries of the observation. */
+  position: number;
+  /** Mean |s′ − s′_sim| over the velocity entries (all entries where positions are not told apart). */
+  velocity: number;
+  /** Mean |r − r_sim|. */
+  reward: number;
+}
+
+/** The quality of one set of transitions (one generation of a source, or held-out real data). */
+export interface QualityRecord {
+  /** Generation it measures; −1 for the held-out real reference. */
+  generation: number;
+  /** Agent step at which the generation was made. */
+  step: number;
+  /** Transitions measured. */
+  sampleSize: number;
+  /** One-step error against the simulator; absent where the environment cannot be set to a state. */
+  simulator?: SimulatorError & {
+    /** The same, over states that touch an obstacle (where the environment can tell). */
+    contact?: SimulatorError;
+    /** The same, over states that touch none. */
+    free?: SimulatorError;
+  };
+  /** Fraction of transitions with a non-finite value or a state the environment cannot be in. */
+  invalidFraction: number;
+  /** Fraction of states touching an obstacle, where the environment can tell. */
+  contactFraction?: number;
+  /** Energy distance of the states to real states (normalised by the real data's statistics). */
+  stateDistance: number;
+  /** Mean |a − mean action of the 16 nearest real states|, per action entry. */
+  actionFit: number;
+  /** Mean reward. */
+  meanReward: number;
+  /** Fraction of transitions with a positive reward. */
+  rewardedFraction: number;
+  /** Mean log-likelihood of the actions under the policy that guided the generation. */
+  guideLogLikelihood?: number;
+  /** Mean log-likelihood of the actions under the agent's final policy. */
+  finalLogLikelihood?: number;
+}
+
+/** The simulator hooks the record uses; every one but `step` is optional. */
+export type QualitySimulator = Pick<
+  Environment,
+  "spec" | "step" | "resetToObservation" | "touchesObstacle" | "isImpossible"
+>;
+
+/** Rows of a transition set, as an index list into it. */
+interface Sample {
+  from: Transitions;
+  rows: Int32Array;
+}
+
+function drawRows(size: number, count: number, rng: Rng, exclude?: Set<number>): Int32Array {
+  const order = Int32Array.from({ length: size }, (_, i) => i);
+  for (let i = size - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const swap = order[i];
+    order[i] = order[j];
+    order[j] = swap;
+  }
+  const picked: number[] = [];
+  for (let i = 0; i < size && picked.length < count; i++) {
+    if (!exclude?.has(order[i])) picked.push(order[i]);
+  }
+  return Int32Array.from(picked);
+}
+
+/**
+ * Measures transition sets against one dataset's real data and simulator.
+ * Built once per cell; {@link measure} is called on every generation, and
+ * {@link finish} adds the final policy's likelihoods to every record.
+ */
+export class QualityProbe {
+  readonly #real: Transitions;
+  readonly #simulator: QualitySimulator;
+  readonly #rng: Rng;
+  readonly #mean: Float64Array;
+  readonly #scale: Float64Array;
+  readonly #pool: Float32Array;
+  readonly #poolActions: Float32Array;
+  readonly #poolSize: number;
+  readonly #distanceReference: Float32Array;
+  readonly #heldOut: Sample;
+  readonly #measured: { record: QualityRecord; sample: Sample }[] = [];
+  /** The held-out real data's record, the reference every other record is read against. */
+  readonly reference: QualityRecord;
+
+  /**
+   * Splits the real data into a held-out sample (measured as the reference),
+   * a second sample for the state distance and a pool for the action fit.
+   */
+  constructor(real: Transitions, simulator: QualitySimulator, seed: number) {
+    if (real.size < 3 * qualitySampleSize) {
+      throw new Error(
+        `data quality: the real data has ${real.size} transitions; at least ${
+          3 * qualitySampleSize
+        } are needed`,
+      );
+    }
+    this.#real = real;
+    this.#simulator = simulator;
+    this.#rng = new Rng(seed);
+    const od = real.observationDim;
+    this.#mean = new Float64Array(od);
+    this.#scale = new Float64Array(od);
+    for (let row = 0; row < real.size; row++) {
+      for (let d = 0; d < od; d++) this.#mean[d] += real.observations[row * od + d];
+    }
+    for (let d = 0; d < od; d++) this.#mean[d] /= real.size;
+    for (let row = 0; row < real.size; row++) {
+      for (let d = 0; d < od; d++) {
+        const centred = real.observations[row * od + d] - this.#mean[d];
+        this.#scale[d] += centred * centred;
+      }
+    }
+    for (let d = 0; d < od; d++) {
+      const std = Math.sqrt(this.#scale[d] / real.size);
+      this.#scale[d] = std > 1e-6 ? 1 / std : 1;
+    }
+    const heldOutRows = drawRows(real.size, qualitySampleSize, this.#rng);
+    const taken = new Set(heldOutRows);
+    const distanceRows = drawRows(real.size, qualitySampleSize, this.#rng, taken);
+    for (const row of distanceRows) taken.add(row);
+    const poolRows = drawRows(real.size, referencePoolSize, this.#rng, taken);
+    this.#distanceReference = this.#normalised({ from: real, rows: distanceRows });
+    this.#pool = this.#normalised({ from: real, rows: poolRows });
+    this.#poolSize = poolRows.length;
+    const ad = real.actionDim;
+    this.#poolActions = new Float32Array(poolRows.length * ad);
+    poolRows.forEach((row, i) =>
+      this.#poolActions.set(real.actions.subarray(row * ad, (row + 1) * ad), i * ad)
+    );
+    this.#heldOut = { from: real, rows: heldOutRows };
+    this.reference = this.#record(this.#heldOut, -1, 0);
+    this.#measured.push({ record: this.reference, sample: this.#heldOut });
+  }
+
+  /** The record of one generation; `guide` is the policy handed to the source, if any. */
+  measure(
+    transitions: Transitions,
+    generation: number,
+    step: number,
+    guide?: PolicyView,
+  ): QualityRecord {
+    const count = Math.min(qualitySampleSize, transitions.size);
+    const sample = { from: transitions, rows: drawRows(transitions.size, count, this.#rng) };
+    const record = this.#record(sample, generation, step);
+    if (guide) record.guideLogLikelihood = logLikelihood(guide, sample);
+    this.#measured.push({ record, sample });
+    return record;
+  }
+
+  /** Adds the final policy's log-likelihood to every record made so far, the reference included. */
+  finish(finalPolicy: PolicyView): void {
+    for (const { record, sample } of this.#measured) {
+      record.finalLogLikelihood = logLikelihood(finalPolicy, sample);
+    }
+  }
+
+  /** Every record made so far, the reference first. */
+  records(): QualityRecord[] {
+    return this.#measured.map(({ record }) => record);
+  }
+
+  #record(sample: Sample, generation: number, step: number): QualityRecord {
+    const { from, rows } = sample;
+    const od = from.observationDim;
+    let invalid = 0;
+    let contact = 0;
+    let rewardSum = 0;
+    let rewarded = 0;
+    const canTellContact = typeof this.#simulator.touchesObstacle === "function";
+    for (const row of rows) {
+      const state = from.observations.subarray(row * od, (row + 1) * od);
+      const next = from.nextObservations.subarray(row * od, (row + 1) * od);
+      if (!allFinite(state) || !allFinite(next) || !Number.isFinite(from.rewards[row])) {
+        invalid += 1;
+      } else if (this.#simulator.isImpossible?.(state) || this.#simulator.isImpossible?.(next)) {
+        invalid += 1;
+      }
+      if (canTellContact && allFinite(state) && this.#simulator.touchesObstacle!(state)) {
+        contact += 1;
+      }
+      rewardSum += Number.isFinite(from.rewards[row]) ? from.rewards[row] : 0;
+      if (from.rewards[row] > 0) rewarded += 1;
+    }
+    const normalised = this.#normalised(sample);
+    const record: QualityRecord = {
+      generation,
+      step,
+      sampleSize: rows.length,
+      invalidFraction: invalid / rows.length,
+      stateDistance: energyDistance(normalised, this.#distanceReference, od),
+      actionFit: this.#actionFit(sample, normalised),
+      meanReward: rewardSum / rows.length,
+      rewardedFraction: rewarded / rows.length,
+    };
+    if (canTellContact) record.contactFraction = contact / rows.length;
+    const simulator = this.#simulatorError(sample);
+    if (simulator) record.simulator = simulator;
+    return record;
+  }
+
+  #normalised(sample: Sample): Float32Array {
+    const od = sample.from.observationDim;
+    const out = new Float32Array(sample.rows.length * od);
+    sample.rows.forEach((row, i) => {
+      for (let d = 0; d < od; d++) {
+        const value = sample.from.observations[row * od + d];
+        out[i * od + d] = Number.isFinite(value) ? (value - this.#mean[d]) * this.#scale[d] : 0;
+      }
+    });
+    return out;
+  }
+
+  #actionFit(sample: Sample, normalised: Float32Array): number {
+    const od = sample.from.observationDim;
+    const ad = sample.from.actionDim;
+    const distances = new Float64Array(this.#poolSize);
+    const order = new Int32Array(this.#poolSize);
+    let total = 0;
+    sample.rows.forEach((row, i) => {
+      for (let p = 0; p < this.#poolSize; p++) {
+        let sum = 0;
+        for (let d = 0; d < od; d++) {
+          const diff = normalised[i * od + d] - this.#pool[p * od + d];
+          sum += diff * diff;
+        }
+        distances[p] = sum;
+        order[p] = p;
+      }
+      const nearest = smallest(order, distances, neighbours);
+      let error = 0;
+      for (let d = 0; d < ad; d++) {
+        let mean = 0;
+        for (const p of nearest) mean += this.#poolActions[p * ad + d];
+        mean /= nearest.length;
+        const action = sample.from.actions[row * ad + d];
+        error += Number.isFinite(action) ? Math.abs(action - mean) : 2;
+      }
+      total += error / ad;
+    });
+    return total / sample.rows.length;
+  }
+
+  #simulatorError(sample: Sample): QualityRecord["simulator"] | undefined {
+    const simulator = this.#simulator;
+    if (typeof simulator.resetToObservation !== "function") return undefined;
+    const { from, rows } = sample;
+    const od = from.observationDim;
+    const ad = from.actionDim;
+    const positionDims = Math.min(od, simulator.spec.positionDims ?? 0);
+    const all = new ErrorSum();
+    const touching = new ErrorSum();
+    const free = new ErrorSum();
+    const canTellContact = typeof simulator.touchesObstacle === "function";
+    for (const row of rows) {
+      const state = from.observations.subarray(row * od, (row + 1) * od);
+      const action = from.actions.subarray(row * ad, (row + 1) * ad);
+      const next = from.nextObservations.subarray(row * od, (row + 1) * od);
+      if (!allFinite(state) || !allFinite(action) || !allFinite(next)) continue;
+      simulator.resetToObservation(state);
+      const result = simulator.step(action);
+      let position = 0;
+      let velocity = 0;
+      for (let d = 0; d < od; d++) {
+        const error = Math.abs(result.observation[d] - next[d]);
+        if (d < positionDims) position += error;
+        else velocity += error;
+      }
+      const errors = [
+        positionDims > 0 ? position / positionDims : 0,
+        od > positionDims ? velocity / (od - positionDims) : 0,
+        Math.abs(result.reward - from.rewards[row]),
+      ] as const;
+      all.add(errors);
+      if (canTellContact) (simulator.touchesObstacle!(state) ? touching : free).add(errors);
+    }
+    if (all.count === 0) return undefined;
+    const error: NonNullable<QualityRecord["simulator"]> = all.mean();
+    if (canTellContact) {
+      if (touching.count > 0) error.contact = touching.mean();
+      if (free.count > 0) error.free = free.mean();
+    }
+    return error;
+  }
+}
+
+class ErrorSum {
+  count = 0;
+  #sums = [0, 0, 0];
+  add(errors: readonly [number, number, number]): void {
+    this.count += 1;
+    for (let i = 0; i < 3; i++) this.#sums[i] += errors[i];
+  }
+  mean(): SimulatorError {
+    const [position, velocity, reward] = this.#sums.map((sum) => sum / this.count);
+    return { count: this.count, position, velocity, reward };
+  }
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (const value of values) if (!Number.isFinite(value)) return false;
+  return true;
+}
+
+/** The `k` entries of `order` with the smallest `keys` (partial selection sort; k is small). */
+function smallest(order: Int32Array, keys: Float64Array, k: number): Int32Array {
+  const count = Math.min(k, order.length);
+  for (let i = 0; i < count; i++) {
+    let best = i;
+    for (let j = i + 1; j < order.length; j++) {
+      if (keys[order[j]] < keys[order[best]]) best = j;
+    }
+    const swap = order[i];
+    order[i] = order[best];
+    order[best] = swap;
+  }
+  return order.subarray(0, count);
+}
+
+/**
+ * The energy distance `2E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖` between two sets of
+ * `dim`-vectors: 0 for equal distributions, growing as they part. The
+ * within-set terms leave out each point's distance to itself (the unbiased
+ * estimate), so two draws of one distribution give about 0, either sign.
+ */
+export function energyDistance(x: Float32Array, y: Float32Array, dim: number): number {
+  const meanDistance = (a: Float32Array, b: Float32Array, same: boolean) => {
+    const n = a.length / dim;
+    const m = b.length / dim;
+    let total = 0;
+    let pairs = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = same ? i + 1 : 0; j < m; j++) {
+        let sum = 0;
+        for (let d = 0; d < dim; d++) {
+          const diff = a[i * dim + d] - b[j * dim + d];
+          sum += diff * diff;
+        }
+        total += Math.sqrt(sum);
+        pairs += 1;
+      }
+    }
+    return pairs > 0 ? total / pairs : 0;
+  };
+  return 2 * meanDistance(x, y, false) - meanDistance(x, x, true) - meanDistance(y, y, true);
+}
+
+/** Mean over a sample of `Σ_d log N(a_d; μ_d(s), σ_d(s))` under a policy's Gaussian. */
+function logLikelihood(policy: PolicyView, sample: Sample): number {
+  const { from, rows } = sample;
+  const od = from.observationDim;
+  const ad = from.actionDim;
+  const observations = new Float32Array(rows.length * od);
+  rows.forEach((row, i) =>
+    observations.set(from.observations.subarray(row * od, (row + 1) * od), i * od)
+  );
+  const { mean, std } = policy.actionDistribution(observations, rows.length);
+  let total = 0;
+  rows.forEach((row, i) => {
+    for (let d = 0; d < ad; d++) {
+      const sigma = Math.max(std[i * ad + d], 1e-6);
+      const z = (from.actions[row * ad + d] - mean[i * ad + d]) / sigma;
+      total += -0.5 * z * z - Math.log(sigma) - 0.5 * Math.log(2 * Math.PI);
+    }
+  });
+  return total / rows.length;
+}

@@ -1,0 +1,137 @@
+/**
+ * The data-quality record: on real Maze2d data it finds exact dynamics, no
+ * impossible states and a state distance near zero; each measure moves when
+ * the data are spoiled in its own way (noisy next states, shuffled actions,
+ * states pushed into walls, a shifted state distribution), and the
+ * likelihood ranks the policy the actions came from above another.
+ */
+import assert from "node:assert/strict";
+import { energyDistance, QualityProbe, qualitySampleSize } from "../core/quality.ts";
+import { Rng } from "../core/rng.ts";
+import type { PolicyView, Transitions } from "../core/types.ts";
+import { toTransitions } from "../data/d4rl.ts";
+import { makeMaze2d, maze2d, wallClearance } from "../plugins/envs/maze2d.ts";
+
+const dataset = await maze2d().collect!({ dataset: "maze2d-umaze", seed: 3, preset: "smoke" });
+const real = toTransitions(dataset);
+
+function copy(transitions: Transitions): Transitions {
+  return {
+    ...transitions,
+    observations: transitions.observations.slice(),
+    actions: transitions.actions.slice(),
+    rewards: transitions.rewards.slice(),
+    nextObservations: transitions.nextObservations.slice(),
+    dones: transitions.dones.slice(),
+  };
+}
+
+Deno.test("quality: real data have exact dynamics, no impossible states and sit near real data", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const probe = new QualityProbe(real, environment, 1);
+    const reference = probe.reference;
+    assert.equal(reference.sampleSize, qualitySampleSize);
+    assert.ok(reference.simulator, "maze2d can be set to a state");
+    assert.ok(reference.simulator.position < 1e-5, `position ${reference.simulator.position}`);
+    assert.ok(reference.simulator.velocity < 1e-4, `velocity ${reference.simulator.velocity}`);
+    assert.equal(reference.simulator.reward, 0);
+    assert.equal(reference.invalidFraction, 0);
+    assert.ok(reference.contactFraction !== undefined);
+    assert.ok(reference.stateDistance < 0.05, `state distance ${reference.stateDistance}`);
+
+    const again = probe.measure(real, 0, 0);
+    assert.ok(again.stateDistance < 0.05);
+    assert.ok(again.simulator!.position < 1e-5);
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("quality: each measure moves when the data are spoiled its own way", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const probe = new QualityProbe(real, environment, 1);
+    const reference = probe.reference;
+    const rng = new Rng(5);
+
+    const noisy = copy(real);
+    for (let i = 0; i < noisy.nextObservations.length; i++) {
+      noisy.nextObservations[i] += 0.05 * rng.normal();
+    }
+    const noisyRecord = probe.measure(noisy, 1, 0);
+    assert.ok(noisyRecord.simulator!.position > 0.02, `noisy ${noisyRecord.simulator!.position}`);
+    assert.ok(noisyRecord.simulator!.velocity > 0.02);
+
+    const shuffled = copy(real);
+    const order = rng.shuffle([...Array(real.size).keys()]);
+    order.forEach((from, to) =>
+      shuffled.actions.set(real.actions.subarray(from * 2, from * 2 + 2), to * 2)
+    );
+    const shuffledRecord = probe.measure(shuffled, 2, 0);
+    assert.ok(
+      shuffledRecord.actionFit > 1.5 * reference.actionFit,
+      `shuffled ${shuffledRecord.actionFit} against real ${reference.actionFit}`,
+    );
+
+    // Every state moved into the nearest wall's centre: all impossible, all in contact.
+    const walled = copy(real);
+    const wall = environment.cells.walls[0];
+    for (let row = 0; row < walled.size; row++) {
+      walled.observations[row * 4] = wall[0] - 0.2;
+      walled.observations[row * 4 + 1] = wall[1] - 0.2;
+    }
+    assert.equal(wallClearance(environment.cells.walls, wall[0] - 0.2, wall[1] - 0.2), 0);
+    const walledRecord = probe.measure(walled, 3, 0);
+    assert.equal(walledRecord.invalidFraction, 1);
+    assert.equal(walledRecord.contactFraction, 1);
+    assert.ok(walledRecord.stateDistance > 10 * reference.stateDistance + 0.1);
+
+    const nonFinite = copy(real);
+    nonFinite.nextObservations.fill(Number.NaN);
+    assert.equal(probe.measure(nonFinite, 4, 0).invalidFraction, 1);
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("quality: the likelihood ranks the policy the actions came from first", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const probe = new QualityProbe(real, environment, 2);
+    // A policy that knows each state's action (looked up by position) and one that does not.
+    const lookup = new Map<string, Float32Array>();
+    for (let row = 0; row < real.size; row++) {
+      lookup.set(
+        real.observations.subarray(row * 4, row * 4 + 4).join(","),
+        real.actions.subarray(row * 2, row * 2 + 2),
+      );
+    }
+    const policy = (exact: boolean): PolicyView => ({
+      actionDistribution(observations, count) {
+        const mean = new Float32Array(count * 2);
+        for (let i = 0; i < count; i++) {
+          const key = observations.subarray(i * 4, i * 4 + 4).join(",");
+          if (exact) mean.set(lookup.get(key) ?? [0, 0], i * 2);
+        }
+        return { mean, std: new Float32Array(count * 2).fill(0.3) };
+      },
+    });
+    const record = probe.measure(real, 0, 0, policy(true));
+    probe.finish(policy(false));
+    assert.ok(record.guideLogLikelihood! > record.finalLogLikelihood! + 1);
+    assert.ok(probe.records().every((r) => Number.isFinite(r.finalLogLikelihood)));
+    assert.equal(probe.records()[0], probe.reference);
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("quality: the energy distance is near 0 for draws of one distribution, larger for a shift", () => {
+  const rng = new Rng(9);
+  const x = Float32Array.from({ length: 600 }, () => rng.normal());
+  const y = Float32Array.from({ length: 600 }, () => rng.normal());
+  assert.ok(Math.abs(energyDistance(x, y, 3)) < 0.05, `${energyDistance(x, y, 3)}`);
+  const shifted = y.map((value) => value + 1);
+  assert.ok(energyDistance(x, shifted, 3) > 5 * Math.abs(energyDistance(x, y, 3)));
+});
