@@ -15,10 +15,11 @@ import { BatchSampler, validateTransitions } from "./transitions.ts";
 import { Evaluator } from "./evaluate.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 import { join } from "./paths.ts";
-import { observationStats, readD4rl } from "../data/d4rl.ts";
+import { observationStats, readD4rl, toTransitions } from "../data/d4rl.ts";
 import { digest, stableStringify } from "./files.ts";
 import { harnessVersion, runtimeVersions } from "./version.ts";
 import { computeInfo, tf } from "./compute.ts";
+import { QualityProbe } from "./quality.ts";
 
 /** The hash of everything that determines a cell's numbers; a finished cell with another hash is re-run. */
 export function cellConfigHash(cell: CellKey, config: GridConfig): Promise<string> {
@@ -90,6 +91,13 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     cell.dataset,
     schedule.evaluationEpisodes,
   );
+  // The data-quality record runs on a simulator of its own, beside the evaluator's.
+  const qualitySimulator = await environmentPlugin.make(cell.dataset);
+  const quality = new QualityProbe(
+    toTransitions(dataset),
+    qualitySimulator,
+    deriveSeed(cell.seed, "quality"),
+  );
   const evaluations: Evaluation[] = [];
   const losses: CellResult["losses"] = [];
   const generations: CellResult["generations"] = [];
@@ -109,6 +117,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
         `data source '${source.name}' (generation ${request.generation})`,
       );
       generations.push({ step, transitions: transitions.size });
+      quality.measure(transitions, request.generation, step, request.policy);
       timings.generateSeconds += seconds(started);
       return transitions;
     };
@@ -166,8 +175,10 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
       }
     }
     reporter.progress("train", 1);
+    quality.finish(agent);
   } finally {
     evaluator.close();
+    qualitySimulator.close();
     agent.dispose();
     source.dispose?.();
   }
@@ -188,6 +199,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     evaluations,
     losses,
     generations,
+    quality: quality.cellQuality(),
     timings,
     versions: { ...runtimeVersions(), tfjs: tf.version.tfjs },
     host: Deno.hostname(),

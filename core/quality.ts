@@ -21,11 +21,12 @@
  *
  * @module
  */
+import { z } from "zod";
 import type { Environment } from "./contracts/environment.ts";
 import { Rng } from "./rng.ts";
 import type { PolicyView, Transitions } from "./types.ts";
 
-/** Transitions measured per record. */
+/** Transitions measured per record (fewer where the real data hold under three times as many). */
 export const qualitySampleSize = 256;
 /** Real transitions the action fit and the state distance compare against. */
 const referencePoolSize = 4096;
@@ -33,49 +34,66 @@ const referencePoolSize = 4096;
 const neighbours = 16;
 
 /** One-step errors against the simulator, means over the transitions measured. */
-export interface SimulatorError {
+export const simulatorErrorSchema = z.object({
   /** Transitions measured. */
-  count: number;
+  count: z.number().int().nonnegative(),
   /** Mean |s′ − s′_sim| over the position entries of the observation. */
-  position: number;
+  position: z.number(),
   /** Mean |s′ − s′_sim| over the velocity entries (all entries where positions are not told apart). */
-  velocity: number;
+  velocity: z.number(),
   /** Mean |r − r_sim|. */
-  reward: number;
-}
+  reward: z.number(),
+});
+
+/** One-step errors against the simulator. */
+export type SimulatorError = z.infer<typeof simulatorErrorSchema>;
 
 /** The quality of one set of transitions (one generation of a source, or held-out real data). */
-export interface QualityRecord {
+export const qualityRecordSchema = z.object({
   /** Generation it measures; −1 for the held-out real reference. */
-  generation: number;
+  generation: z.number().int(),
   /** Agent step at which the generation was made. */
-  step: number;
+  step: z.number().int().nonnegative(),
   /** Transitions measured. */
-  sampleSize: number;
+  sampleSize: z.number().int().nonnegative(),
   /** One-step error against the simulator; absent where the environment cannot be set to a state. */
-  simulator?: SimulatorError & {
+  simulator: simulatorErrorSchema.extend({
     /** The same, over states that touch an obstacle (where the environment can tell). */
-    contact?: SimulatorError;
+    contact: simulatorErrorSchema.optional(),
     /** The same, over states that touch none. */
-    free?: SimulatorError;
-  };
+    free: simulatorErrorSchema.optional(),
+  }).optional(),
   /** Fraction of transitions with a non-finite value or a state the environment cannot be in. */
-  invalidFraction: number;
+  invalidFraction: z.number(),
   /** Fraction of states touching an obstacle, where the environment can tell. */
-  contactFraction?: number;
+  contactFraction: z.number().optional(),
   /** Energy distance of the states to real states (normalised by the real data's statistics). */
-  stateDistance: number;
+  stateDistance: z.number(),
   /** Mean |a − mean action of the 16 nearest real states|, per action entry. */
-  actionFit: number;
+  actionFit: z.number(),
   /** Mean reward. */
-  meanReward: number;
+  meanReward: z.number(),
   /** Fraction of transitions with a positive reward. */
-  rewardedFraction: number;
+  rewardedFraction: z.number(),
   /** Mean log-likelihood of the actions under the policy that guided the generation. */
-  guideLogLikelihood?: number;
+  guideLogLikelihood: z.number().optional(),
   /** Mean log-likelihood of the actions under the agent's final policy. */
-  finalLogLikelihood?: number;
-}
+  finalLogLikelihood: z.number().optional(),
+});
+
+/** The quality of one set of transitions. */
+export type QualityRecord = z.infer<typeof qualityRecordSchema>;
+
+/** What a cell records: the held-out real reference and one record per generation. */
+export const cellQualitySchema = z.object({
+  /** Held-out real transitions, measured the same way. */
+  reference: qualityRecordSchema,
+  /** One record per generation of the cell's source, in order. */
+  generations: z.array(qualityRecordSchema),
+});
+
+/** What a cell records of its data's quality. */
+export type CellQuality = z.infer<typeof cellQualitySchema>;
 
 /** The simulator hooks the record uses; every one but `step` is optional. */
 export type QualitySimulator = Pick<
@@ -110,7 +128,7 @@ function drawRows(size: number, count: number, rng: Rng, exclude?: Set<number>):
  * {@link finish} adds the final policy's likelihoods to every record.
  */
 export class QualityProbe {
-  readonly #real: Transitions;
+  readonly #sampleSize: number;
   readonly #simulator: QualitySimulator;
   readonly #rng: Rng;
   readonly #mean: Float64Array;
@@ -129,14 +147,14 @@ export class QualityProbe {
    * a second sample for the state distance and a pool for the action fit.
    */
   constructor(real: Transitions, simulator: QualitySimulator, seed: number) {
-    if (real.size < 3 * qualitySampleSize) {
+    // Three disjoint real samples: held out, distance reference, action-fit pool.
+    const sampleSize = Math.min(qualitySampleSize, Math.floor(real.size / 3));
+    if (sampleSize < 16) {
       throw new Error(
-        `data quality: the real data has ${real.size} transitions; at least ${
-          3 * qualitySampleSize
-        } are needed`,
+        `data quality: the real data has ${real.size} transitions; at least 48 are needed`,
       );
     }
-    this.#real = real;
+    this.#sampleSize = sampleSize;
     this.#simulator = simulator;
     this.#rng = new Rng(seed);
     const od = real.observationDim;
@@ -156,9 +174,9 @@ export class QualityProbe {
       const std = Math.sqrt(this.#scale[d] / real.size);
       this.#scale[d] = std > 1e-6 ? 1 / std : 1;
     }
-    const heldOutRows = drawRows(real.size, qualitySampleSize, this.#rng);
+    const heldOutRows = drawRows(real.size, sampleSize, this.#rng);
     const taken = new Set(heldOutRows);
-    const distanceRows = drawRows(real.size, qualitySampleSize, this.#rng, taken);
+    const distanceRows = drawRows(real.size, sampleSize, this.#rng, taken);
     for (const row of distanceRows) taken.add(row);
     const poolRows = drawRows(real.size, referencePoolSize, this.#rng, taken);
     this.#distanceReference = this.#normalised({ from: real, rows: distanceRows });
@@ -181,7 +199,7 @@ export class QualityProbe {
     step: number,
     guide?: PolicyView,
   ): QualityRecord {
-    const count = Math.min(qualitySampleSize, transitions.size);
+    const count = Math.min(this.#sampleSize, transitions.size);
     const sample = { from: transitions, rows: drawRows(transitions.size, count, this.#rng) };
     const record = this.#record(sample, generation, step);
     if (guide) record.guideLogLikelihood = logLikelihood(guide, sample);
@@ -199,6 +217,11 @@ export class QualityProbe {
   /** Every record made so far, the reference first. */
   records(): QualityRecord[] {
     return this.#measured.map(({ record }) => record);
+  }
+
+  /** The cell's record: the reference and every generation's record. */
+  cellQuality(): CellQuality {
+    return { reference: this.reference, generations: this.records().slice(1) };
   }
 
   #record(sample: Sample, generation: number, step: number): QualityRecord {

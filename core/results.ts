@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { cellQualitySchema } from "./quality.ts";
 
 /** Identity of one cell of the grid. */
 export const cellKeySchema = z.object({
@@ -52,6 +53,8 @@ export const cellResultSchema = z.object({
   losses: z.array(z.object({ step: z.number(), metrics: z.record(z.string(), z.number()) })),
   /** Size of the training set of each generation (synthetic or real). */
   generations: z.array(z.object({ step: z.number(), transitions: z.number() })),
+  /** The training data's quality beside held-out real data (absent in cells from before it was recorded). */
+  quality: cellQualitySchema.optional(),
   timings: z.object({
     prepareSeconds: z.number(),
     generateSeconds: z.number(),
