@@ -12,7 +12,8 @@
 import { UserError } from "../core/errors.ts";
 import type { DynamicsError, TrajectoryLikelihood } from "../core/analysis.ts";
 import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
-import { legend } from "./markdown.ts";
+import { legend, qualityLegend } from "./markdown.ts";
+import { formatQualityValue, presentColumns, referenceLabel } from "./quality.ts";
 import {
   type AggregateSummary,
   allAgents,
@@ -537,6 +538,27 @@ function metadataSection(summary: ReportSummary): string {
   }</section>`;
 }
 
+function qualitySection(summary: ReportSummary): string {
+  if (summary.quality.length === 0) {
+    return `<section id="quality"><h2>Synthetic data quality</h2><p>No cell of this run records its data's quality (cells from before it was recorded).</p></section>`;
+  }
+  const columns = presentColumns(summary.quality);
+  const rows = summary.quality.map((entry) =>
+    `<tr${entry.source === referenceLabel ? ' class="reference"' : ""}><td>${
+      escapeHtml(entry.dataset)
+    }</td><td>${escapeHtml(entry.source)}</td>${
+      columns.map((column) =>
+        `<td class="num">${formatQualityValue(entry.values[column.key], column.digits)}</td>`
+      ).join("")
+    }</tr>`
+  );
+  return `<section id="quality"><h2>Synthetic data quality</h2><p class="legend">${
+    escapeHtml(qualityLegend)
+  } Also in <a href="quality.csv">quality.csv</a>.</p><div class="scroll"><table class="plain" id="table-quality"><thead><tr><th>Dataset</th><th>Data</th>${
+    columns.map((column) => `<th>${escapeHtml(column.title)}</th>`).join("")
+  }</tr></thead><tbody>${rows.join("")}</tbody></table></div></section>`;
+}
+
 function cellList(summary: ReportSummary): string {
   const rows: string[] = [];
   for (const cell of summary.cells) {
@@ -732,7 +754,7 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
   }${
     summary.missing.length ? ` · <strong>${summary.missing.length} missing</strong>` : ""
   } · generated ${escapeHtml(summary.generatedAt)}</p>
-<nav><a href="#table2">Table 2</a><a href="#aggregates">Aggregates</a><a href="#curves">Learning curves</a><a href="#analysis">Trajectory analysis</a><a href="#missing">Missing</a><a href="#metadata">Metadata</a><a href="#cells">Cells</a><a href="summary.md">summary.md</a><a href="results.csv">results.csv</a><a href="summary.json">summary.json</a></nav>
+<nav><a href="#table2">Table 2</a><a href="#aggregates">Aggregates</a><a href="#curves">Learning curves</a><a href="#quality">Data quality</a><a href="#analysis">Trajectory analysis</a><a href="#missing">Missing</a><a href="#metadata">Metadata</a><a href="#cells">Cells</a><a href="summary.md">summary.md</a><a href="results.csv">results.csv</a><a href="summary.json">summary.json</a></nav>
 </header>
 <main>
 <section id="table2"><h2>Final score (Table 2)</h2><div class="scroll">${mainTable(summary)}</div>
@@ -762,6 +784,7 @@ ${
 <section id="curves"><h2>Learning curves</h2><p class="legend">Mean normalised score over seeds at each evaluation, shaded ± standard error.</p><div class="charts">${
     curves.map((c) => chartBlock(c)).join("")
   }</div></section>
+${qualitySection(summary)}
 <section id="analysis"><h2>Trajectory analysis (Figures 5 and 6)</h2>${
     analysisCharts.length
       ? `<div class="charts">${

@@ -6,6 +6,7 @@
  * @module
  */
 import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
+import { formatQualityValue, presentColumns, qualityColumns } from "./quality.ts";
 import {
   type AggregateSummary,
   allAgents,
@@ -115,6 +116,27 @@ function testRows(label: string, agent: string, source: string, tests: (Comparis
 }
 
 /** The full `summary.md`. */
+/** What the data-quality table shows, in one paragraph. */
+export const qualityLegend =
+  "Means over a bounded sample of every generation (all seeds and agents) of each source, under " +
+  "held-out real data measured the same way: " +
+  qualityColumns.map((column) => `*${column.title}*: ${column.meaning}`).join("; ") + ".";
+
+/** The data-quality table in Markdown (columns no row has are left out). */
+export function renderQualityTable(summary: ReportSummary): string {
+  const columns = presentColumns(summary.quality);
+  return [
+    header(["Dataset", "Data", ...columns.map((column) => column.title)]),
+    ...summary.quality.map((entry) =>
+      row([
+        entry.dataset,
+        entry.source,
+        ...columns.map((column) => formatQualityValue(entry.values[column.key], column.digits)),
+      ])
+    ),
+  ].join("\n");
+}
+
 export function renderMarkdown(summary: ReportSummary): string {
   const groupsOf = (kind: DatasetGroup["kind"]) => {
     const seen = new Map<string, DatasetGroup>();
@@ -189,6 +211,9 @@ export function renderMarkdown(summary: ReportSummary): string {
       header(["Dataset or group", "Agent", "Test", "Difference", "t", "df", "p", "Improvement"]),
       ...tests,
     );
+  }
+  if (summary.quality.length > 0) {
+    parts.push("", "## Synthetic data quality", "", qualityLegend, "", renderQualityTable(summary));
   }
   parts.push("", "## Missing cells", "");
   if (summary.missing.length === 0) parts.push("None: every expected cell has a result.");

@@ -7,6 +7,7 @@
 import { join } from "../core/paths.ts";
 import { loadRun } from "./load.ts";
 import { renderCsv } from "./csv.ts";
+import { renderQualityCsv } from "./quality.ts";
 import { readChartJs, renderHtml } from "./html.ts";
 import { legend, renderMainTable, renderMarkdown } from "./markdown.ts";
 import { summarizeRun, type SummaryOptions } from "./summary.ts";
@@ -15,6 +16,13 @@ export { loadRun, type RunMetadata, runMetadataSchema, type RunResults } from ".
 export * from "./summary.ts";
 export { renderMainTable, renderMarkdown } from "./markdown.ts";
 export { csvColumns, renderCsv } from "./csv.ts";
+export {
+  type QualityColumn,
+  qualityColumns,
+  type QualityRow,
+  renderQualityCsv,
+  summarizeQuality,
+} from "./quality.ts";
 export { readChartJs, renderHtml } from "./html.ts";
 
 /** Where {@link writeReports} wrote, and the main table for the terminal. */
@@ -27,6 +35,8 @@ export interface WrittenReports {
   csvPath: string;
   /** `<run>/summary.json`. */
   jsonPath: string;
+  /** `<run>/quality.csv`: the data-quality table. */
+  qualityCsvPath: string;
   /** Table 2 in Markdown with its legend, for printing. */
   markdown: string;
 }
@@ -63,8 +73,10 @@ export async function writeReports(
   const markdownPath = join(runDir, "summary.md");
   const csvPath = join(runDir, "results.csv");
   const jsonPath = join(runDir, "summary.json");
+  const qualityCsvPath = join(runDir, "quality.csv");
   await writeFileAtomic(jsonPath, toJson(summary));
   await writeFileAtomic(csvPath, renderCsv(summary));
+  await writeFileAtomic(qualityCsvPath, renderQualityCsv(summary.quality));
   await writeFileAtomic(markdownPath, renderMarkdown(summary));
   await writeFileAtomic(htmlPath, renderHtml(summary, chartJs));
   return {
@@ -72,6 +84,7 @@ export async function writeReports(
     markdownPath,
     csvPath,
     jsonPath,
+    qualityCsvPath,
     markdown: `${renderMainTable(summary)}\n\n${legend(summary)}`,
   };
 }

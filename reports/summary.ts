@@ -14,6 +14,7 @@ import { deriveSeed } from "../core/rng.ts";
 import { averageEstimates, estimateMean, type MeanEstimate } from "../stats/summary.ts";
 import { welchTestOfEstimates } from "../stats/welch.ts";
 import { type IntervalEstimate, stratifiedBootstrap } from "../stats/bootstrap.ts";
+import { type QualityRow, summarizeQuality } from "./quality.ts";
 import type { LoadedAnalysis, RunMetadata, RunResults } from "./load.ts";
 
 /** The source every synthetic source is tested against. */
@@ -254,6 +255,8 @@ export interface ReportSummary {
   analysis: LoadedAnalysis[];
   /** Warnings from loading. */
   warnings: string[];
+  /** The data-quality table: held-out real data, then each source, per dataset. */
+  quality: QualityRow[];
 }
 
 /** Options of {@link summarizeRun}. */
@@ -504,6 +507,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
     metadata: run.metadata,
     analysis: run.analysis,
     warnings: run.warnings,
+    quality: summarizeQuality(run.cells, datasets, sources),
   };
 }
 

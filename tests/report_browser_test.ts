@@ -161,6 +161,22 @@ Deno.test({
         assertOk(decode(row).includes(formatNumber(result.finalScore, 2)), `${file} score shown`);
       }
 
+      // The data-quality table: a held-out real row, then each source's mean action fit.
+      const quality = dom.match(/<table[^>]*id="table-quality".*?<\/table>/s)?.[0];
+      assertOk(quality, "the data-quality table is on the page");
+      const qualityRows = [...quality.matchAll(/<tr[^>]*>(.*?)<\/tr>/g)].map((m) =>
+        [...m[1].matchAll(/<t[dh][^>]*>(.*?)<\/t[dh]>/g)].map((c) => decode(c[1]))
+      );
+      const fitColumn = qualityRows[0].indexOf("action fit");
+      assertOk(fitColumn > 1, `columns: ${qualityRows[0].join(", ")}`);
+      for (const dataset of syntheticGrid.datasets) {
+        const ofDataset = qualityRows.filter((row) => row[0] === dataset);
+        assertEquals(ofDataset[0][1], "real (held out)");
+        assertEquals(ofDataset[0][fitColumn], "0.1");
+        const fit = (source: string) => ofDataset.find((row) => row[1] === source)?.[fitColumn];
+        assertEquals([fit("real"), fit("unguided"), fit("policy-guided")], ["0.1", "0.7", "0.5"]);
+      }
+
       // A screenshot for a person to look at; it must at least be a real image.
       const screenshot = join(runDir, "report.png");
       await chromium(htmlPath, [`--screenshot=${screenshot}`, "--window-size=1280,2400"]);

@@ -1,0 +1,204 @@
+/**
+ * The synthetic-data-quality table: per dataset × source, the means of the
+ * cells' data-quality records (every seed, agent and generation), under a
+ * row for held-out real data measured the same way. The Markdown, CSV and
+ * HTML reports all render it from {@link summarizeQuality}.
+ *
+ * @module
+ */
+import type { QualityRecord } from "../core/quality.ts";
+import type { LoadedCell } from "./load.ts";
+import { csvField } from "./csv.ts";
+
+/** The label of the held-out real data's row. */
+export const referenceLabel = "real (held out)";
+
+/** One measure of the table: its key, heading, decimals and how to read it. */
+export interface QualityColumn {
+  /** Key of {@link QualityRow.values}. */
+  key: string;
+  /** Column heading. */
+  title: string;
+  /** Significant digits shown. */
+  digits: number;
+  /** One sentence for the legend. */
+  meaning: string;
+  /** The value in one record, if it has one. */
+  of(record: QualityRecord): number | undefined;
+}
+
+/** The measures, in table order. */
+export const qualityColumns: readonly QualityColumn[] = [
+  {
+    key: "positionError",
+    title: "pos. error",
+    digits: 2,
+    meaning: "mean |s′ − s′_sim| over position entries, one step of the simulator from (s, a)",
+    of: (record) => record.simulator?.position,
+  },
+  {
+    key: "velocityError",
+    title: "vel. error",
+    digits: 2,
+    meaning: "the same over velocity entries",
+    of: (record) => record.simulator?.velocity,
+  },
+  {
+    key: "contactPositionError",
+    title: "pos. error at obstacles",
+    digits: 2,
+    meaning: "position error over states touching an obstacle (Maze2d walls)",
+    of: (record) => record.simulator?.contact?.position,
+  },
+  {
+    key: "rewardError",
+    title: "reward error",
+    digits: 2,
+    meaning: "mean |r − r_sim|",
+    of: (record) => record.simulator?.reward,
+  },
+  {
+    key: "invalidFraction",
+    title: "invalid %",
+    digits: 2,
+    meaning: "transitions with a non-finite value or a state the simulator cannot be in, in %",
+    of: (record) => 100 * record.invalidFraction,
+  },
+  {
+    key: "contactFraction",
+    title: "at obstacles %",
+    digits: 2,
+    meaning: "states touching an obstacle, in %",
+    of: (record) => record.contactFraction === undefined ? undefined : 100 * record.contactFraction,
+  },
+  {
+    key: "stateDistance",
+    title: "state distance",
+    digits: 2,
+    meaning:
+      "energy distance to real states (normalised); the held-out row is two real draws, the noise floor",
+    of: (record) => record.stateDistance,
+  },
+  {
+    key: "actionFit",
+    title: "action fit",
+    digits: 2,
+    meaning: "mean |a − mean action of the 16 nearest real states|: how tied actions are to states",
+    of: (record) => record.actionFit,
+  },
+  {
+    key: "rewardedFraction",
+    title: "rewarded %",
+    digits: 2,
+    meaning: "transitions with a positive reward, in %",
+    of: (record) => 100 * record.rewardedFraction,
+  },
+  {
+    key: "guideLogLikelihood",
+    title: "log-lik. (guide)",
+    digits: 3,
+    meaning:
+      "actions' log-likelihood under the agent's policy handed to the source at that generation (the guide, for policy-guided)",
+    of: (record) => record.guideLogLikelihood,
+  },
+  {
+    key: "finalLogLikelihood",
+    title: "log-lik. (final)",
+    digits: 3,
+    meaning: "actions' log-likelihood under the agent's final policy",
+    of: (record) => record.finalLogLikelihood,
+  },
+];
+
+/** One row of the table. */
+export interface QualityRow {
+  /** Dataset id. */
+  dataset: string;
+  /** Source name, or {@link referenceLabel}. */
+  source: string;
+  /** Cells whose records were averaged. */
+  cells: number;
+  /** Records averaged (generations over all those cells). */
+  records: number;
+  /** Mean of each column's values, by key; absent where no record has the measure. */
+  values: Record<string, number | undefined>;
+}
+
+function meanRow(dataset: string, source: string, cells: number, records: QualityRecord[]) {
+  const values: Record<string, number | undefined> = {};
+  for (const column of qualityColumns) {
+    const present = records.map(column.of).filter((v): v is number => Number.isFinite(v));
+    values[column.key] = present.length
+      ? present.reduce((sum, v) => sum + v, 0) / present.length
+      : undefined;
+  }
+  return { dataset, source, cells, records: records.length, values };
+}
+
+/**
+ * The table's rows: per dataset (in `datasets` order) the held-out real row,
+ * then one row per source (in `sources` order) with records.
+ */
+export function summarizeQuality(
+  cells: LoadedCell[],
+  datasets: readonly string[],
+  sources: readonly string[],
+): QualityRow[] {
+  const rows: QualityRow[] = [];
+  for (const dataset of datasets) {
+    const ofDataset = cells.filter((cell) => cell.result.cell.dataset === dataset);
+    const measured = ofDataset.filter((cell) => cell.result.quality);
+    if (measured.length === 0) continue;
+    rows.push(
+      meanRow(
+        dataset,
+        referenceLabel,
+        measured.length,
+        measured.map((cell) => cell.result.quality!.reference),
+      ),
+    );
+    for (const source of sources) {
+      const ofSource = measured.filter((cell) => cell.result.cell.source === source);
+      if (ofSource.length === 0) continue;
+      rows.push(
+        meanRow(
+          dataset,
+          source,
+          ofSource.length,
+          ofSource.flatMap((cell) => cell.result.quality!.generations),
+        ),
+      );
+    }
+  }
+  return rows;
+}
+
+/** A value as the tables show it: `digits` significant digits, `—` when absent. */
+export function formatQualityValue(value: number | undefined, digits: number): string {
+  if (value === undefined || !Number.isFinite(value)) return "—";
+  if (value === 0) return "0";
+  return Math.abs(value) >= 10 ** digits ? value.toFixed(0) : Number(value.toPrecision(digits))
+    .toString();
+}
+
+/** The columns any row has a value for (a Maze2d-only measure is left out of a locomotion run). */
+export function presentColumns(rows: readonly QualityRow[]): QualityColumn[] {
+  return qualityColumns.filter((column) =>
+    rows.some((row) => row.values[column.key] !== undefined)
+  );
+}
+
+/** The table as CSV (RFC 4180): dataset, source, cells, records, then every measure. */
+export function renderQualityCsv(rows: readonly QualityRow[]): string {
+  const header = ["dataset", "source", "cells", "records", ...qualityColumns.map((c) => c.key)];
+  const lines = rows.map((row) =>
+    [
+      csvField(row.dataset),
+      csvField(row.source),
+      csvField(row.cells),
+      csvField(row.records),
+      ...qualityColumns.map((column) => csvField(row.values[column.key])),
+    ].join(",")
+  );
+  return [header.join(","), ...lines].join("\n") + "\n";
+}
