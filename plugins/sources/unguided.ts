@@ -17,7 +17,10 @@ const guidanceKeys = [
   "normalizeGuidance",
 ];
 
-/** Synthetic transitions from unguided trajectory diffusion. Options: see `diffusionOptionsSchema` in `diffusion/options.ts` (no guidance keys). */
+/**
+ * Synthetic transitions from unguided trajectory diffusion. Options: see
+ * `diffusionOptionsSchema` in `diffusion/options.ts` (no guidance keys).
+ */
 export function unguided(options: unknown = {}): DataSource {
   const given = (options ?? {}) as Record<string, unknown>;
   const stray = guidanceKeys.filter((key) => typeof given === "object" && key in given);
