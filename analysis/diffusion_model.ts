@@ -1,21 +1,17 @@
 /**
- * Trajectory diffusion as a trajectory model for the analysis: the diffusion
- * sources' denoiser (same options, cache and seeds, so the analysis and the
- * benchmark share one model) sampled with policy guidance at a requested λ.
+ * Trajectory diffusion as a trajectory model for the analysis: the PGD
+ * generator's denoiser from the `diffusion/` library (same options, cache and
+ * seeds as the diffusion sources, so the analysis and the benchmark share one
+ * model) sampled with policy guidance at a requested λ (eq. 12–14).
  *
  * @module
  */
 import type { SourceContext } from "../core/contracts/source.ts";
+import { parseDiffusionOptions, resolveSizes } from "../diffusion/options.ts";
+import { guidanceFor, sampleWindows } from "../diffusion/sampling.ts";
+import { guidanceOptionsOf, samplerOptionsOf } from "../diffusion/settings.ts";
+import { trainOrLoadDenoiser } from "../diffusion/train_or_load.ts";
 import { rowLayout } from "../diffusion/windows.ts";
-import {
-  guidanceOptionsOf,
-  LoadedDenoiser,
-  parseDiffusionOptions,
-  prepareDenoiser,
-  resolveSizes,
-  samplerOptionsOf,
-  sampleWindows,
-} from "../plugins/sources/diffusion_source.ts";
 import type { TrajectoryModel } from "./analyze.ts";
 import type { SyntheticTrajectories } from "./trajectories.ts";
 
@@ -60,17 +56,15 @@ export async function diffusionTrajectoryModel(
 ): Promise<TrajectoryModel> {
   const parsed = parseDiffusionOptions("policy-guided", options);
   const sizes = resolveSizes(parsed, context.preset);
-  const stored = await prepareDenoiser(context, parsed, sizes);
+  const model = await trainOrLoadDenoiser(context, parsed, sizes);
   const { observationDim, actionDim } = context.dataset;
-  const model = new LoadedDenoiser(stored, rowLayout(observationDim, actionDim));
   return {
     sample({ policy, guidance, count, seed }) {
       const windows = sampleWindows(
         model,
         count,
         samplerOptionsOf(parsed, sizes),
-        { ...guidanceOptionsOf(parsed), strength: guidance },
-        guidance > 0 ? policy : undefined,
+        guidanceFor(policy, { ...guidanceOptionsOf(parsed), strength: guidance }),
         seed,
         sizes.samplingBatchSize,
         (fraction) => context.reporter.progress("diffusion-sample", fraction),

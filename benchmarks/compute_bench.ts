@@ -33,8 +33,9 @@ import { td3bc } from "../plugins/agents/td3_bc.ts";
 import { iql } from "../plugins/agents/iql.ts";
 import { denoise } from "../diffusion/edm.ts";
 import { policyGuidance } from "../diffusion/guidance.ts";
-import { type DenoiserFn, noiseLevels, samplerStep, table4Sampler } from "../diffusion/sampler.ts";
-import { DenoiserTrainer, referenceTrainOptions } from "../diffusion/train.ts";
+import { type DenoiserFn, noiseLevels, samplerStep } from "../diffusion/sampler.ts";
+import { referenceTrainOptions, table4Sampler } from "../diffusion/settings.ts";
+import { DenoiserTrainer } from "../diffusion/train.ts";
 import { initUNetParams, type UNetConfig } from "../diffusion/unet1d.ts";
 import { rowLayout } from "../diffusion/windows.ts";
 

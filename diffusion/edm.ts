@@ -1,6 +1,6 @@
 /**
  * EDM preconditioning and training loss (Karras et al. 2022, Table 1),
- * as pgd.md's "Denoiser" section fixes them: σ_data = 1, ln σ ~ N(−1.2, 1.2²),
+ * with the EDM settings the paper's denoiser uses (Table 3): σ_data = 1, ln σ ~ N(−1.2, 1.2²),
  * loss weight `(σ² + σd²)/(σ·σd)²`.
  *
  * @module

@@ -11,7 +11,7 @@
 import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 
-/** Sampler settings (defaults in Table 4). */
+/** Sampler settings (Table 4; its values are `table4Sampler` in `diffusion/settings.ts`). */
 export interface SamplerOptions {
   /** Denoising steps N (paper: 256). */
   steps: number;
@@ -32,19 +32,6 @@ export interface SamplerOptions {
   /** `heun` (2nd order, Table 4) or `euler` (1st order). */
   solver: "heun" | "euler";
 }
-
-/** Table 4's sampler. */
-export const table4Sampler: SamplerOptions = {
-  steps: 256,
-  sigmaMax: 80,
-  sigmaMin: 0.002,
-  rho: 7,
-  churn: 80,
-  churnSigmaMin: 0.05,
-  churnSigmaMax: 50,
-  churnNoise: 1.003,
-  solver: "heun",
-};
 
 /** `D(x; σ)` for a batch sharing one noise level. Called inside `tf.tidy`. */
 export type DenoiserFn = (noisy: tf.Tensor3D, sigma: number) => tf.Tensor3D;

@@ -1,5 +1,5 @@
 /**
- * Training of the denoiser (pgd.md, "Denoiser"; paper Table 3): Adam with a
+ * Training of the denoiser (paper Table 3): Adam with a
  * warm-up then cosine-decayed learning rate, the EDM loss, an EMA of the
  * weights (what is saved and sampled) and a validation loss on held-out
  * episodes.
@@ -13,7 +13,10 @@ import { polyakUpdate } from "../nn/polyak.ts";
 import { edmLoss } from "./edm.ts";
 import { initUNetParams, type UNetConfig, type UNetParams } from "./unet1d.ts";
 
-/** Optimiser and noise-distribution settings of training. */
+/**
+ * Optimiser and noise-distribution settings of training; `trainOptionsOf` and
+ * `referenceTrainOptions` in `diffusion/settings.ts` make them from the options.
+ */
 export interface TrainOptions {
   /** Gradient steps in all. */
   trainingSteps: number;
@@ -45,36 +48,6 @@ export interface TrainOptions {
   validationPoints: number;
   /** Validation windows used at most (a fixed subset, with fixed noise). */
   validationWindows: number;
-}
-
-/**
- * Training options with the reference code's values (pgd.md: Adam at 2e-3,
- * warm-up then cosine decay, EMA 0.995 every 10 steps, ln σ ~ N(−1.2, 1.2²))
- * for the given length and batch size; `overrides` replace any of them.
- */
-export function referenceTrainOptions(
-  trainingSteps: number,
-  batchSize: number,
-  overrides: Partial<TrainOptions> = {},
-): TrainOptions {
-  return {
-    trainingSteps,
-    batchSize,
-    learningRate: 2e-3,
-    learningRateSchedule: "warmup-cosine",
-    warmupFraction: 0.1,
-    warmupStartFactor: 0.1,
-    adamBeta1: 0.9,
-    adamBeta2: 0.999,
-    adamEpsilon: 1e-8,
-    emaDecay: 0.995,
-    emaEvery: 10,
-    logSigmaMean: -1.2,
-    logSigmaStd: 1.2,
-    validationPoints: 10,
-    validationWindows: 512,
-    ...overrides,
-  };
 }
 
 /** A validation-loss reading. */

@@ -1,6 +1,6 @@
 /**
  * The denoiser network: a 1D U-Net over the time axis of a trajectory window
- * (pgd.md, "Denoiser"; paper Table 3). Tensors are `[batch, length, channels]`
+ * (paper Table 3). Tensors are `[batch, length, channels]`
  * (TF.js's NWC layout for `conv1d`).
  *
  * The network is a pure function of a parameter record, so the same code runs

@@ -1,11 +1,11 @@
 /**
- * Trajectory windows for the diffusion model (pgd.md, "Trajectory
- * representation"): a window stacks `[observation, action, reward, done]` per
+ * Trajectory windows for the diffusion model (paper Sections 3–4; window
+ * length in Table 3): a window stacks `[observation, action, reward, done]` per
  * step into one row, so a window is `trajectoryLength × rowWidth` with
  * `rowWidth = observationDim + actionDim + 2`.
  *
- * Also the way back: synthetic windows become transitions
- * (pgd.md, "From synthetic windows to training data").
+ * Also the way back: synthetic windows become the transitions an agent
+ * trains on (paper Section 4).
  *
  * @module
  */

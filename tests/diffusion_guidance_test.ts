@@ -10,8 +10,9 @@ import {
   normalizePerWindow,
   policyGuidance,
 } from "../diffusion/guidance.ts";
-import { sampleEdm, table4Sampler } from "../diffusion/sampler.ts";
-import { referenceTrainOptions, trainDenoiser } from "../diffusion/train.ts";
+import { sampleEdm } from "../diffusion/sampler.ts";
+import { referenceTrainOptions, table4Sampler } from "../diffusion/settings.ts";
+import { trainDenoiser } from "../diffusion/train.ts";
 import type { UNetConfig } from "../diffusion/unet1d.ts";
 import { cutWindows, normalizeRows, rowLayout, rowStats } from "../diffusion/windows.ts";
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { denoise, preconditioning } from "../diffusion/edm.ts";
-import { learningRateAt, referenceTrainOptions, trainDenoiser } from "../diffusion/train.ts";
+import { referenceTrainOptions } from "../diffusion/settings.ts";
+import { learningRateAt, trainDenoiser } from "../diffusion/train.ts";
 import {
   conv1dSame,
   initUNetParams,
@@ -57,7 +58,7 @@ Deno.test("conv1d as slices and a matrix product equals TF.js conv1d, values and
 });
 
 Deno.test("the U-Net has the paper's size at Table 3 and keeps the window's shape", () => {
-  // pgd.md: about 178M parameters at features 1024 (a locomotion row of 23 entries).
+  // About 178M parameters at features 1024 (a locomotion row of 23 entries).
   const paper = parameterCount({
     rowWidth: 23,
     features: 1024,

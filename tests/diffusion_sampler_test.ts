@@ -5,8 +5,8 @@ import {
   noiseLevels,
   sampleEdm,
   type SamplerOptions,
-  table4Sampler,
 } from "../diffusion/sampler.ts";
+import { table4Sampler } from "../diffusion/settings.ts";
 
 await initCompute("wasm");
 

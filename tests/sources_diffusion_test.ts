@@ -5,7 +5,7 @@ import { dataSourceSchema, type SourceContext } from "../core/contracts/source.t
 import { Rng } from "../core/rng.ts";
 import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
 import { loadDenoiser } from "../diffusion/cache.ts";
-import { diffusionPresets } from "../plugins/sources/diffusion_source.ts";
+import { diffusionPresets } from "../diffusion/presets.ts";
 import { policyGuided } from "../plugins/sources/policy_guided.ts";
 import { unguided } from "../plugins/sources/unguided.ts";
 

@@ -5,9 +5,13 @@
  * @module
  */
 import type { DataSource } from "../../core/contracts/source.ts";
-import { diffusionSource, parseDiffusionOptions } from "./diffusion_source.ts";
+import { parseDiffusionOptions } from "../../diffusion/options.ts";
+import { diffusionSource } from "./diffusion_source.ts";
 
-/** Synthetic transitions from policy-guided diffusion. Options: see `diffusionOptionsSchema`. */
+/**
+ * Synthetic transitions from policy-guided diffusion. Options: see
+ * `diffusionOptionsSchema` in `diffusion/options.ts`.
+ */
 export function policyGuided(options: unknown = {}): DataSource {
   return diffusionSource("policy-guided", parseDiffusionOptions("policy-guided", options));
 }

@@ -5,7 +5,8 @@
  * @module
  */
 import type { DataSource } from "../../core/contracts/source.ts";
-import { diffusionSource, parseDiffusionOptions } from "./diffusion_source.ts";
+import { parseDiffusionOptions } from "../../diffusion/options.ts";
+import { diffusionSource } from "./diffusion_source.ts";
 
 /** Guidance keys that mean nothing without guidance. */
 const guidanceKeys = [
@@ -16,7 +17,10 @@ const guidanceKeys = [
   "normalizeGuidance",
 ];
 
-/** Synthetic transitions from unguided trajectory diffusion. Options: see `diffusionOptionsSchema` (no guidance keys). */
+/**
+ * Synthetic transitions from unguided trajectory diffusion. Options: see
+ * `diffusionOptionsSchema` in `diffusion/options.ts` (no guidance keys).
+ */
 export function unguided(options: unknown = {}): DataSource {
   const given = (options ?? {}) as Record<string, unknown>;
   const stray = guidanceKeys.filter((key) => typeof given === "object" && key in given);

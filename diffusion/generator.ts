@@ -1,0 +1,123 @@
+/**
+ * The PGD generator: trains (or loads) a trajectory denoiser on the offline
+ * dataset, then at each generation samples windows, guided by the agent's
+ * target policy from the second generation on (paper Section 4, eq. 12–14;
+ * Table 2's protocol), and turns them into the transitions the agent trains
+ * on. Generation 0 has no policy yet and is unguided; its windows are shared
+ * by every generator on the same model and seed, so the guided and the
+ * unguided source start from the same data.
+ *
+ * @module
+ */
+import type { PresetName } from "../core/contracts/common.ts";
+import { deriveSeed, Rng } from "../core/rng.ts";
+import type { PolicyView, Transitions } from "../core/types.ts";
+import { toTransitions } from "../data/d4rl.ts";
+import type { LoadedDenoiser } from "./loaded_denoiser.ts";
+import {
+  type DiffusionOptions,
+  generationCount,
+  resolveSizes,
+  windowsPerGeneration,
+} from "./options.ts";
+import type { DiffusionSizes } from "./presets.ts";
+import { byWholePercent } from "./progress.ts";
+import { guidanceFor, sampleUnguidedOnce, sampleWindows } from "./sampling.ts";
+import { guidanceOptionsOf, samplerOptionsOf } from "./settings.ts";
+import { GenerationReplay, mixInReal } from "./training_data.ts";
+import { type DenoiserContext, trainOrLoadDenoiser } from "./train_or_load.ts";
+import { windowsToTransitions } from "./windows.ts";
+
+/** Generates synthetic transitions for one run (one dataset, preset and seed). */
+export class DiffusionGenerator {
+  /** Names the guided generations' seeds (the source's name). */
+  readonly name: string;
+  /** Parsed options. */
+  readonly options: DiffusionOptions;
+  #model: LoadedDenoiser | undefined;
+  readonly #replay: GenerationReplay;
+
+  /** A generator named `name` (seeds of guided generations derive from it) with `options`. */
+  constructor(name: string, options: DiffusionOptions) {
+    this.name = name;
+    this.options = options;
+    this.#replay = new GenerationReplay(options.replayGenerations);
+  }
+
+  /** The preset's sizes with the options' overrides. */
+  sizes(preset: PresetName): DiffusionSizes {
+    return resolveSizes(this.options, preset);
+  }
+
+  /** Agent steps between generations: the run split into Table 2's (or Figure 4's) generations. */
+  regenerateEvery(agentSteps: number, preset: PresetName): number {
+    return Math.floor(agentSteps / generationCount(this.options, this.sizes(preset)));
+  }
+
+  /** Trains or loads the denoiser once per generator, and returns it uploaded. */
+  async prepare(context: DenoiserContext): Promise<LoadedDenoiser> {
+    if (!this.#model) {
+      this.#model = await trainOrLoadDenoiser(context, this.options, this.sizes(context.preset));
+    }
+    return this.#model;
+  }
+
+  /**
+   * The training data of generation `generation`: sampled windows as
+   * transitions, guided by `policy` (ignored at generation 0, which is
+   * unguided), with continuous mode's replay and real data mixed in.
+   */
+  async generate(
+    context: DenoiserContext,
+    generation: number,
+    policy?: PolicyView,
+  ): Promise<Transitions> {
+    const { options, name } = this;
+    const model = await this.prepare(context);
+    const sizes = this.sizes(context.preset);
+    const count = windowsPerGeneration(options, sizes);
+    // The first generation has no policy yet: it is unguided (Table 2's protocol).
+    const guidance = guidanceFor(
+      generation === 0 ? undefined : policy,
+      guidanceOptionsOf(options),
+    );
+    const onProgress = byWholePercent((fraction) =>
+      context.reporter.progress("diffusion-sample", fraction)
+    );
+    const sampler = samplerOptionsOf(options, sizes);
+    // Unguided generations share their seed across both diffusion sources, so
+    // `policy-guided` and `unguided` start from the same first generation.
+    const windows = guidance
+      ? sampleWindows(
+        model,
+        count,
+        sampler,
+        guidance,
+        deriveSeed(context.seed, `${name}-generation-${generation}`),
+        sizes.samplingBatchSize,
+        onProgress,
+      )
+      : sampleUnguidedOnce(
+        model,
+        count,
+        sampler,
+        deriveSeed(context.seed, `diffusion-unguided-generation-${generation}`),
+        sizes.samplingBatchSize,
+        onProgress,
+      );
+    const synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, model.layout);
+    let data = options.generationMode === "continuous" ? this.#replay.add(synthetic) : synthetic;
+    if (options.realFraction > 0) {
+      const rng = new Rng(deriveSeed(context.seed, `${name}-real-mix-${generation}`));
+      data = mixInReal(data, toTransitions(context.dataset), options.realFraction, rng);
+    }
+    return data;
+  }
+
+  /** Frees the model and forgets the replayed generations. */
+  dispose(): void {
+    this.#model?.dispose();
+    this.#model = undefined;
+    this.#replay.clear();
+  }
+}
