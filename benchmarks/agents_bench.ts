@@ -1,5 +1,6 @@
 /**
- * One agent update at the shape of `shared/anchors/torch_td3bc_step.py`:
+ * One agent update at the shape of the PyTorch TD3+BC anchor
+ * (`torch_td3bc_step.py`; benchmarks/compute_bench.ts says how to run it):
  * observation 17, action 6, batch 256, 256-256 networks. The TD3+BC bench
  * alternates actor steps like the anchor (critics every step, actor and
  * targets every second step), so its mean is comparable with the anchor's.

@@ -1,7 +1,8 @@
 /**
  * Compute paths side by side: native BLAS (`blas`), pure wasm (`wasm`) and
- * TF.js as shipped (`shipped`), switched inside one process, against the
- * PyTorch anchors in /work/shared/anchors run in the same sitting.
+ * TF.js as shipped (`shipped`), switched inside one process, against PyTorch
+ * anchors run in the same sitting (ratios from one sitting compare; absolute
+ * times from different runs do not).
  *
  * Every training bench runs the product's own code at the anchors' sizes:
  * the TD3+BC and IQL agents' `update` (observation 17, action 6, batch 256,
@@ -12,10 +13,26 @@
  * policy-guided. Single products at training sizes come first. At the end a
  * table gives each median and its ratio to PyTorch.
  *
+ * The anchors are two PyTorch scripts kept outside the repository, each
+ * timing one step and printing `median=<ms>`: `torch_td3bc_step.py [threads]`
+ * (a TD3+BC update at the sizes above: critics every step, actor and targets
+ * every second) and `torch_unet_step.py FEATURES BATCH LENGTH CHANNELS` (one
+ * EDM training step of the same three-level U-Net). Put both in a folder,
+ * name it with `PGD_ANCHOR_DIR`, and name a Python that has PyTorch with
+ * `PGD_ANCHOR_PYTHON`:
+ *
+ *     PGD_ANCHOR_DIR=path/to/anchors PGD_ANCHOR_PYTHON=python3 \
+ *       deno bench --allow-all benchmarks/compute_bench.ts
+ *
+ * An anchor that does not run is reported on stderr and its ratios read `-`;
+ * the product's own timings are unaffected. docs/measurements.md has
+ * figures from earlier sittings.
+ *
  * Environment: `PGD_BENCH_ANCHORS=off` skips the PyTorch runs;
  * `PGD_BENCH_SHIPPED=off` skips the (slow) shipped-kernel runs of the
- * training steps; `PGD_ANCHOR_PYTHON` names the Python (default /usr/bin/python3),
- * `PGD_ANCHOR_DIR` the anchors' folder (default ../shared/anchors beside the checkout).
+ * training steps; `PGD_ANCHOR_PYTHON` names the Python (default
+ * `/usr/bin/python3`); `PGD_ANCHOR_DIR` names the anchors' folder (default:
+ * `../shared/anchors` relative to the repository root).
  *
  * @module
  */

@@ -1,10 +1,9 @@
 /**
  * Environment steps per second. One bench iteration is one environment step,
- * so the `iter/s` column reads as steps/s. Native MuJoCo 2.2 (C) steps
- * HalfCheetah with frame skip 5 at 20.9k steps/s on this kind of machine
- * (shared/anchors/README.md): compare that figure with the
- * `halfcheetah step` line, measured in the same sitting as the raw
- * `mj_step × 5` line, which shows what the environment logic adds.
+ * so the `iter/s` column reads as steps/s. Compare the `halfcheetah step`
+ * line with native MuJoCo's speed on the same machine (docs/measurements.md
+ * has one such figure) and with the raw `mj_step × 5` line, measured in the
+ * same sitting, which shows what the environment logic adds.
  *
  * V8 first runs MuJoCo's wasm through its baseline compiler and swaps in
  * optimised code for hot functions in the background; on a busy machine

@@ -156,23 +156,31 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
   }
 }
 
+/**
+ * The action of `bench` and `run`: the grid the flags (and `--config`)
+ * describe, the default grid where they describe none, then its reports.
+ */
+async function runGridCommand(flags: GridFlags): Promise<void> {
+  await runAndReport(await gridConfigFrom(flags), flags);
+}
+
 /** The program, built fresh so tests can run it in-process. */
 export function program(): Command {
   const root = new Command("pgd-bench")
     .description("Offline RL with synthetic experience: policy-guided diffusion benchmarks")
     .showHelpAfterError();
 
+  // `bench` is `run` under the name a first-time user looks for: with no flags
+  // both run the default grid, so they share one action.
   root.addCommand(
-    gridCommand("bench", "run the default benchmark grid (maze2d-umaze, quick preset), then report")
-      .action(async (flags) => {
-        await runAndReport(await gridConfigFrom(flags), flags);
-      }),
+    gridCommand(
+      "bench",
+      "run the default benchmark grid (maze2d-umaze, quick preset), then report (= `run` without flags)",
+    ).action(runGridCommand),
   );
   root.addCommand(
     gridCommand("run", "run a grid from a config file and/or flags, then report")
-      .action(async (flags) => {
-        await runAndReport(await gridConfigFrom(flags), flags);
-      }),
+      .action(runGridCommand),
   );
   root.addCommand(
     new Command("collect")

@@ -46,12 +46,6 @@ export function sizeOf(shape: readonly number[]): number {
   return size;
 }
 
-/** A live view of a float tensor's elements (valid until the next allocation). */
-export function viewOf(backend: WasmBackend, info: TensorInfo): Float32Array {
-  const start = floatOffset(backend, info);
-  return backend.wasm.HEAPF32.subarray(start, start + sizeOf(info.shape));
-}
-
 /** Allocates a float32 tensor on the heap; the caller fills it. */
 export function allocate(backend: WasmBackend, shape: number[]): TensorInfo {
   return backend.makeOutput(shape, "float32");

@@ -147,8 +147,3 @@ export function useKernelSet(set: KernelSet): void {
   installed.active = set;
   setInPlaceUpdates(set === "blas");
 }
-
-/** The kernel names the replacement sets register. */
-export function replacedKernelNames(): string[] {
-  return installed ? [...installed.shipped.keys()] : [];
-}

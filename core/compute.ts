@@ -284,11 +284,6 @@ export function setKernelSet(set: KernelSet): void {
   useKernelSet(set);
 }
 
-/** Turns the native-BLAS kernels on (`blas` set) or off (pure-wasm `wasm` set). */
-export function setNativeKernels(enabled: boolean): void {
-  setKernelSet(enabled ? "blas" : "wasm");
-}
-
 /** The wasm kernel set in use, or `undefined` on other backends. */
 export function kernelSet(): KernelSet | undefined {
   return active?.backend === "wasm" ? activeKernelSet() : undefined;

@@ -58,7 +58,8 @@ Deno.test("conv1d as slices and a matrix product equals TF.js conv1d, values and
 });
 
 Deno.test("the U-Net has the paper's size at Table 3 and keeps the window's shape", () => {
-  // About 178M parameters at features 1024 (a locomotion row of 23 entries).
+  // Table 3's U-Net (features 1024, three levels) has about 178M parameters
+  // for a locomotion row of 23 entries (docs/algorithm.md, "The U-Net").
   const paper = parameterCount({
     rowWidth: 23,
     features: 1024,

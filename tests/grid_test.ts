@@ -8,6 +8,15 @@ import { cellResultSchema } from "../core/results.ts";
 
 const main = new URL("../cli/main.ts", import.meta.url).pathname;
 const cacheDir = await Deno.makeTempDir({ prefix: "pgd-grid-cache-" });
+// Teardown: the cache the tests share goes when the test module ends,
+// whichever tests ran (a filter may run one) and whether they passed.
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(cacheDir, { recursive: true });
+  } catch {
+    // Already gone: nothing to clean.
+  }
+});
 
 function cli(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -139,11 +148,4 @@ Deno.test("grid: an unknown plugin or option fails at once with one clear error"
   ]);
   assertEquals(option.code, 2, option.output);
   assertOk(option.output.includes("alfa"), option.output);
-});
-
-Deno.test({
-  name: "grid: clean up the shared cache",
-  fn: async () => {
-    await Deno.remove(cacheDir, { recursive: true });
-  },
 });

@@ -40,9 +40,8 @@ import { variableFrom } from "../../nn/flat.ts";
  * Training schedule per preset. `paper` is the paper's (1M steps, 16
  * evaluation episodes). `quick` fits the default grid (maze2d-umaze × three
  * data sources × both agents × two seeds, two workers on two cores) into
- * about ten minutes. IQL rises more slowly than TD3+BC on maze2d: on real
- * data (quick networks, four seeds) it scored 2–9 after 8k steps, 2–11 after
- * 12k and 26–29 after 16k (two seeds); a random policy scores 0–5.
+ * about ten minutes; IQL gets 16k steps there because it rises more slowly
+ * than TD3+BC on maze2d (scores by step count: docs/measurements.md).
  */
 export const iqlSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
@@ -57,10 +56,9 @@ export const iqlSchedules: Record<PresetName, AgentSchedule> = {
 
 /**
  * Hidden widths per preset (the `hiddenDims` option overrides them): the
- * paper's 256-256 for `paper`. `quick` uses 128-128: on real maze2d-umaze
- * data it scored as 256-256 did after 8k steps (2–9 against 0–11, four seeds
- * each) at half the cost per step, which pays for the 16k steps IQL needs
- * there. `smoke` only has to run in seconds.
+ * paper's 256-256 for `paper`. `quick` uses 128-128, which scored as 256-256
+ * did on maze2d-umaze (docs/measurements.md) at half the cost per step, and
+ * so pays for the 16k steps IQL needs there. `smoke` only has to run in seconds.
  */
 export const iqlHiddenDims: Record<PresetName, readonly number[]> = {
   smoke: [64, 64],

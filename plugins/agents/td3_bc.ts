@@ -10,7 +10,7 @@
  * held constant (Section 5 of the paper); then Polyak updates of all targets.
  *
  * For policy guidance the deterministic actor is read as `N(π(s), σ_g²)`
- * with `σ_g = 1` (the PGD paper's choice, pgd.md).
+ * with `σ_g = 1` (the PGD paper's choice, Section 5.1; docs/algorithm.md).
  *
  * @module
  */
@@ -34,9 +34,7 @@ import { polyakUpdate } from "../../nn/polyak.ts";
  * Training schedule per preset. `paper` is the paper's (1M steps, 16
  * evaluation episodes). `quick` fits the default grid (maze2d-umaze × three
  * data sources × both agents × two seeds, two workers on two cores) into
- * about ten minutes, denoisers included. On real maze2d-umaze data TD3+BC
- * scored 16–88 after 4k steps and 17–71 after 16k (random policy: 0–5;
- * per-seed variance is large).
+ * about ten minutes, denoisers included. The scores behind it: docs/measurements.md.
  */
 export const td3bcSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
@@ -52,8 +50,8 @@ export const td3bcSchedules: Record<PresetName, AgentSchedule> = {
 /**
  * Hidden widths per preset (the `hiddenDims` option overrides them): the
  * paper's 256-256 except for `smoke`, which only has to run in seconds.
- * `quick` keeps 256-256: with 128-128, TD3+BC scored only −4 to 15 on real
- * maze2d-umaze data after 4k steps (four seeds).
+ * `quick` keeps 256-256, since 128-128 learned much less on maze2d-umaze in
+ * 4k steps (docs/measurements.md).
  */
 export const td3bcHiddenDims: Record<PresetName, readonly number[]> = {
   smoke: [64, 64],
@@ -91,7 +89,7 @@ export const td3bcOptionsSchema = z.strictObject({
   normalizationEpsilon: z.number().nonnegative().default(1e-3),
   /** σ of the Gaussian noise of non-deterministic actions (TD3's exploration noise). */
   explorationNoise: z.number().nonnegative().default(0.1),
-  /** σ_g of the Gaussian `N(π(s), σ_g²)` guidance reads (pgd.md: unit std). */
+  /** σ_g of the Gaussian `N(π(s), σ_g²)` guidance reads (the PGD paper, Section 5.1: unit std). */
   guidanceStd: z.number().positive().default(1),
   /** Overrides of the preset's schedule. */
   schedule: z.strictObject({
