@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { PresetName } from "../core/contracts/common.ts";
 import { formatZodIssues, UserError } from "../core/errors.ts";
-import { type EnsembleOptions, parseEnsembleOptions } from "./ensemble.ts";
+import { type EnsembleOptions, ensembleOptionsSchema, parseEnsembleOptions } from "./ensemble.ts";
 
 /** Sizes that a preset sets and a user may override. */
 export const petsSizesSchema = z.strictObject({
@@ -62,27 +62,33 @@ export const petsPresets: Record<PresetName, PetsSizes> = {
   },
 };
 
-/** PETS's options; defaults are MOPO's / OfflineRL-Kit's values. */
+const ensemble = ensembleOptionsSchema.shape;
+
+/**
+ * PETS's options; defaults are MOPO's / OfflineRL-Kit's values. The network
+ * settings are the ensemble's own fields (their defaults stated once, in
+ * `ensemble.ts`); the rollout settings are PETS's.
+ */
 export const petsOptionsSchema = z
   .strictObject({
     /** Ensemble members (PETS §4.1: a bootstrap ensemble of probabilistic networks; MOPO uses 7). */
-    ensembleSize: z.number().int().positive().default(7),
+    ensembleSize: ensemble.ensembleSize,
     /** Elites used in rollouts: the members with the lowest held-out error (MOPO keeps 5). */
-    eliteCount: z.number().int().positive().default(5),
+    eliteCount: ensemble.eliteCount,
     /** L2 coefficients per layer (hidden layers, then output), growing with depth. */
-    weightDecays: z.array(z.number().nonnegative()).default([2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4]),
+    weightDecays: ensemble.weightDecays,
     /** Adam learning rate of the ensemble and the behaviour policy. */
-    learningRate: z.number().positive().default(1e-3),
+    learningRate: ensemble.learningRate,
     /** Rows per member per gradient step. */
-    batchSize: z.number().int().positive().default(256),
+    batchSize: ensemble.batchSize,
     /** Held-out fraction for early stopping and elite selection. */
-    holdoutFraction: z.number().gt(0).lt(1).default(0.2),
+    holdoutFraction: ensemble.holdoutFraction,
     /** Upper limit on held-out rows. */
-    maxHoldout: z.number().int().positive().default(1000),
+    maxHoldout: ensemble.maxHoldout,
     /** Penalty coefficient on the learned log-variance bounds (PETS's bounded variance). */
-    logVarianceBoundPenalty: z.number().nonnegative().default(0.01),
+    logVarianceBoundPenalty: ensemble.logVarianceBoundPenalty,
     /** Epochs without held-out progress before stopping. */
-    patience: z.number().int().positive().default(5),
+    patience: ensemble.patience,
     /** Model steps per rollout (MOPO's h; 5 for HalfCheetah). */
     rolloutLength: z.number().int().positive().default(5),
     /** MOPO's uncertainty penalty λ; 0 (off) by default. */
