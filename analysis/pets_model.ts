@@ -6,16 +6,15 @@
  * @module
  */
 import type { SourceContext } from "../core/contracts/source.ts";
-import { formatZodIssues, UserError } from "../core/errors.ts";
 import { Rng } from "../core/rng.ts";
 import { toTransitions } from "../data/d4rl.ts";
 import {
-  petsOptionsSchema,
-  preparePetsModels,
-  resolvePetsOptions,
-} from "../plugins/sources/pets.ts";
-import { terminationRule } from "../worldmodel/dynamics.ts";
-import { policySampler, rollout } from "../worldmodel/rollout.ts";
+  disposePetsModels,
+  drawStartStates,
+  loadOrFitPetsModels,
+  rolloutPolicy,
+} from "../worldmodel/pets.ts";
+import { parsePetsOptions, resolvePetsOptions } from "../worldmodel/pets_options.ts";
 import type { TrajectoryModel } from "./analyze.ts";
 import { fromRollout } from "./trajectories.ts";
 
@@ -29,34 +28,26 @@ export async function petsTrajectoryModel(
   steps: number,
   options: unknown = {},
 ): Promise<TrajectoryModel> {
-  const parsed = petsOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    throw new UserError(`invalid options:\n${formatZodIssues("pets", parsed.error)}`);
-  }
-  const settings = resolvePetsOptions(parsed.data, context.preset);
-  const models = await preparePetsModels(context, settings);
-  const starts = toTransitions(context.dataset);
-  const od = starts.observationDim;
+  const settings = resolvePetsOptions(parsePetsOptions(options), context.preset);
+  const models = await loadOrFitPetsModels(context, settings);
+  const real = toTransitions(context.dataset);
   return {
     sample({ policy, count, seed }) {
       const rng = new Rng(seed);
-      const observations = new Float32Array(count * od);
-      for (let i = 0; i < count; i++) {
-        const row = rng.int(starts.size);
-        observations.set(starts.observations.subarray(row * od, (row + 1) * od), i * od);
-      }
-      const trajectories = rollout(models.dynamics, policySampler(policy), observations, count, {
-        length: steps,
-        penaltyCoefficient: settings.penaltyCoefficient,
-        isTerminal: terminationRule(context.datasetId),
+      const starts = drawStartStates(real, count, rng);
+      const trajectories = rolloutPolicy(
+        models,
+        policy,
+        starts,
+        steps,
+        settings,
+        context.environment,
         rng,
-        deterministic: settings.deterministic,
-      });
+      );
       return Promise.resolve(fromRollout(trajectories));
     },
     dispose() {
-      models.dynamics.dispose();
-      models.behavior.dispose();
+      disposePetsModels(models);
     },
   };
 }

@@ -61,6 +61,58 @@ Deno.test("plugin: datasets, specs, D4RL file names and id errors", () => {
   );
 });
 
+Deno.test("isTerminal: Hopper and Walker2d's health checks on observations, HalfCheetah never", () => {
+  const plugin = locomotion();
+  const terminal = (dataset: string, observation: number[]) =>
+    plugin.spec(dataset).isTerminal!(Float32Array.from(observation), 1)[0] === 1;
+  assert.equal(terminal("hopper-medium", [1.2, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), false);
+  assert.equal(terminal("hopper-medium", [0.5, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), true);
+  assert.equal(terminal("hopper-medium", [1.2, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, NaN]), true);
+  assert.equal(terminal("hopper-medium", [1.2, 0.0, 0, 0, 100, 0, 0, 0, 0, 0, 0]), true);
+  assert.equal(terminal("hopper-medium", [1.2, 0.3, 0, 0, 0, 0, 0, 0, 0, 0, 0]), true);
+  assert.equal(terminal("walker2d-medium", [1.0, 1.5, ...new Array(15).fill(0)]), true);
+  assert.equal(terminal("walker2d-medium", [1.0, 0.5, ...new Array(15).fill(0)]), false);
+  assert.equal(terminal("walker2d-medium", [2.1, 0.5, ...new Array(15).fill(0)]), true);
+  assert.equal(terminal("halfcheetah-medium", new Array(17).fill(1e3)), false);
+  // A batch: one flag per row, in order.
+  const hopper = plugin.spec("hopper-expert");
+  const rows = Float32Array.from([
+    ...[1.2, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ...[0.5, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ...[1.3, 0.1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+  ]);
+  assert.deepEqual(hopper.isTerminal!(rows, 3), Uint8Array.from([0, 1, 0]));
+  assert.throws(() => hopper.isTerminal!(rows, 2), /isTerminal got 33 values, expected 2 × 11/);
+});
+
+Deno.test("isTerminal: on the simulator's observations it agrees with the simulator", async () => {
+  for (const task of ["hopper", "walker2d"] as const) {
+    const environment = await makeLocomotionEnvironment(task);
+    try {
+      const rng = new Rng(4);
+      const observation = new Float32Array(environment.spec.observationDim);
+      const action = new Float32Array(environment.spec.actionDim);
+      let terminations = 0;
+      for (let episode = 0; episode < 3; episode++) {
+        environment.resetInto(rng, observation);
+        for (let t = 0; t < 300; t++) {
+          for (let i = 0; i < action.length; i++) action[i] = rng.range(-1, 1);
+          environment.stepInto(action, observation);
+          const flagged = environment.spec.isTerminal!(observation, 1)[0] === 1;
+          assert.equal(flagged, environment.terminated, `${task}, episode ${episode}, step ${t}`);
+          if (environment.terminated) {
+            terminations++;
+            break;
+          }
+        }
+      }
+      assert.ok(terminations > 0, `${task}: random actions fall over`);
+    } finally {
+      environment.close();
+    }
+  }
+});
+
 for (const task of locomotionTasks) {
   Deno.test(`${task}: the same seed and actions give the same states; another seed does not`, async () => {
     const first = await makeLocomotionEnvironment(task);

@@ -42,7 +42,8 @@ Deno.test("the plugin has the contract's shape, D4RL's file names, limits and re
   assert.equal(plugin.name, "maze2d");
   assert.deepEqual(plugin.datasets, ["maze2d-umaze", "maze2d-medium", "maze2d-large"]);
   assert.equal(plugin.d4rlFileName!("maze2d-large"), "maze2d-large-v1.hdf5");
-  const spec = plugin.spec("maze2d-medium");
+  const { isTerminal, ...spec } = plugin.spec("maze2d-medium");
+  assert.equal(typeof isTerminal, "function");
   assert.deepEqual(spec, {
     id: "maze2d-medium",
     observationDim: 4,
@@ -57,6 +58,20 @@ Deno.test("the plugin has the contract's shape, D4RL's file names, limits and re
   assert.deepEqual(cells.goal, [1, 1]);
   assert.equal(cells.emptyAndGoal.length, 7);
   assert.equal(cells.walls.length, 25 - 7);
+});
+
+Deno.test("isTerminal: Maze2d never terminates, and the contract checks the hook", () => {
+  const plugin = maze2d();
+  const observations = Float32Array.from([1, 1, 0, 0, 3, 1, 0, 0, 1e3, -1e3, NaN, 0]);
+  assert.deepEqual(plugin.spec("maze2d-umaze").isTerminal!(observations, 3), new Uint8Array(3));
+  const broken = {
+    ...plugin,
+    spec: (dataset: string) => ({ ...plugin.spec(dataset), isTerminal: "never" }),
+  };
+  const parsed = environmentPluginSchema.safeParse(broken);
+  assert.ok(!parsed.success);
+  assert.match(parsed.error.issues[0].message, /spec\("maze2d-umaze"\): expected a function/);
+  assert.deepEqual(parsed.error.issues[0].path, ["spec", "isTerminal"]);
 });
 
 Deno.test("stepping is deterministic for a seed", async () => {

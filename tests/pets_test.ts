@@ -5,9 +5,10 @@ import { dataSourceSchema, type SourceContext } from "../core/contracts/source.t
 import { Rng } from "../core/rng.ts";
 import { validateTransitions } from "../core/transitions.ts";
 import type { D4rlDataset, PolicyView } from "../core/types.ts";
-import { pets, petsOptionsSchema } from "../plugins/sources/pets.ts";
-import { DynamicsModel, terminationRule } from "../worldmodel/dynamics.ts";
+import { pets } from "../plugins/sources/pets.ts";
+import { DynamicsModel } from "../worldmodel/dynamics.ts";
 import { parseEnsembleOptions, ProbabilisticEnsemble } from "../worldmodel/ensemble.ts";
+import { petsOptionsSchema } from "../worldmodel/pets_options.ts";
 import { policySampler, rollout, rolloutTransitions } from "../worldmodel/rollout.ts";
 
 await initCompute("wasm");
@@ -56,6 +57,8 @@ function linearDataset(size: number, seed: number): D4rlDataset {
 
 const dataset = linearDataset(2000, 1);
 const cacheDir = await Deno.makeTempDir({ prefix: "pets-test-" });
+// Teardown once every test of this file has run (the fitted models are shared between tests).
+globalThis.addEventListener("unload", () => Deno.removeSync(cacheDir, { recursive: true }));
 
 function context(seed = 0): SourceContext {
   return {
@@ -167,12 +170,23 @@ Deno.test("pets: MOPO's penalty lowers rewards by λ times the uncertainty", asy
   assert.equal(lower, a.size);
 });
 
-Deno.test("pets: termination rules and bad options", () => {
-  const hopper = terminationRule("hopper-medium");
-  assert.equal(hopper(Float32Array.from([1.2, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])), false);
-  assert.equal(hopper(Float32Array.from([0.5, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0])), true);
-  assert.equal(terminationRule("walker2d-medium")(Float32Array.from([1.0, 1.5])), true);
-  assert.equal(terminationRule("halfcheetah-medium")(new Float32Array(17).fill(1e3)), false);
+Deno.test("pets: rollouts end where the environment's isTerminal says", async () => {
+  const source = pets({ realFraction: 0 });
+  const base = context();
+  // Terminal once the first coordinate is positive: roughly half the states.
+  const isTerminal = (observations: Float32Array, count: number) =>
+    Uint8Array.from({ length: count }, (_, i) => observations[i * observationDim] > 0 ? 1 : 0);
+  const ctx = { ...base, environment: { ...base.environment, isTerminal } };
+  const transitions = await source.generate(ctx, { generation: 0 });
+  source.dispose!();
+  assert.ok(transitions.size < 256 * 5, "some rollouts stopped early");
+  for (let i = 0; i < transitions.size; i++) {
+    const next = transitions.nextObservations[i * observationDim];
+    assert.equal(transitions.dones[i], next > 0 ? 1 : 0);
+  }
+});
+
+Deno.test("pets: bad options", () => {
   assert.throws(() => pets({ rolloutLength: 0 }), /pets\.rolloutLength/);
   assert.throws(() => pets({ unknownKey: 1 }), /unknown key 'unknownKey'/);
   assert.ok(petsOptionsSchema.parse({}).ensembleSize === 7);
@@ -192,7 +206,11 @@ Deno.test("rollout: trajectories stop at a terminal state and flatten to their v
   const trajectories = rollout(model, policySampler(pushingPolicy), starts, count, {
     length: 6,
     penaltyCoefficient: 0,
-    isTerminal: (next) => next[0] <= -2 || next[0] >= 8,
+    isTerminal: (next, rows) =>
+      Uint8Array.from({ length: rows }, (_, i) => {
+        const first = next[i * observationDim];
+        return first <= -2 || first >= 8 ? 1 : 0;
+      }),
     rng: new Rng(2),
   });
   assert.equal(trajectories.observations.length, count * 7 * observationDim);
@@ -211,9 +229,4 @@ Deno.test("rollout: trajectories stop at a terminal state and flatten to their v
   validateTransitions(transitions, observationDim, actionDim, "rollout");
   assert.ok(transitions.observations.every(Number.isFinite));
   model.dispose();
-});
-
-Deno.test({
-  name: "pets: clean up",
-  fn: async () => await Deno.remove(cacheDir, { recursive: true }),
 });

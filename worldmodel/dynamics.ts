@@ -1,42 +1,13 @@
 /**
  * A learned world model in MOPO's form: a probabilistic ensemble over
- * `(s, a) ↦ (Δs, r)`, with the environment's known termination rule applied
- * to predicted next states.
+ * `(s, a) ↦ (Δs, r)`. Termination is not learned: rollouts apply the
+ * environment's own rule (`EnvironmentSpec.isTerminal`) to predicted states.
  *
  * @module
  */
 import type { Transitions } from "../core/types.ts";
 import type { Rng } from "../core/rng.ts";
 import { type EnsembleOptions, type FitReport, ProbabilisticEnsemble } from "./ensemble.ts";
-
-/** Decides whether a (predicted) next observation is terminal. */
-export type TerminationRule = (nextObservation: Float32Array) => boolean;
-
-/**
- * The termination rule of a dataset's environment, as MOPO's static
- * functions state it: Hopper and Walker2d end when unhealthy; HalfCheetah,
- * Maze2d and anything unknown never terminate.
- */
-export function terminationRule(datasetId: string): TerminationRule {
-  if (datasetId.startsWith("hopper")) {
-    return (next) => {
-      const height = next[0];
-      const angle = next[1];
-      for (let i = 1; i < next.length; i++) {
-        if (!Number.isFinite(next[i]) || Math.abs(next[i]) >= 100) return true;
-      }
-      return !(height > 0.7 && Math.abs(angle) < 0.2);
-    };
-  }
-  if (datasetId.startsWith("walker2d")) {
-    return (next) => {
-      const height = next[0];
-      const angle = next[1];
-      return !(height > 0.8 && height < 2.0 && angle > -1.0 && angle < 1.0);
-    };
-  }
-  return () => false;
-}
 
 /** One model step for a batch of states. */
 export interface ModelStep {

@@ -8,7 +8,8 @@
  */
 import type { Rng } from "../core/rng.ts";
 import type { PolicyView, Transitions } from "../core/types.ts";
-import type { DynamicsModel, TerminationRule } from "./dynamics.ts";
+import type { EnvironmentSpec } from "../core/contracts/environment.ts";
+import type { DynamicsModel } from "./dynamics.ts";
 
 /** Draws actions in [−1, 1] for `count` observations. */
 export type ActionSampler = (observations: Float32Array, count: number, rng: Rng) => Float32Array;
@@ -55,8 +56,8 @@ export interface RolloutSettings {
   length: number;
   /** MOPO's λ; 0 leaves the model reward as is. */
   penaltyCoefficient: number;
-  /** Termination rule applied to predicted next states. */
-  isTerminal: TerminationRule;
+  /** The environment's termination rule, applied to each step's predicted next states; absent: never. */
+  isTerminal?: EnvironmentSpec["isTerminal"];
   /** Source of every draw. */
   rng: Rng;
   /** Use each elite's mean instead of sampling from its Gaussian. */
@@ -106,6 +107,10 @@ export function rollout(
     });
     const actions = sampleActions(observations, batch, rng);
     const step = model.step(observations, actions, batch, rng, settings.deterministic);
+    const terminals = settings.isTerminal?.(step.nextObservations, batch);
+    if (terminals && terminals.length !== batch) {
+      throw new Error(`rollout: isTerminal returned ${terminals.length} flags for ${batch} states`);
+    }
     const stillAlive: number[] = [];
     alive.forEach((trajectory, row) => {
       const next = step.nextObservations.subarray(row * od, (row + 1) * od);
@@ -117,7 +122,7 @@ export function rollout(
       const at = trajectory * length + t;
       result.uncertainty[at] = step.uncertainty[row];
       result.rewards[at] = step.rewards[row] - settings.penaltyCoefficient * step.uncertainty[row];
-      const terminal = settings.isTerminal(next);
+      const terminal = terminals !== undefined && terminals[row] !== 0;
       result.dones[at] = terminal ? 1 : 0;
       result.steps[trajectory] = t + 1;
       if (!terminal) stillAlive.push(trajectory);

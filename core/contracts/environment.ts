@@ -33,6 +33,18 @@ export interface EnvironmentSpec {
    * velocities), so errors can be told apart; absent: not told apart.
    */
   positionDims?: number;
+  /**
+   * The environment's termination rule stated on observations alone, so that
+   * states a learned model predicts can end a rollout where the simulator
+   * would have ended the episode. `observations` holds `count` rows; the
+   * result has 1 for each terminal row, 0 otherwise. Absent: never terminal.
+   */
+  isTerminal?(observations: Float32Array, count: number): Uint8Array;
+}
+
+/** {@link EnvironmentSpec.isTerminal} of an environment whose episodes end only by the time limit. */
+export function neverTerminal(_observations: Float32Array, count: number): Uint8Array {
+  return new Uint8Array(count);
 }
 
 /** The result of one environment step. */
@@ -97,6 +109,11 @@ export interface EnvironmentPlugin {
   d4rlFileName?(dataset: string): string;
 }
 
+/** The hooks of an {@link EnvironmentSpec}; checked on every dataset's spec when a plugin is loaded. */
+const environmentSpecHooksSchema = z.object({
+  isTerminal: hook("isTerminal(observations, count) → Uint8Array").optional(),
+});
+
 /** The shape every environment plugin must have; checked when a plugin is loaded. */
 export const environmentPluginSchema = z.object({
   name: z.string().min(1),
@@ -105,6 +122,29 @@ export const environmentPluginSchema = z.object({
   make: hook("make(dataset) → Promise<Environment>"),
   collect: hook("collect(request) → Promise<D4rlDataset>").optional(),
   d4rlFileName: hook("d4rlFileName(dataset) → string").optional(),
+}).superRefine((plugin, context) => {
+  // A spec's hooks exist only per dataset, so each served dataset's spec is asked for.
+  for (const dataset of plugin.datasets) {
+    let spec: unknown;
+    try {
+      spec = (plugin.spec as (dataset: string) => unknown)(dataset);
+    } catch (error) {
+      context.addIssue({
+        code: "custom",
+        path: ["spec"],
+        message: `spec("${dataset}") failed: ${(error as Error).message}`,
+      });
+      continue;
+    }
+    const parsed = environmentSpecHooksSchema.safeParse(spec);
+    for (const issue of parsed.error?.issues ?? []) {
+      context.addIssue({
+        code: "custom",
+        path: ["spec", ...issue.path],
+        message: `spec("${dataset}"): ${issue.message}`,
+      });
+    }
+  }
 });
 
 /** D4RL normalised score ×100 of an undiscounted episode return. */

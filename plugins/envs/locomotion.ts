@@ -15,6 +15,7 @@ import type {
   ScoreReference,
   StepResult,
 } from "../../core/contracts/environment.ts";
+import { neverTerminal } from "../../core/contracts/environment.ts";
 import type { D4rlDataset } from "../../core/types.ts";
 import { Rng } from "../../core/rng.ts";
 import { loadModel, type MujocoSimulation } from "./mujoco.ts";
@@ -63,6 +64,12 @@ export interface LocomotionTaskSpec {
   resetVelocityNormal: boolean;
   /** Whether a state is healthy; an unhealthy state ends the episode. Absent: never ends. */
   isHealthy?: (qpos: Float64Array, qvel: Float64Array) => boolean;
+  /**
+   * The same health check on an observation (x unknown, Hopper's and
+   * Walker2d's velocities clipped to ±10), as model-based offline RL states
+   * it for predicted states. Absent: never ends.
+   */
+  isHealthyObservation?: (observation: Float32Array) => boolean;
   /** D4RL's normalised-score references of the v2 datasets. */
   scoreReference: ScoreReference;
 }
@@ -81,6 +88,27 @@ function walkerHealthy(qpos: Float64Array): boolean {
   const height = qpos[1];
   const angle = qpos[2];
   return height > 0.8 && height < 2.0 && angle > -1 && angle < 1;
+}
+
+/**
+ * Hopper on an observation `qpos[1:] ‖ qvel`, as MOPO's static termination
+ * function states it (Yu et al. 2020; its public code): height `obs[0]` above
+ * 0.7, |angle `obs[1]`| below 0.2, and every later entry finite and within ±100.
+ */
+function hopperObservationHealthy(observation: Float32Array): boolean {
+  const height = observation[0];
+  const angle = observation[1];
+  for (let i = 1; i < observation.length; i++) {
+    if (!Number.isFinite(observation[i]) || Math.abs(observation[i]) >= 100) return false;
+  }
+  return height > 0.7 && Math.abs(angle) < 0.2;
+}
+
+/** Walker2d on an observation: height `obs[0]` in (0.8, 2.0) and angle `obs[1]` in (−1, 1). */
+function walkerObservationHealthy(observation: Float32Array): boolean {
+  const height = observation[0];
+  const angle = observation[1];
+  return height > 0.8 && height < 2.0 && angle > -1.0 && angle < 1.0;
 }
 
 /** The three tasks, as gym v3 defines them (see d4rl-and-baselines.md). */
@@ -112,6 +140,7 @@ export const taskSpecs: Readonly<Record<LocomotionTask, LocomotionTaskSpec>> = {
     resetVelocityNoise: 5e-3,
     resetVelocityNormal: false,
     isHealthy: hopperHealthy,
+    isHealthyObservation: hopperObservationHealthy,
     scoreReference: { min: -20.272305, max: 3234.3 },
   },
   walker2d: {
@@ -127,6 +156,7 @@ export const taskSpecs: Readonly<Record<LocomotionTask, LocomotionTaskSpec>> = {
     resetVelocityNoise: 5e-3,
     resetVelocityNormal: false,
     isHealthy: walkerHealthy,
+    isHealthyObservation: walkerObservationHealthy,
     scoreReference: { min: 1.629008, max: 4592.3 },
   },
 };
@@ -174,6 +204,28 @@ export function taskEnvironmentSpec(task: LocomotionTask, id: string = task): En
     scoreReference: { ...spec.scoreReference },
     // The observation is qpos[1:] then qvel, and nq = nv in all three models.
     positionDims: (spec.observationDim - 1) / 2,
+    isTerminal: terminalCheck(spec),
+  };
+}
+
+/** A task's {@link EnvironmentSpec.isTerminal}: unhealthy observations are terminal. */
+function terminalCheck(
+  spec: LocomotionTaskSpec,
+): (observations: Float32Array, count: number) => Uint8Array {
+  const healthy = spec.isHealthyObservation;
+  if (!healthy) return neverTerminal;
+  const width = spec.observationDim;
+  return (observations, count) => {
+    if (observations.length !== count * width) {
+      throw new Error(
+        `locomotion '${spec.task}': isTerminal got ${observations.length} values, expected ${count} × ${width}`,
+      );
+    }
+    const terminals = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
+      terminals[i] = healthy(observations.subarray(i * width, (i + 1) * width)) ? 0 : 1;
+    }
+    return terminals;
   };
 }
 

@@ -20,6 +20,7 @@ import type {
   EnvironmentSpec,
   StepResult,
 } from "../../core/contracts/environment.ts";
+import { neverTerminal } from "../../core/contracts/environment.ts";
 import type { PresetName } from "../../core/contracts/common.ts";
 import type { D4rlDataset } from "../../core/types.ts";
 import { loadModel, type MujocoSimulation } from "./mujoco.ts";
@@ -328,6 +329,8 @@ function maze2dSpec(variant: Maze2dVariant): EnvironmentSpec {
     maxEpisodeSteps: variant.maxEpisodeSteps,
     positionDims: 2,
     scoreReference: { ...variant.scoreReference },
+    // The goal is rewarded, never terminal: D4RL's Maze2d episodes end only by the time limit.
+    isTerminal: neverTerminal,
   };
 }
 
