@@ -34,7 +34,7 @@ export {
   toTransitions,
   validateD4rl,
   writeD4rl,
-} from "./data/d4rl.ts";
+} from "./core/d4rl.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
 export { writeReports } from "./reports/mod.ts";
 export * from "./stats/mod.ts";

@@ -15,7 +15,7 @@ import { BatchSampler, validateTransitions } from "./transitions.ts";
 import { Evaluator } from "./evaluate.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 import { join } from "./paths.ts";
-import { observationStats, readD4rl } from "../data/d4rl.ts";
+import { observationStats, readD4rl } from "./d4rl.ts";
 import { digest, stableStringify } from "./files.ts";
 import { harnessVersion, runtimeVersions } from "./version.ts";
 import { computeInfo, tf } from "./compute.ts";

@@ -13,7 +13,7 @@ import { exists, readJsonIfExists, withLock, writeJsonAtomic } from "./files.ts"
 import { join, resolve } from "./paths.ts";
 import { harnessVersion } from "./version.ts";
 import { UserError } from "./errors.ts";
-import { readD4rl, writeD4rl } from "../data/d4rl.ts";
+import { readD4rl, writeD4rl } from "./d4rl.ts";
 
 /** How a cached dataset was made, stored beside its HDF5 file. */
 export interface DatasetRecord {

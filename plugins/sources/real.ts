@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { DataSource } from "../../core/contracts/source.ts";
-import { toTransitions } from "../../data/d4rl.ts";
+import { toTransitions } from "../../core/d4rl.ts";
 
 /** Options of the `real` source. */
 export const realOptionsSchema = z.strictObject({});

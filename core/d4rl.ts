@@ -22,7 +22,7 @@ import {
   Group as H5Group,
   ready as h5wasmReady,
 } from "h5wasm/node";
-import type { D4rlDataset, InfoArray, Transitions, VectorStats } from "../core/types.ts";
+import type { D4rlDataset, InfoArray, Transitions, VectorStats } from "./types.ts";
 
 /** A dataset file or object that is missing, unreadable or not in D4RL's layout. */
 export class DatasetError extends Error {
