@@ -1,0 +1,7 @@
+/**
+ * The D4RL file format now lives in the core ({@link ../core/d4rl.ts});
+ * this re-export keeps older import paths working until they move.
+ *
+ * @module
+ */
+export * from "../core/d4rl.ts";
