@@ -16,7 +16,7 @@ import { Evaluator } from "./evaluate.ts";
 import { deriveSeed, Rng } from "./rng.ts";
 import { join } from "./paths.ts";
 import { observationStats, readD4rl } from "./d4rl.ts";
-import { digest, stableStringify } from "./files.ts";
+import { digest, stableStringify } from "./fingerprint.ts";
 import { harnessVersion, runtimeVersions } from "./version.ts";
 import { computeInfo, tf } from "./compute.ts";
 

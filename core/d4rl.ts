@@ -23,6 +23,7 @@ import {
   ready as h5wasmReady,
 } from "h5wasm/node";
 import type { D4rlDataset, InfoArray, Transitions, VectorStats } from "./types.ts";
+import { replaceAtomically } from "./files.ts";
 
 /** A dataset file or object that is missing, unreadable or not in D4RL's layout. */
 export class DatasetError extends Error {
@@ -485,17 +486,17 @@ export async function writeD4rl(
   if (!folderInfo?.isDirectory) {
     throw new DatasetError(path, undefined, `cannot be written: folder ${folder} does not exist`);
   }
-  const temporary = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    const file = new H5File(temporary, "w");
-    try {
-      writeLayout(file, dataset, options.gzipLevel ?? 0);
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temporary, path);
+    await replaceAtomically(path, (temporary) => {
+      const file = new H5File(temporary, "w");
+      try {
+        writeLayout(file, dataset, options.gzipLevel ?? 0);
+      } finally {
+        file.close();
+      }
+      return Promise.resolve();
+    });
   } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
     if (error instanceof DatasetError) throw error;
     throw new DatasetError(path, undefined, `writing failed: ${messageOf(error)}`);
   }
