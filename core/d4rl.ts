@@ -24,6 +24,7 @@ import {
 } from "h5wasm/node";
 import type { D4rlDataset, InfoArray, Transitions, VectorStats } from "./types.ts";
 import { replaceAtomically } from "./files.ts";
+import { allocateTransitions } from "./transitions.ts";
 
 /** A dataset file or object that is missing, unreadable or not in D4RL's layout. */
 export class DatasetError extends Error {
@@ -652,11 +653,8 @@ export function toTransitions(dataset: D4rlDataset): Transitions {
     if (i === size - 1 && !terminals[i]) continue;
     kept[count++] = i;
   }
-  const observations = new Float32Array(count * observationDim);
-  const actions = new Float32Array(count * actionDim);
-  const rewards = new Float32Array(count);
-  const nextObservations = new Float32Array(count * observationDim);
-  const dones = new Float32Array(count);
+  const out = allocateTransitions(count, observationDim, actionDim);
+  const { observations, actions, rewards, nextObservations, dones } = out;
   const source = next ?? dataset.observations;
   // Plain index loops: millions of rows, and a subarray per row would allocate each time.
   for (let k = 0; k < count; k++) {
@@ -675,16 +673,7 @@ export function toTransitions(dataset: D4rlDataset): Transitions {
       nextObservations[k * observationDim + j] = source[row * observationDim + j];
     }
   }
-  return {
-    size: count,
-    observationDim,
-    actionDim,
-    observations,
-    actions,
-    rewards,
-    nextObservations,
-    dones,
-  };
+  return out;
 }
 
 /** Per-dimension mean and standard deviation of a dataset's observations (zero deviations become 1). */
