@@ -1,4 +1,7 @@
-import { assertEquals, assertOk } from "./assert.ts";
+import { assertEquals, assertOk, assertThrows } from "./assert.ts";
+import { z } from "zod";
+import { formatOptionErrors, UserError } from "../core/errors.ts";
+import { real } from "../plugins/sources/real.ts";
 import {
   listFilesRecursively,
   readFileIfExists,
@@ -176,4 +179,19 @@ Deno.test("walker: every file under a folder, sorted, filtered; a missing folder
   );
   assertEquals(await listFilesRecursively(`${folder}/nowhere`), []);
   await Deno.remove(folder, { recursive: true });
+});
+
+Deno.test("option errors: one line per issue, naming the plugin, key path and expectation", () => {
+  const schema = z.strictObject({
+    alpha: z.number(),
+    nested: z.strictObject({ steps: z.number() }),
+  });
+  const parsed = schema.safeParse({ alpha: "x", nested: { steps: 1, extra: 2 }, beta: 3 });
+  assertOk(!parsed.success);
+  const lines = formatOptionErrors("demo", parsed.error).split("\n");
+  assertEquals(lines.length, 3, lines.join("\n"));
+  assertOk(lines.some((line) => /^demo options\.alpha: .*expected number/.test(line)));
+  assertOk(lines.includes("demo options.nested: unknown key 'extra'"));
+  assertOk(lines.includes("demo options: unknown key 'beta'"));
+  assertThrows(() => real({ bogus: 1 }), UserError, "real options: unknown key 'bogus'");
 });
