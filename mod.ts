@@ -3,7 +3,8 @@
  * synthetic experience, built around Policy-Guided Diffusion.
  *
  * The public API: the plugin contracts a user implements, the plain data
- * types they exchange, the dataset reader and writer, the registry and the
+ * types they exchange, the dataset reader and writer, helpers for
+ * transitions, option errors and content-keyed caches, the registry and the
  * grid runner.
  *
  * @module
@@ -25,8 +26,21 @@ export type { GridEvents, GridOptions, GridOutcome } from "./core/scheduler.ts";
 export { runCell } from "./core/cell.ts";
 export { ResultStore } from "./core/store.ts";
 export * from "./core/results.ts";
-export { UserError } from "./core/errors.ts";
-export { BatchSampler, validateTransitions } from "./core/transitions.ts";
+export { formatOptionErrors, UserError } from "./core/errors.ts";
+export {
+  allocateTransitions,
+  BatchSampler,
+  concatTransitions,
+  gatherTransitions,
+  mixWithReal,
+  realRowCount,
+  sampleTransitions,
+  validateTransitions,
+} from "./core/transitions.ts";
+export { datasetFingerprint, stableStringify, valueKey } from "./core/fingerprint.ts";
+export { withLock } from "./core/lock.ts";
+export type { Heartbeat, LockOptions, LockRecord } from "./core/lock.ts";
+export { writeFileAtomic } from "./core/files.ts";
 export {
   DatasetError,
   observationStats,
@@ -34,7 +48,7 @@ export {
   toTransitions,
   validateD4rl,
   writeD4rl,
-} from "./data/d4rl.ts";
+} from "./core/d4rl.ts";
 export { builtinPlugins } from "./plugins/mod.ts";
 export { writeReports } from "./reports/mod.ts";
 export * from "./stats/mod.ts";

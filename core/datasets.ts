@@ -9,11 +9,12 @@ import type { EnvironmentPlugin } from "./contracts/environment.ts";
 import { normalizedScore } from "./contracts/environment.ts";
 import type { PresetName } from "./contracts/common.ts";
 import type { D4rlDataset } from "./types.ts";
-import { exists, readJsonIfExists, withLock, writeJsonAtomic } from "./files.ts";
+import { exists, readJsonIfExists, writeJsonAtomic } from "./files.ts";
+import { withLock } from "./lock.ts";
 import { join, resolve } from "./paths.ts";
 import { harnessVersion } from "./version.ts";
 import { UserError } from "./errors.ts";
-import { readD4rl, writeD4rl } from "../data/d4rl.ts";
+import { readD4rl, writeD4rl } from "./d4rl.ts";
 
 /** How a cached dataset was made, stored beside its HDF5 file. */
 export interface DatasetRecord {

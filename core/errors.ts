@@ -28,3 +28,12 @@ export function formatZodIssues(where: string, error: z.ZodError): string {
     })
     .join("\n");
 }
+
+/**
+ * A plugin's invalid options as text: one line per problem, naming
+ * `<plugin> options.<key path>` and what was expected (unknown keys by name),
+ * e.g. `td3bc options.alpha: Invalid input: expected number, received string`.
+ */
+export function formatOptionErrors(pluginName: string, error: z.ZodError): string {
+  return formatZodIssues(`${pluginName} options`, error);
+}

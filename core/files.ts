@@ -1,25 +1,36 @@
 /**
- * Files that are never half-written: atomic writes (temp file + rename) and
- * a simple cross-process lock for work that two processes could start at once.
+ * Files that are never half-written (a temporary file in the same folder,
+ * then a rename), tolerant reads, and a recursive file listing.
  *
  * @module
  */
-import { dirname } from "./paths.ts";
+import { dirname, join } from "./paths.ts";
+
+// Re-exported so that importers from before the kit was split keep working.
+export { digest, stableStringify } from "./fingerprint.ts";
+export { withLock } from "./lock.ts";
 
 let counter = 0;
 
+/** A temporary name beside `path`, unique per process; merges skip names ending in `.tmp`. */
 function temporaryName(path: string): string {
   counter += 1;
   return `${path}.${Deno.pid}.${counter}.tmp`;
 }
 
-/** Writes bytes to `path` atomically: readers see the old file or the whole new one. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
+/**
+ * Makes `path` appear atomically: `write` fills a temporary file beside it,
+ * which is then renamed over `path`, so readers see the old file or the whole
+ * new one. The temporary file is removed when `write` fails. The folder must
+ * exist.
+ */
+export async function replaceAtomically(
+  path: string,
+  write: (temporary: string) => Promise<void>,
+): Promise<void> {
   const temporary = temporaryName(path);
   try {
-    if (typeof data === "string") await Deno.writeTextFile(temporary, data);
-    else await Deno.writeFile(temporary, data);
+    await write(temporary);
     await Deno.rename(temporary, path);
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
@@ -27,9 +38,28 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
+/** Writes bytes or text to `path` atomically, making its folder if needed. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await replaceAtomically(path, async (temporary) => {
+    if (typeof data === "string") await Deno.writeTextFile(temporary, data);
+    else await Deno.writeFile(temporary, data);
+  });
+}
+
 /** Writes a value as pretty JSON, atomically. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Reads a file's bytes, or `undefined` when it does not exist. */
+export async function readFileIfExists(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
 }
 
 /** Reads a JSON file, or `undefined` when it does not exist. */
@@ -54,62 +84,29 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Runs `work` while holding a lock directory at `path + ".lock"`. Another
- * process waits for it. The holder touches the lock every few seconds; a lock
- * untouched for `staleMs` (its holder died, on any host of a shared
- * filesystem) is taken over.
+ * Every file under `folder`, in its sub-folders too, as full paths sorted by
+ * code unit; `keep` (given the path and the entry) filters them. A missing
+ * folder has none.
  */
-export async function withLock<T>(
-  path: string,
-  work: () => Promise<T>,
-  staleMs = 60_000,
-): Promise<T> {
-  const lock = `${path}.lock`;
-  await Deno.mkdir(dirname(lock), { recursive: true });
-  for (;;) {
+export async function listFilesRecursively(
+  folder: string,
+  keep: (path: string, entry: Deno.DirEntry) => boolean = () => true,
+): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (at: string): Promise<void> => {
+    let entries: Deno.DirEntry[];
     try {
-      await Deno.mkdir(lock);
-      await Deno.writeTextFile(`${lock}/owner`, `${Deno.pid}\n`);
-      break;
+      entries = await Array.fromAsync(Deno.readDir(at));
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      const info = await Deno.stat(lock).catch(() => undefined);
-      if (info?.mtime && Date.now() - info.mtime.getTime() > staleMs) {
-        await Deno.remove(lock, { recursive: true }).catch(() => {});
-        continue;
-      }
-      await new Promise((done) => setTimeout(done, 250));
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
     }
-  }
-  const heartbeat = setInterval(() => {
-    const now = new Date();
-    Deno.utime(lock, now, now).catch(() => {});
-  }, Math.max(1000, Math.floor(staleMs / 6)));
-  try {
-    return await work();
-  } finally {
-    clearInterval(heartbeat);
-    await Deno.remove(lock, { recursive: true }).catch(() => {});
-  }
-}
-
-/** A short hex digest (SHA-256) of a string, for content keys. */
-export async function digest(text: string, length = 16): Promise<string> {
-  const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(
-    0,
-    length,
-  );
-}
-
-/** JSON with object keys sorted, so equal values always give equal text (for hashing). */
-export function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
+    for (const entry of entries) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory) await visit(path);
+      else if (entry.isFile && keep(path, entry)) found.push(path);
+    }
+  };
+  await visit(folder);
+  return found.sort();
 }

@@ -13,7 +13,8 @@
 import { cellId, type CellKey, cellKeySchema, cellPath, cellResultSchema } from "./results.ts";
 import { type CellMarker, cellMarkerSchema, markerPath } from "./status.ts";
 import { formatZodIssues, UserError } from "./errors.ts";
-import { stableStringify, writeFileAtomic, writeJsonAtomic } from "./files.ts";
+import { listFilesRecursively, writeFileAtomic, writeJsonAtomic } from "./files.ts";
+import { stableStringify } from "./fingerprint.ts";
 import { join, relative, resolve } from "./paths.ts";
 import { z } from "zod";
 
@@ -67,23 +68,6 @@ interface Collected {
   skipped: string[];
 }
 
-async function listFiles(folder: string): Promise<string[]> {
-  const found: string[] = [];
-  let entries: Deno.DirEntry[];
-  try {
-    entries = await Array.fromAsync(Deno.readDir(folder));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return found;
-    throw error;
-  }
-  for (const entry of entries) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory) found.push(...(await listFiles(path)));
-    else if (entry.isFile) found.push(path);
-  }
-  return found.sort();
-}
-
 function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text);
@@ -101,9 +85,10 @@ function differingFields(a: unknown, b: unknown): string[] {
 }
 
 async function collect(folder: string, into: Collected): Promise<void> {
-  for (const path of await listFiles(folder)) {
+  for (const path of await listFilesRecursively(folder)) {
     const relativePath = relative(folder, path).split("\\").join("/");
-    if (relativePath.endsWith(".tmp") || relativePath.includes(".lock/")) continue;
+    // Temporary files of atomic writes, lock files, and lock folders of older releases.
+    if (relativePath.endsWith(".tmp") || /\.lock(\/|$)/.test(relativePath)) continue;
     if (reportFiles.has(relativePath)) continue;
     if (relativePath === "run.json") {
       const text = await Deno.readTextFile(path);

@@ -14,7 +14,7 @@ import type { ResultStore } from "./store.ts";
 import { cellId, type CellKey, cellKeySchema, cellPath, cellResultSchema } from "./results.ts";
 import { gridConfigSchema } from "./config.ts";
 import { cellConfigHash } from "./cell.ts";
-import { readJsonIfExists, writeJsonAtomic } from "./files.ts";
+import { listFilesRecursively, readJsonIfExists, writeJsonAtomic } from "./files.ts";
 import { join } from "./paths.ts";
 import { shardOf } from "./shard.ts";
 import { UserError } from "./errors.ts";
@@ -208,21 +208,9 @@ function processAlive(pid: number): boolean | undefined {
   }
 }
 
-async function listJson(folder: string): Promise<string[]> {
-  const found: string[] = [];
-  let entries: Deno.DirEntry[] = [];
-  try {
-    entries = await Array.fromAsync(Deno.readDir(folder));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return found;
-    throw error;
-  }
-  for (const entry of entries) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory) found.push(...(await listJson(path)));
-    else if (entry.isFile && entry.name.endsWith(".json")) found.push(path);
-  }
-  return found.sort();
+/** Every JSON file under a folder (none when it is missing), sorted. */
+function listJson(folder: string): Promise<string[]> {
+  return listFilesRecursively(folder, (path) => path.endsWith(".json"));
 }
 
 function emptyCounts(): Record<CellState, number> {

@@ -53,6 +53,79 @@ export function validateTransitions(
   checkArray(origin, "dones", transitions.dones, size);
 }
 
+/** An empty (zero-filled) transition set of `size` rows. */
+export function allocateTransitions(
+  size: number,
+  observationDim: number,
+  actionDim: number,
+): Transitions {
+  return {
+    size,
+    observationDim,
+    actionDim,
+    observations: new Float32Array(size * observationDim),
+    actions: new Float32Array(size * actionDim),
+    rewards: new Float32Array(size),
+    nextObservations: new Float32Array(size * observationDim),
+    dones: new Float32Array(size),
+  };
+}
+
+/**
+ * Copies rows `rows[i]` of `from` to rows `i` of `into` (a new set when not
+ * given; `into` must have `rows.length` rows and `from`'s widths) and
+ * returns it.
+ */
+export function gatherTransitions(
+  from: Transitions,
+  rows: ArrayLike<number>,
+  into: Transitions = allocateTransitions(rows.length, from.observationDim, from.actionDim),
+): Transitions {
+  const { observationDim: od, actionDim: ad } = from;
+  // Plain index loops: a subarray per row would allocate each time.
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    for (let j = 0; j < od; j++) {
+      into.observations[i * od + j] = from.observations[row * od + j];
+      into.nextObservations[i * od + j] = from.nextObservations[row * od + j];
+    }
+    for (let j = 0; j < ad; j++) into.actions[i * ad + j] = from.actions[row * ad + j];
+    into.rewards[i] = from.rewards[row];
+    into.dones[i] = from.dones[row];
+  }
+  return into;
+}
+
+/** `count` rows of `from` drawn uniformly with replacement (`rng.indices`, one draw per row). */
+export function sampleTransitions(from: Transitions, count: number, rng: Rng): Transitions {
+  return gatherTransitions(from, rng.indices(from.size, new Int32Array(count)));
+}
+
+/**
+ * How many real rows join `syntheticSize` synthetic ones so that real rows
+ * make up `realFraction` of the mix: `round(n · f / (1 − f))`.
+ */
+export function realRowCount(syntheticSize: number, realFraction: number): number {
+  return Math.round((syntheticSize * realFraction) / (1 - realFraction));
+}
+
+/**
+ * Synthetic transitions followed by {@link realRowCount} rows drawn from
+ * `real` ({@link sampleTransitions}), so that real rows make up
+ * `realFraction` of the result. With no real rows to add, `synthetic` itself
+ * is returned and `rng` is not drawn from.
+ */
+export function mixWithReal(
+  synthetic: Transitions,
+  real: Transitions,
+  realFraction: number,
+  rng: Rng,
+): Transitions {
+  const count = realRowCount(synthetic.size, realFraction);
+  if (count === 0) return synthetic;
+  return concatTransitions([synthetic, sampleTransitions(real, count, rng)]);
+}
+
 /** Draws uniform batches (with replacement) into reused buffers. */
 export class BatchSampler {
   #batch: TransitionBatch;
@@ -63,35 +136,13 @@ export class BatchSampler {
   constructor(batchSize: number, observationDim: number, actionDim: number, rng: Rng) {
     this.#rng = rng;
     this.#indices = new Int32Array(batchSize);
-    this.#batch = {
-      size: batchSize,
-      observationDim,
-      actionDim,
-      observations: new Float32Array(batchSize * observationDim),
-      actions: new Float32Array(batchSize * actionDim),
-      rewards: new Float32Array(batchSize),
-      nextObservations: new Float32Array(batchSize * observationDim),
-      dones: new Float32Array(batchSize),
-    };
+    this.#batch = allocateTransitions(batchSize, observationDim, actionDim);
   }
 
   /** A batch drawn from `from`; the returned object is reused by the next call. */
   sample(from: Transitions): TransitionBatch {
-    const batch = this.#batch;
-    const { observationDim: od, actionDim: ad } = batch;
     this.#rng.indices(from.size, this.#indices);
-    for (let row = 0; row < batch.size; row++) {
-      const index = this.#indices[row];
-      batch.observations.set(from.observations.subarray(index * od, index * od + od), row * od);
-      batch.nextObservations.set(
-        from.nextObservations.subarray(index * od, index * od + od),
-        row * od,
-      );
-      batch.actions.set(from.actions.subarray(index * ad, index * ad + ad), row * ad);
-      batch.rewards[row] = from.rewards[index];
-      batch.dones[row] = from.dones[index];
-    }
-    return batch;
+    return gatherTransitions(from, this.#indices, this.#batch);
   }
 }
 
@@ -99,16 +150,7 @@ export class BatchSampler {
 export function concatTransitions(parts: Transitions[]): Transitions {
   const { observationDim: od, actionDim: ad } = parts[0];
   const size = parts.reduce((sum, part) => sum + part.size, 0);
-  const out: Transitions = {
-    size,
-    observationDim: od,
-    actionDim: ad,
-    observations: new Float32Array(size * od),
-    actions: new Float32Array(size * ad),
-    rewards: new Float32Array(size),
-    nextObservations: new Float32Array(size * od),
-    dones: new Float32Array(size),
-  };
+  const out = allocateTransitions(size, od, ad);
   let at = 0;
   for (const part of parts) {
     out.observations.set(part.observations, at * od);

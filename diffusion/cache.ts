@@ -10,7 +10,9 @@
  *
  * @module
  */
-import type { D4rlDataset } from "../core/types.ts";
+import { datasetFingerprint, valueKey } from "../core/fingerprint.ts";
+import { readFileIfExists, writeFileAtomic } from "../core/files.ts";
+import { type LockOptions, withLock } from "../core/lock.ts";
 import type { ValidationPoint } from "./train.ts";
 import type { UNetConfig } from "./unet1d.ts";
 import type { RowStats } from "./windows.ts";
@@ -29,54 +31,12 @@ export interface StoredDenoiser {
 
 const formatVersion = 1;
 
-/** SHA-256 of some bytes, as hex. */
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function bytesOf(array: ArrayBufferView): Uint8Array {
-  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
-
-/** A content id of a dataset: SHA-256 over its sizes and every array a source reads. */
-export async function datasetFingerprint(dataset: D4rlDataset): Promise<string> {
-  const head = new TextEncoder().encode(
-    JSON.stringify([dataset.size, dataset.observationDim, dataset.actionDim]),
-  );
-  const parts = [
-    head,
-    bytesOf(dataset.observations),
-    bytesOf(dataset.actions),
-    bytesOf(dataset.rewards),
-    bytesOf(dataset.terminals),
-    bytesOf(dataset.timeouts),
-  ];
-  const total = parts.reduce((sum, p) => sum + p.length, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return await sha256(joined);
-}
+/** A content id of a dataset (see the core's `datasetFingerprint`; re-exported for importers). */
+export { datasetFingerprint };
 
 /** A cache key: SHA-256 of a JSON value (keys sorted), shortened to 32 hex digits. */
-export async function cacheKey(value: unknown): Promise<string> {
-  const sorted = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sorted);
-    if (v && typeof v === "object") {
-      return Object.fromEntries(
-        Object.keys(v as Record<string, unknown>).sort().map((
-          k,
-        ) => [k, sorted((v as Record<string, unknown>)[k])]),
-      );
-    }
-    return v;
-  };
-  const hex = await sha256(new TextEncoder().encode(JSON.stringify(sorted(value))));
-  return hex.slice(0, 32);
+export function cacheKey(value: unknown): Promise<string> {
+  return valueKey(value, 32);
 }
 
 /** Serialises a denoiser to bytes. */
@@ -151,30 +111,15 @@ export function decodeDenoiser(bytes: Uint8Array, source: string): StoredDenoise
   };
 }
 
-/** Writes bytes atomically: a temporary file in the same folder, then a rename. */
-export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const folder = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-  if (folder) await Deno.mkdir(folder, { recursive: true });
-  const temporary = `${path}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(temporary, bytes);
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
+/** Writes bytes atomically (the core's `writeFileAtomic`, kept under this name for importers). */
+export function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  return writeFileAtomic(path, bytes);
 }
 
 /** Reads a stored denoiser, or `undefined` when the file does not exist. */
 export async function loadDenoiser(path: string): Promise<StoredDenoiser | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-  return decodeDenoiser(bytes, path);
+  const bytes = await readFileIfExists(path);
+  return bytes === undefined ? undefined : decodeDenoiser(bytes, path);
 }
 
 /** Stores a denoiser atomically at `path`. */
@@ -182,19 +127,15 @@ export async function saveDenoiser(path: string, model: StoredDenoiser): Promise
   await writeAtomically(path, encodeDenoiser(model));
 }
 
-/** How {@link produceOnce} waits for another process. */
-export interface LockOptions {
-  /** A lock untouched for this long is taken to be left by a dead process. */
-  staleMs: number;
-  /** Wait between looks at the lock. */
-  pollMs: number;
-}
+/** How {@link produceOnce} waits for another process (the core lock's options). */
+export type { LockOptions };
 
 /**
- * Loads an artefact, or makes it while holding `${path}.lock` so concurrent
- * processes (the cells of a grid) make it once: the others wait and then
- * load it. `make` receives a heartbeat to call during long work, which keeps
- * the lock fresh; a lock left stale (its holder died) is taken over.
+ * Loads an artefact, or makes it while holding `${path}.lock` (the core's
+ * `withLock`) so concurrent processes (the cells of a grid) make it once:
+ * the others wait and then load it. `make` receives a heartbeat to call
+ * during long work, which keeps the lock fresh; a lock left stale (its
+ * holder died) is taken over.
  */
 export async function produceOnce<T>(
   path: string,
@@ -202,43 +143,12 @@ export async function produceOnce<T>(
   make: (heartbeat: () => void) => Promise<T>,
   options: LockOptions = { staleMs: 10 * 60_000, pollMs: 1000 },
 ): Promise<T> {
-  const lockPath = `${path}.lock`;
-  const folder = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-  if (folder) await Deno.mkdir(folder, { recursive: true });
-  while (true) {
-    const existing = await load();
-    if (existing !== undefined) return existing;
-    let lock: Deno.FsFile | undefined;
-    try {
-      lock = await Deno.open(lockPath, { createNew: true, write: true });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-    if (lock) {
-      lock.close();
-      try {
-        const madeMeanwhile = await load();
-        if (madeMeanwhile !== undefined) return madeMeanwhile;
-        let lastBeat = Date.now();
-        return await make(() => {
-          const now = Date.now();
-          if (now - lastBeat < 5000) return;
-          lastBeat = now;
-          try {
-            Deno.utimeSync(lockPath, new Date(now), new Date(now));
-          } catch {
-            // The lock was taken over as stale; the result is still written atomically.
-          }
-        });
-      } finally {
-        await Deno.remove(lockPath).catch(() => {});
-      }
-    }
-    const info = await Deno.stat(lockPath).catch(() => undefined);
-    if (info?.mtime && Date.now() - info.mtime.getTime() > options.staleMs) {
-      await Deno.remove(lockPath).catch(() => {});
-      continue;
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs));
-  }
+  const existing = await load();
+  if (existing !== undefined) return existing;
+  // Whoever held the lock before us has most likely made it meanwhile.
+  return await withLock(
+    path,
+    async (heartbeat) => (await load()) ?? (await make(heartbeat)),
+    options,
+  );
 }

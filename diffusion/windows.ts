@@ -10,6 +10,7 @@
  * @module
  */
 import type { D4rlDataset, Transitions } from "../core/types.ts";
+import { allocateTransitions } from "../core/transitions.ts";
 
 /** Actions are clipped to ±this before `atanh`, so the transform stays finite. */
 export const actionClip = 0.999;
@@ -224,11 +225,8 @@ export function windowsToTransitions(
     );
   }
   const size = count * (trajectoryLength - 1);
-  const observations = new Float32Array(size * observationDim);
-  const nextObservations = new Float32Array(size * observationDim);
-  const actions = new Float32Array(size * actionDim);
-  const rewards = new Float32Array(size);
-  const dones = new Float32Array(size);
+  const out = allocateTransitions(size, observationDim, actionDim);
+  const { observations, nextObservations, actions, rewards, dones } = out;
   let index = 0;
   for (let w = 0; w < count; w++) {
     for (let step = 0; step < trajectoryLength - 1; step++, index++) {
@@ -245,16 +243,7 @@ export function windowsToTransitions(
       dones[index] = windows[row + doneColumn] > 0.5 ? 1 : 0;
     }
   }
-  return {
-    size,
-    observationDim,
-    actionDim,
-    observations,
-    actions,
-    rewards,
-    nextObservations,
-    dones,
-  };
+  return out;
 }
 
 /**

@@ -3,7 +3,7 @@ import { initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import type { EnvironmentSpec } from "../core/contracts/environment.ts";
 import type { D4rlDataset } from "../core/types.ts";
-import { readD4rl, validateD4rl, writeD4rl } from "../data/d4rl.ts";
+import { readD4rl, validateD4rl, writeD4rl } from "../core/d4rl.ts";
 import { locomotion } from "../plugins/envs/locomotion.ts";
 import {
   BehaviourTraining,

@@ -8,7 +8,7 @@ import {
   toTransitions,
   validateD4rl,
   writeD4rl,
-} from "../data/d4rl.ts";
+} from "../core/d4rl.ts";
 import type { D4rlDataset } from "../core/types.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;

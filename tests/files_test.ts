@@ -1,5 +1,7 @@
 import { assertEquals, assertOk } from "./assert.ts";
-import { digest, stableStringify, withLock, writeJsonAtomic } from "../core/files.ts";
+import { writeJsonAtomic } from "../core/files.ts";
+import { digest, stableStringify } from "../core/fingerprint.ts";
+import { withLock } from "../core/lock.ts";
 import { ResultStore } from "../core/store.ts";
 
 Deno.test("files: atomic writes leave no temporary files behind", async () => {
@@ -32,7 +34,7 @@ Deno.test("files: a lock whose holder died is taken over once stale", async () =
   await Deno.mkdir(`${folder}/artefact.lock`);
   const old = new Date(Date.now() - 10_000);
   await Deno.utime(`${folder}/artefact.lock`, old, old);
-  const value = await withLock(`${folder}/artefact`, () => Promise.resolve(42), 5_000);
+  const value = await withLock(`${folder}/artefact`, () => Promise.resolve(42), { staleMs: 5_000 });
   assertEquals(value, 42);
   await Deno.remove(folder, { recursive: true });
 });

@@ -11,7 +11,7 @@ import {
   valueLoss,
 } from "../plugins/agents/iql.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
-import { observationStats, toTransitions } from "../data/d4rl.ts";
+import { observationStats, toTransitions } from "../core/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
 import {
   mazeReturn,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { environmentPluginSchema } from "../core/contracts/environment.ts";
 import { Rng } from "../core/rng.ts";
-import { readD4rl, toTransitions, validateD4rl, writeD4rl } from "../data/d4rl.ts";
+import { readD4rl, toTransitions, validateD4rl, writeD4rl } from "../core/d4rl.ts";
 import {
   makeMaze2d,
   maze2d,

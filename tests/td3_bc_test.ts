@@ -4,7 +4,7 @@ import { Rng } from "../core/rng.ts";
 import type { Agent } from "../core/contracts/agent.ts";
 import { lambdaScaledQ, td3bc, td3bcHiddenDims, td3bcSchedules } from "../plugins/agents/td3_bc.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
-import { observationStats, toTransitions } from "../data/d4rl.ts";
+import { observationStats, toTransitions } from "../core/d4rl.ts";
 import { BatchSampler } from "../core/transitions.ts";
 import {
   mazeReturn,

@@ -6,30 +6,13 @@
  * @module
  */
 import type { D4rlDataset } from "../core/types.ts";
-import { stableStringify } from "../core/files.ts";
+import { datasetSettingsKey } from "../core/fingerprint.ts";
+import { readFileIfExists } from "../core/files.ts";
 import { type EnsembleSnapshot, ProbabilisticEnsemble } from "./ensemble.ts";
 
-function hex(bytes: ArrayBuffer): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** SHA-256 (hex) of a dataset's arrays together with any JSON-safe settings. */
-export async function contentKey(dataset: D4rlDataset, settings: unknown): Promise<string> {
-  const arrays: ArrayBufferView[] = [
-    dataset.observations,
-    dataset.actions,
-    dataset.rewards,
-    dataset.terminals,
-    dataset.timeouts,
-  ];
-  if (dataset.nextObservations) arrays.push(dataset.nextObservations);
-  const parts: string[] = [];
-  for (const array of arrays) {
-    const view = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-    parts.push(hex(await crypto.subtle.digest("SHA-256", view.slice())));
-  }
-  parts.push(stableStringify(settings));
-  return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("|"))));
+/** SHA-256 (hex) of a dataset's arrays together with any JSON-safe settings (the core's `datasetSettingsKey`). */
+export function contentKey(dataset: D4rlDataset, settings: unknown): Promise<string> {
+  return datasetSettingsKey(dataset, settings);
 }
 
 /**
@@ -87,12 +70,5 @@ export function decodeEnsembles(
   }
 }
 
-/** Reads a file, or `undefined` when it does not exist. */
-export async function readIfExists(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
+/** Reads a file, or `undefined` when it does not exist (the core's `readFileIfExists`). */
+export const readIfExists = readFileIfExists;

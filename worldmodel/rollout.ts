@@ -9,6 +9,7 @@
 import type { Rng } from "../core/rng.ts";
 import type { PolicyView, Transitions } from "../core/types.ts";
 import type { EnvironmentSpec } from "../core/contracts/environment.ts";
+import { allocateTransitions } from "../core/transitions.ts";
 import type { DynamicsModel } from "./dynamics.ts";
 
 /** Draws actions in [−1, 1] for `count` observations. */
@@ -136,16 +137,7 @@ export function rollout(
 export function rolloutTransitions(trajectories: RolloutTrajectories): Transitions {
   const { count, length, observationDim: od, actionDim: ad, steps } = trajectories;
   const size = steps.reduce((sum, taken) => sum + taken, 0);
-  const out: Transitions = {
-    size,
-    observationDim: od,
-    actionDim: ad,
-    observations: new Float32Array(size * od),
-    actions: new Float32Array(size * ad),
-    rewards: new Float32Array(size),
-    nextObservations: new Float32Array(size * od),
-    dones: new Float32Array(size),
-  };
+  const out = allocateTransitions(size, od, ad);
   let row = 0;
   for (let i = 0; i < count; i++) {
     for (let t = 0; t < steps[i]; t++) {

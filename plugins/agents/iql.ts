@@ -29,6 +29,7 @@ import type {
   AgentSchedule,
 } from "../../core/contracts/agent.ts";
 import { deriveSeed, Rng } from "../../core/rng.ts";
+import { formatOptionErrors, UserError } from "../../core/errors.ts";
 import type { ActionDistribution, TransitionBatch } from "../../core/types.ts";
 import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
@@ -124,14 +125,7 @@ export type IqlOptions = z.infer<typeof iqlOptionsSchema>;
 function parseOptions(options: unknown): IqlOptions {
   const parsed = iqlOptionsSchema.safeParse(options ?? {});
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((issue) => {
-    const where = ["iql options", ...issue.path].join(".");
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => `${where}: unknown key '${key}'`).join("\n");
-    }
-    return `${where}: ${issue.message}`;
-  });
-  throw new Error(lines.join("\n"));
+  throw new UserError(formatOptionErrors("iql", parsed.error));
 }
 
 /**

@@ -24,6 +24,7 @@ import type {
   AgentSchedule,
 } from "../../core/contracts/agent.ts";
 import { deriveSeed, Rng } from "../../core/rng.ts";
+import { formatOptionErrors, UserError } from "../../core/errors.ts";
 import type { ActionDistribution, TransitionBatch } from "../../core/types.ts";
 import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
@@ -106,14 +107,7 @@ export type Td3bcOptions = z.infer<typeof td3bcOptionsSchema>;
 function parseOptions(options: unknown): Td3bcOptions {
   const parsed = td3bcOptionsSchema.safeParse(options ?? {});
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((issue) => {
-    const where = ["td3bc options", ...issue.path].join(".");
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => `${where}: unknown key '${key}'`).join("\n");
-    }
-    return `${where}: ${issue.message}`;
-  });
-  throw new Error(lines.join("\n"));
+  throw new UserError(formatOptionErrors("td3bc", parsed.error));
 }
 
 /** `−λ·mean Q₁` with `λ = α / mean|Q₁|` treated as a constant, from critic 1's `[n, 1]` values. */

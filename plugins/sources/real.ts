@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import type { DataSource } from "../../core/contracts/source.ts";
-import { toTransitions } from "../../data/d4rl.ts";
+import { toTransitions } from "../../core/d4rl.ts";
+import { formatOptionErrors, UserError } from "../../core/errors.ts";
 
 /** Options of the `real` source. */
 export const realOptionsSchema = z.strictObject({});
@@ -16,10 +17,11 @@ export type RealOptions = z.infer<typeof realOptionsSchema>;
 
 /** The offline dataset as the agent's training data. */
 export function real(options: unknown = {}): DataSource {
-  const parsed = realOptionsSchema.parse(options ?? {});
+  const parsed = realOptionsSchema.safeParse(options ?? {});
+  if (!parsed.success) throw new UserError(formatOptionErrors("real", parsed.error));
   return {
     name: "real",
-    options: parsed,
+    options: parsed.data,
     generate(context) {
       return Promise.resolve(toTransitions(context.dataset));
     },

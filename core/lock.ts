@@ -1,0 +1,139 @@
+/**
+ * One cross-process lock for work that two processes (the cells of a grid,
+ * workers on a shared filesystem) could start at once: a lock file beside
+ * the artefact, created exclusively, holding a {@link LockRecord} that names
+ * its owner and is rewritten as a heartbeat.
+ *
+ * A waiter polls until the lock is gone, or takes it over once its file has
+ * gone untouched for `staleMs` (its holder died, on any host). The record
+ * names the owner's pid and host so that a dead owner on this host can later
+ * be recognised without waiting for staleness.
+ *
+ * @module
+ */
+import { dirname } from "./paths.ts";
+
+/** How a lock waits for another holder. */
+export interface LockOptions {
+  /** A lock untouched for this long is taken to be left by a dead process. */
+  staleMs: number;
+  /** Wait between looks at a held lock. */
+  pollMs: number;
+}
+
+/** What a lock file holds: who owns it and when it last showed life. */
+export interface LockRecord {
+  /** Process id of the owner, on `host`. */
+  pid: number;
+  /** Host name of the owner. */
+  host: string;
+  /** A random id of this acquisition, so an owner recognises its own lock. */
+  token: string;
+  /** When the lock was taken (ISO 8601). */
+  acquiredAt: string;
+  /** The owner's latest heartbeat (ISO 8601); the file's mtime moves with it. */
+  heartbeatAt: string;
+}
+
+/** Refreshes the held lock; cheap to call often (it writes at most every few seconds). */
+export type Heartbeat = () => void;
+
+/** The defaults of {@link withLock}. */
+export const defaultLockOptions: LockOptions = { staleMs: 60_000, pollMs: 250 };
+
+/** The lock file guarding `path`. */
+export function lockPathOf(path: string): string {
+  return `${path}.lock`;
+}
+
+/** A lock's record, or `undefined` when there is none or it is unreadable (being written, legacy). */
+export function readLockRecord(lockPath: string): LockRecord | undefined {
+  try {
+    const record = JSON.parse(Deno.readTextFileSync(lockPath));
+    return typeof record?.token === "string" ? record as LockRecord : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function tryCreate(lockPath: string, record: LockRecord): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(lockPath, { createNew: true, write: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
+  }
+  try {
+    await file.write(new TextEncoder().encode(JSON.stringify(record)));
+  } finally {
+    file.close();
+  }
+  return true;
+}
+
+async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
+  const info = await Deno.stat(lockPath).catch(() => undefined);
+  return info?.mtime !== null && info?.mtime !== undefined &&
+    Date.now() - info.mtime.getTime() > staleMs;
+}
+
+/**
+ * Runs `work` while holding the lock of `path` (the file `path + ".lock"`);
+ * another holder makes it wait. The lock is kept fresh by a timer and by the
+ * `heartbeat` that `work` receives, which work that blocks the event loop
+ * (synchronous training) calls now and then. The lock is removed afterwards
+ * unless someone else has taken it over meanwhile.
+ */
+export async function withLock<T>(
+  path: string,
+  work: (heartbeat: Heartbeat) => Promise<T>,
+  options: Partial<LockOptions> = {},
+): Promise<T> {
+  const { staleMs, pollMs } = { ...defaultLockOptions, ...options };
+  const lockPath = lockPathOf(path);
+  await Deno.mkdir(dirname(lockPath), { recursive: true });
+  const now = new Date().toISOString();
+  const record: LockRecord = {
+    pid: Deno.pid,
+    host: Deno.hostname(),
+    token: crypto.randomUUID(),
+    acquiredAt: now,
+    heartbeatAt: now,
+  };
+  while (!(await tryCreate(lockPath, record))) {
+    if (await isStale(lockPath, staleMs)) {
+      // Recursive: locks of older releases were directories.
+      await Deno.remove(lockPath, { recursive: true }).catch(() => {});
+      continue;
+    }
+    await new Promise((done) => setTimeout(done, pollMs));
+  }
+  const ours = () => readLockRecord(lockPath)?.token === record.token;
+  const beatMs = Math.max(1000, Math.floor(staleMs / 6));
+  let lastBeat = Date.now();
+  let lost = false;
+  const beat = (force: boolean) => {
+    const at = Date.now();
+    if (lost || (!force && at - lastBeat < Math.min(5000, beatMs))) return;
+    lastBeat = at;
+    if (!ours()) {
+      // Taken over as stale: leave the new owner's record alone; the result is still written atomically.
+      lost = true;
+      return;
+    }
+    record.heartbeatAt = new Date(at).toISOString();
+    try {
+      Deno.writeTextFileSync(lockPath, JSON.stringify(record), { create: false });
+    } catch {
+      lost = true;
+    }
+  };
+  const timer = setInterval(() => beat(true), beatMs);
+  try {
+    return await work(() => beat(false));
+  } finally {
+    clearInterval(timer);
+    if (ours()) await Deno.remove(lockPath).catch(() => {});
+  }
+}
