@@ -7,7 +7,7 @@
  */
 import type { SourceContext } from "../core/contracts/source.ts";
 import { Rng } from "../core/rng.ts";
-import { toTransitions } from "../data/d4rl.ts";
+import { toTransitions } from "../core/d4rl.ts";
 import {
   disposePetsModels,
   drawStartStates,

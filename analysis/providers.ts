@@ -13,7 +13,7 @@ import { loadDataset, resolveDataset } from "../core/datasets.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
 import { BatchSampler } from "../core/transitions.ts";
 import type { D4rlDataset } from "../core/types.ts";
-import { observationStats, toTransitions } from "../data/d4rl.ts";
+import { observationStats, toTransitions } from "../core/d4rl.ts";
 import { analysisPresets, type AnalysisProviders, type TargetPolicy } from "./analyze.ts";
 import { diffusionTrajectoryModel } from "./diffusion_model.ts";
 import { petsTrajectoryModel } from "./pets_model.ts";

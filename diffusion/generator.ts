@@ -11,8 +11,9 @@
  */
 import type { PresetName } from "../core/contracts/common.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
+import { mixWithReal } from "../core/transitions.ts";
 import type { PolicyView, Transitions } from "../core/types.ts";
-import { toTransitions } from "../data/d4rl.ts";
+import { toTransitions } from "../core/d4rl.ts";
 import type { LoadedDenoiser } from "./loaded_denoiser.ts";
 import {
   type DiffusionOptions,
@@ -24,7 +25,7 @@ import type { DiffusionSizes } from "./presets.ts";
 import { byWholePercent } from "./progress.ts";
 import { guidanceFor, sampleUnguidedOnce, sampleWindows } from "./sampling.ts";
 import { guidanceOptionsOf, samplerOptionsOf } from "./settings.ts";
-import { GenerationReplay, mixInReal } from "./training_data.ts";
+import { GenerationReplay } from "./training_data.ts";
 import { type DenoiserContext, trainOrLoadDenoiser } from "./train_or_load.ts";
 import { windowsToTransitions } from "./windows.ts";
 
@@ -109,7 +110,7 @@ export class DiffusionGenerator {
     let data = options.generationMode === "continuous" ? this.#replay.add(synthetic) : synthetic;
     if (options.realFraction > 0) {
       const rng = new Rng(deriveSeed(context.seed, `${name}-real-mix-${generation}`));
-      data = mixInReal(data, toTransitions(context.dataset), options.realFraction, rng);
+      data = mixWithReal(data, toTransitions(context.dataset), options.realFraction, rng);
     }
     return data;
   }

@@ -27,5 +27,5 @@ export {
 export { type DenoiserContext, prepareDenoiser, trainOrLoadDenoiser } from "./train_or_load.ts";
 export { LoadedDenoiser } from "./loaded_denoiser.ts";
 export { type Guidance, guidanceFor, sampleUnguidedOnce, sampleWindows } from "./sampling.ts";
-export { drawTransitions, GenerationReplay, mixInReal } from "./training_data.ts";
+export { GenerationReplay } from "./training_data.ts";
 export { DiffusionGenerator } from "./generator.ts";

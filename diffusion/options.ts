@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatOptionErrors, UserError } from "../core/errors.ts";
 import { z } from "zod";
 import type { PresetName } from "../core/contracts/common.ts";
 import { diffusionPresets, type DiffusionSizes } from "./presets.ts";
@@ -77,10 +78,7 @@ export const defaultDiffusionOptions: DiffusionOptions = diffusionOptionsSchema.
 export function parseDiffusionOptions(sourceName: string, options: unknown): DiffusionOptions {
   const result = diffusionOptionsSchema.safeParse(options ?? {});
   if (!result.success) {
-    const problems = result.error.issues.map((issue) =>
-      `${issue.path.join(".") || "(options)"}: ${issue.message}`
-    );
-    throw new Error(`data source '${sourceName}': invalid options: ${problems.join("; ")}`);
+    throw new UserError(formatOptionErrors(sourceName, result.error));
   }
   return result.data;
 }

@@ -8,7 +8,6 @@
  */
 import { concatTransitions } from "../core/transitions.ts";
 import type { Transitions } from "../core/types.ts";
-import type { Rng } from "../core/rng.ts";
 
 /** Continuous mode's buffer: the latest `kept` generations, oldest dropped first. */
 export class GenerationReplay {
@@ -28,48 +27,4 @@ export class GenerationReplay {
   clear(): void {
     this.#generations.length = 0;
   }
-}
-
-/**
- * `data` followed by real transitions drawn from `real`, as many as make up
- * `realFraction` of the result (rounded).
- */
-export function mixInReal(
-  data: Transitions,
-  real: Transitions,
-  realFraction: number,
-  rng: Rng,
-): Transitions {
-  const realCount = Math.round((data.size * realFraction) / (1 - realFraction));
-  return concatTransitions([data, drawTransitions(real, realCount, rng)]);
-}
-
-/** `count` transitions drawn uniformly (with replacement) from a set. */
-export function drawTransitions(from: Transitions, count: number, rng: Rng): Transitions {
-  const { observationDim, actionDim } = from;
-  const out: Transitions = {
-    size: count,
-    observationDim,
-    actionDim,
-    observations: new Float32Array(count * observationDim),
-    actions: new Float32Array(count * actionDim),
-    rewards: new Float32Array(count),
-    nextObservations: new Float32Array(count * observationDim),
-    dones: new Float32Array(count),
-  };
-  for (let i = 0; i < count; i++) {
-    const j = rng.int(from.size);
-    out.observations.set(
-      from.observations.subarray(j * observationDim, (j + 1) * observationDim),
-      i * observationDim,
-    );
-    out.nextObservations.set(
-      from.nextObservations.subarray(j * observationDim, (j + 1) * observationDim),
-      i * observationDim,
-    );
-    out.actions.set(from.actions.subarray(j * actionDim, (j + 1) * actionDim), i * actionDim);
-    out.rewards[i] = from.rewards[j];
-    out.dones[i] = from.dones[j];
-  }
-  return out;
 }

@@ -23,7 +23,7 @@ import { silentReporter } from "../core/contracts/common.ts";
 import type { Environment, EnvironmentPlugin } from "../core/contracts/environment.ts";
 import type { DataSource, GenerateRequest, SourceContext } from "../core/contracts/source.ts";
 import type { D4rlDataset, PolicyView, TransitionBatch, Transitions } from "../core/types.ts";
-import { writeD4rl } from "../data/d4rl.ts";
+import { writeD4rl } from "../core/d4rl.ts";
 
 const datasetId = "loop-line";
 /** Steps of an evaluation episode: an episode's return is this times the action. */

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { energyDistance, QualityProbe, qualitySampleSize } from "../core/quality.ts";
 import { Rng } from "../core/rng.ts";
 import type { PolicyView, Transitions } from "../core/types.ts";
-import { toTransitions } from "../data/d4rl.ts";
+import { toTransitions } from "../core/d4rl.ts";
 import { makeMaze2d, maze2d, wallClearance } from "../plugins/envs/maze2d.ts";
 
 const dataset = await maze2d().collect!({ dataset: "maze2d-umaze", seed: 3, preset: "smoke" });

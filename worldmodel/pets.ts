@@ -22,9 +22,9 @@ import type { EnvironmentSpec } from "../core/contracts/environment.ts";
 import type { SourceContext } from "../core/contracts/source.ts";
 import { writeFileAtomic } from "../core/files.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
-import { concatTransitions } from "../core/transitions.ts";
+import { concatTransitions, gatherTransitions, mixWithReal } from "../core/transitions.ts";
 import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
-import { toTransitions } from "../data/d4rl.ts";
+import { toTransitions } from "../core/d4rl.ts";
 import { BehaviorPolicy } from "./behavior.ts";
 import { contentKey, decodeEnsembles, encodeEnsembles, readIfExists } from "./cache.ts";
 import { DynamicsModel } from "./dynamics.ts";
@@ -136,7 +136,7 @@ function decodeModels(bytes: Uint8Array, path: string, dataset: D4rlDataset): Pe
 function randomSubset(transitions: Transitions, limit: number | null, rng: Rng): Transitions {
   if (limit === null || limit >= transitions.size) return transitions;
   const rows = rng.shuffle(Array.from({ length: transitions.size }, (_, i) => i)).slice(0, limit);
-  return takeRows(transitions, rows);
+  return gatherTransitions(transitions, rows);
 }
 
 /**
@@ -206,7 +206,7 @@ export class RolloutBuffer {
       const oldest = this.#generations[0];
       const excess = kept - capacity;
       const rows = Array.from({ length: oldest.size - excess }, (_, i) => i + excess);
-      this.#generations[0] = takeRows(oldest, rows);
+      this.#generations[0] = gatherTransitions(oldest, rows);
     }
     return concatTransitions(this.#generations);
   }
@@ -228,37 +228,5 @@ export function withRealTransitions(
   realFraction: number,
   rng: Rng,
 ): Transitions {
-  const realCount = Math.round((synthetic.size * realFraction) / (1 - realFraction));
-  if (realCount === 0) return synthetic;
-  const realRows = new Int32Array(realCount);
-  rng.indices(real.size, realRows);
-  return concatTransitions([synthetic, takeRows(real, realRows)]);
-}
-
-// The given rows, in that order, as a fresh copy; here until the core's transitions module has one.
-function takeRows(transitions: Transitions, rows: ArrayLike<number>): Transitions {
-  const { observationDim: od, actionDim: ad } = transitions;
-  const size = rows.length;
-  const out: Transitions = {
-    size,
-    observationDim: od,
-    actionDim: ad,
-    observations: new Float32Array(size * od),
-    actions: new Float32Array(size * ad),
-    rewards: new Float32Array(size),
-    nextObservations: new Float32Array(size * od),
-    dones: new Float32Array(size),
-  };
-  for (let i = 0; i < size; i++) {
-    const row = rows[i];
-    out.observations.set(transitions.observations.subarray(row * od, (row + 1) * od), i * od);
-    out.nextObservations.set(
-      transitions.nextObservations.subarray(row * od, (row + 1) * od),
-      i * od,
-    );
-    out.actions.set(transitions.actions.subarray(row * ad, (row + 1) * ad), i * ad);
-    out.rewards[i] = transitions.rewards[row];
-    out.dones[i] = transitions.dones[row];
-  }
-  return out;
+  return mixWithReal(synthetic, real, realFraction, rng);
 }

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { PresetName } from "../core/contracts/common.ts";
-import { formatZodIssues, UserError } from "../core/errors.ts";
+import { formatOptionErrors, UserError } from "../core/errors.ts";
 import { type EnsembleOptions, ensembleOptionsSchema, parseEnsembleOptions } from "./ensemble.ts";
 
 /** Sizes that a preset sets and a user may override. */
@@ -118,7 +118,7 @@ export interface ResolvedPetsOptions extends Omit<PetsOptions, "sizes"> {
 export function parsePetsOptions(options: unknown): PetsOptions {
   const parsed = petsOptionsSchema.safeParse(options ?? {});
   if (!parsed.success) {
-    throw new UserError(`invalid options:\n${formatZodIssues("pets", parsed.error)}`);
+    throw new UserError(formatOptionErrors("pets", parsed.error));
   }
   return parsed.data;
 }

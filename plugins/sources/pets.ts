@@ -12,7 +12,7 @@
 import type { DataSource, SourceContext } from "../../core/contracts/source.ts";
 import { deriveSeed, Rng } from "../../core/rng.ts";
 import type { Transitions } from "../../core/types.ts";
-import { toTransitions } from "../../data/d4rl.ts";
+import { toTransitions } from "../../core/d4rl.ts";
 import {
   disposePetsModels,
   drawStartStates,
