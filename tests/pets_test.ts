@@ -187,7 +187,7 @@ Deno.test("pets: rollouts end where the environment's isTerminal says", async ()
 });
 
 Deno.test("pets: bad options", () => {
-  assert.throws(() => pets({ rolloutLength: 0 }), /pets\.rolloutLength/);
+  assert.throws(() => pets({ rolloutLength: 0 }), /pets options\.rolloutLength/);
   assert.throws(() => pets({ unknownKey: 1 }), /unknown key 'unknownKey'/);
   assert.ok(petsOptionsSchema.parse({}).ensembleSize === 7);
 });
