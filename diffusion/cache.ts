@@ -111,11 +111,6 @@ export function decodeDenoiser(bytes: Uint8Array, source: string): StoredDenoise
   };
 }
 
-/** Writes bytes atomically (the core's `writeFileAtomic`, kept under this name for importers). */
-export function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  return writeFileAtomic(path, bytes);
-}
-
 /** Reads a stored denoiser, or `undefined` when the file does not exist. */
 export async function loadDenoiser(path: string): Promise<StoredDenoiser | undefined> {
   const bytes = await readFileIfExists(path);
@@ -124,7 +119,7 @@ export async function loadDenoiser(path: string): Promise<StoredDenoiser | undef
 
 /** Stores a denoiser atomically at `path`. */
 export async function saveDenoiser(path: string, model: StoredDenoiser): Promise<void> {
-  await writeAtomically(path, encodeDenoiser(model));
+  await writeFileAtomic(path, encodeDenoiser(model));
 }
 
 /** How {@link produceOnce} waits for another process (the core lock's options). */

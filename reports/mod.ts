@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "../core/paths.ts";
+import { writeFileAtomic } from "../core/files.ts";
 import { loadRun } from "./load.ts";
 import { renderCsv } from "./csv.ts";
 import { renderQualityCsv } from "./quality.ts";
@@ -39,18 +40,6 @@ export interface WrittenReports {
   qualityCsvPath: string;
   /** Table 2 in Markdown with its legend, for printing. */
   markdown: string;
-}
-
-/** Writes a file whole or not at all: a temporary file beside it, then a rename. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeTextFile(temporary, text);
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
 }
 
 /** JSON with NaN and ±Infinity written as null (JSON has neither). */

@@ -69,6 +69,3 @@ export function decodeEnsembles(
     throw new Error(`cannot read saved ensembles '${where}': ${(error as Error).message}`);
   }
 }
-
-/** Reads a file, or `undefined` when it does not exist (the core's `readFileIfExists`). */
-export const readIfExists = readFileIfExists;

@@ -20,13 +20,13 @@
  */
 import type { EnvironmentSpec } from "../core/contracts/environment.ts";
 import type { SourceContext } from "../core/contracts/source.ts";
-import { writeFileAtomic } from "../core/files.ts";
+import { readFileIfExists, writeFileAtomic } from "../core/files.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
 import { concatTransitions, gatherTransitions, mixWithReal } from "../core/transitions.ts";
 import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
 import { toTransitions } from "../core/d4rl.ts";
 import { BehaviorPolicy } from "./behavior.ts";
-import { contentKey, decodeEnsembles, encodeEnsembles, readIfExists } from "./cache.ts";
+import { contentKey, decodeEnsembles, encodeEnsembles } from "./cache.ts";
 import { DynamicsModel } from "./dynamics.ts";
 import {
   behaviorEnsembleOptions,
@@ -76,7 +76,7 @@ export async function loadOrFitPetsModels(
     seed: context.seed,
   });
   const path = `${context.cacheDir}/pets/${key}.bin`;
-  const saved = await readIfExists(path);
+  const saved = await readFileIfExists(path);
   if (saved) {
     const models = decodeModels(saved, path, dataset);
     reporter.log(`pets: loaded the ensemble from ${path}`);
