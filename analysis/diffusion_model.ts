@@ -64,7 +64,7 @@ export async function diffusionTrajectoryModel(
         model,
         count,
         samplerOptionsOf(parsed, sizes),
-        guidanceFor(policy, { ...guidanceOptionsOf(parsed), strength: guidance }),
+        guidanceFor(policy, guidanceOptionsOf(parsed, sizes, guidance)),
         seed,
         sizes.samplingBatchSize,
         (fraction) => context.reporter.progress("diffusion-sample", fraction),

@@ -80,7 +80,7 @@ export class DiffusionGenerator {
     // The first generation has no policy yet: it is unguided (Table 2's protocol).
     const guidance = guidanceFor(
       generation === 0 ? undefined : policy,
-      guidanceOptionsOf(options),
+      guidanceOptionsOf(options, sizes),
     );
     const onProgress = byWholePercent((fraction) =>
       context.reporter.progress("diffusion-sample", fraction)

@@ -27,6 +27,13 @@ export const diffusionOptionsSchema = z.strictObject({
   guideDenoisedEstimate: z.boolean().default(true),
   /** Unit-normalise each window's guidance gradient (paper). */
   normalizeGuidance: z.boolean().default(true),
+  /**
+   * Guidance is added once per sampler step, so a sampler shorter than
+   * Table 4's 256 steps pushes less in total. `table4` scales λ by
+   * 256 / steps so the total push matches the paper's sampler; `none` keeps
+   * λ as given (the reference code's behaviour at any step count).
+   */
+  guidanceStepScaling: z.enum(["none", "table4"]).default("none"),
   // Sampler (Table 4).
   solver: z.enum(["heun", "euler"]).default("heun"),
   sigmaMax: z.number().positive().default(80),

@@ -60,10 +60,24 @@ export function samplerOptionsOf(
   };
 }
 
-/** Guidance settings of the options (Section 4.2, eq. 12–14). */
-export function guidanceOptionsOf(options: DiffusionOptions): GuidanceOptions {
+/** Sampler steps of Table 4, the reference for {@link DiffusionOptions.guidanceStepScaling}. */
+export const table4SamplerSteps = diffusionPresets.paper.samplerSteps;
+
+/**
+ * Guidance settings of the options (Section 4.2, eq. 12–14) for a sampler of
+ * `sizes.samplerSteps` steps; `strength` (default: the options' λ) is scaled
+ * as `guidanceStepScaling` says.
+ */
+export function guidanceOptionsOf(
+  options: DiffusionOptions,
+  sizes: Pick<DiffusionSizes, "samplerSteps">,
+  strength: number = options.guidanceStrength,
+): GuidanceOptions {
+  const scale = options.guidanceStepScaling === "table4"
+    ? table4SamplerSteps / sizes.samplerSteps
+    : 1;
   return {
-    strength: options.guidanceStrength,
+    strength: strength * scale,
     schedule: options.guidanceSchedule,
     cosineWeight: options.cosineWeight,
     atDenoisedEstimate: options.guideDenoisedEstimate,

@@ -6,6 +6,8 @@ import { Rng } from "../core/rng.ts";
 import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
 import { loadDenoiser } from "../diffusion/cache.ts";
 import { diffusionPresets } from "../diffusion/presets.ts";
+import { parseDiffusionOptions } from "../diffusion/options.ts";
+import { guidanceOptionsOf } from "../diffusion/settings.ts";
 import { policyGuided } from "../plugins/sources/policy_guided.ts";
 import { unguided } from "../plugins/sources/unguided.ts";
 
@@ -230,4 +232,22 @@ Deno.test("a new seed trains its own model", async () => {
   assert.equal([...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin")).length, 2);
   source.dispose!();
   await Deno.remove(cacheDir, { recursive: true });
+});
+
+Deno.test("guidanceStepScaling 'table4' scales λ by 256 / sampler steps; 'none' keeps it", () => {
+  const quickSteps = { samplerSteps: 64 };
+  const plain = parseDiffusionOptions("policy-guided", { guidanceStrength: 1.5 });
+  assert.equal(plain.guidanceStepScaling, "none");
+  assert.equal(guidanceOptionsOf(plain, quickSteps).strength, 1.5);
+  const scaled = parseDiffusionOptions("policy-guided", {
+    guidanceStrength: 1.5,
+    guidanceStepScaling: "table4",
+  });
+  assert.equal(guidanceOptionsOf(scaled, quickSteps).strength, 6);
+  assert.equal(guidanceOptionsOf(scaled, { samplerSteps: 256 }).strength, 1.5);
+  assert.equal(guidanceOptionsOf(scaled, quickSteps, 0.5).strength, 2);
+  assert.throws(
+    () => parseDiffusionOptions("policy-guided", { guidanceStepScaling: "double" }),
+    /policy-guided options\.guidanceStepScaling/,
+  );
 });
