@@ -50,6 +50,7 @@ Deno.test("the plugin has the contract's shape, D4RL's file names, limits and re
     actionDim: 2,
     maxEpisodeSteps: 600,
     scoreReference: { min: 13.13, max: 277.39 },
+    positionDims: 2,
   });
   assert.equal(plugin.spec("maze2d-umaze").maxEpisodeSteps, 300);
   assert.equal(plugin.spec("maze2d-large").maxEpisodeSteps, 800);
