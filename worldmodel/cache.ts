@@ -7,7 +7,6 @@
  */
 import type { D4rlDataset } from "../core/types.ts";
 import { datasetSettingsKey } from "../core/fingerprint.ts";
-import { readFileIfExists } from "../core/files.ts";
 import { type EnsembleSnapshot, ProbabilisticEnsemble } from "./ensemble.ts";
 
 /** SHA-256 (hex) of a dataset's arrays together with any JSON-safe settings (the core's `datasetSettingsKey`). */
