@@ -12,7 +12,8 @@
  *   real states, both normalised by the real data's statistics;
  * - **action fit**: how far each action lies from the mean action of the 16
  *   nearest real states — whether actions are tied to their states;
- * - **rewards**: mean reward and the fraction of positive rewards;
+ * - **rewards**: mean reward and the fraction of rewards above the middle of
+ *   the real rewards' range (Maze2d: at the goal);
  * - **policy likelihood**: the actions' mean log-likelihood under the policy
  *   that guided the generation and under the agent's final policy.
  *
@@ -73,7 +74,7 @@ export const qualityRecordSchema = z.object({
   actionFit: z.number(),
   /** Mean reward. */
   meanReward: z.number(),
-  /** Fraction of transitions with a positive reward. */
+  /** Fraction of rewards above the middle of the real rewards' range (Maze2d: at the goal). */
   rewardedFraction: z.number(),
   /** Mean log-likelihood of the actions under the policy that guided the generation. */
   guideLogLikelihood: z.number().optional(),
@@ -129,6 +130,7 @@ function drawRows(size: number, count: number, rng: Rng, exclude?: Set<number>):
  */
 export class QualityProbe {
   readonly #sampleSize: number;
+  readonly #rewardMidpoint: number;
   readonly #simulator: QualitySimulator;
   readonly #rng: Rng;
   readonly #mean: Float64Array;
@@ -155,6 +157,15 @@ export class QualityProbe {
       );
     }
     this.#sampleSize = sampleSize;
+    // A generated reward is a continuous number even where real rewards are
+    // 0 or 1, so "rewarded" means above the middle of the real rewards' range.
+    let lowest = Infinity;
+    let highest = -Infinity;
+    for (const reward of real.rewards) {
+      lowest = Math.min(lowest, reward);
+      highest = Math.max(highest, reward);
+    }
+    this.#rewardMidpoint = (lowest + highest) / 2;
     this.#simulator = simulator;
     this.#rng = new Rng(seed);
     const od = real.observationDim;
@@ -244,7 +255,7 @@ export class QualityProbe {
         contact += 1;
       }
       rewardSum += Number.isFinite(from.rewards[row]) ? from.rewards[row] : 0;
-      if (from.rewards[row] > 0) rewarded += 1;
+      if (from.rewards[row] > this.#rewardMidpoint) rewarded += 1;
     }
     const normalised = this.#normalised(sample);
     const record: QualityRecord = {

@@ -90,7 +90,7 @@ export const qualityColumns: readonly QualityColumn[] = [
     key: "rewardedFraction",
     title: "rewarded %",
     digits: 2,
-    meaning: "transitions with a positive reward, in %",
+    meaning: "rewards above the middle of the real rewards' range (Maze2d: at the goal), in %",
     of: (record) => 100 * record.rewardedFraction,
   },
   {

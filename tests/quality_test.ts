@@ -135,3 +135,18 @@ Deno.test("quality: the energy distance is near 0 for draws of one distribution,
   const shifted = y.map((value) => value + 1);
   assert.ok(energyDistance(x, shifted, 3) > 5 * Math.abs(energyDistance(x, y, 3)));
 });
+
+Deno.test("quality: a reward counts as rewarded above the middle of the real rewards' range", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const probe = new QualityProbe(real, environment, 4);
+    const small = copy(real);
+    small.rewards.fill(0.01);
+    assert.equal(probe.measure(small, 0, 0).rewardedFraction, 0);
+    const large = copy(real);
+    large.rewards.fill(0.9);
+    assert.equal(probe.measure(large, 1, 0).rewardedFraction, 1);
+  } finally {
+    environment.close();
+  }
+});
