@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { makeSource } from "../core/controls.ts";
 import { Command, Option } from "@commander-js/extra-typings";
 import pc from "picocolors";
 import { type GridConfig, loadGridConfig } from "../core/config.ts";
@@ -17,6 +18,13 @@ import { analyze } from "../analysis/analyze.ts";
 import { harnessProviders } from "../analysis/providers.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
 import { writeReports } from "../reports/mod.ts";
+import {
+  defaultNoiseScales,
+  measuredError,
+  noiseGrid,
+  type OneStepError,
+  subjectGrid,
+} from "./controls.ts";
 import { gridProgress } from "./progress.ts";
 import {
   markedEvents,
@@ -116,7 +124,7 @@ async function registryFor(plugins: string[]): Promise<PluginRegistry> {
 async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void> {
   const registry = await registryFor(config.plugins);
   // Unknown plugin and dataset names fail here, before any work starts.
-  for (const source of config.sources) registry.source(source, config.sourceOptions[source]);
+  for (const source of config.sources) makeSource(registry, source, config.sourceOptions[source]);
   for (const agent of config.agents) registry.agent(agent, config.agentOptions[agent]);
   for (const dataset of config.datasets) registry.environmentFor(dataset);
   const shard = planShard(config, flags);
@@ -181,6 +189,51 @@ export function program(): Command {
   root.addCommand(
     gridCommand("run", "run a grid from a config file and/or flags, then report")
       .action(runGridCommand),
+  );
+  root.addCommand(
+    gridCommand(
+      "controls",
+      "a source beside its controls: exact dynamics, shuffled actions, a state-noise curve",
+    )
+      .option("--subject <source>", "the source whose data are examined", "unguided")
+      .option(
+        "--noise-error <position,velocity>",
+        "the one-step error the noise curve is a multiple of (default: the subject's, measured)",
+        (v) => list(v).map(Number),
+      )
+      .option(
+        "--noise-scales <list>",
+        "multiples of the error in the noise curve",
+        (v) => list(v).map(Number),
+        defaultNoiseScales,
+      )
+      .action(async (flags) => {
+        if (flags.sources) {
+          throw new UserError("controls: --sources: the sources are set by --subject");
+        }
+        const base = subjectGrid(
+          await gridConfigFrom(flags, { out: "results/controls" }),
+          flags.subject,
+        );
+        let error: OneStepError;
+        if (flags.noiseError) {
+          const [positionError, velocityError] = flags.noiseError;
+          if (!(positionError >= 0) || !(velocityError >= 0) || flags.noiseError.length !== 2) {
+            throw new UserError(
+              "controls: --noise-error: expected two non-negative numbers, <position>,<velocity>",
+            );
+          }
+          error = { positionError, velocityError };
+        } else {
+          await runAndReport(base, flags);
+          error = await measuredError(base.out, base.datasets[0], flags.subject);
+        }
+        console.log(
+          `controls: state noise in multiples of position ${error.positionError.toPrecision(3)}, ` +
+            `velocity ${error.velocityError.toPrecision(3)}`,
+        );
+        await runAndReport(noiseGrid(base, error, flags.noiseScales), flags);
+      }),
   );
   root.addCommand(
     new Command("collect")

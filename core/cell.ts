@@ -20,6 +20,7 @@ import { digest, stableStringify } from "./fingerprint.ts";
 import { harnessVersion, runtimeVersions } from "./version.ts";
 import { computeInfo, tf } from "./compute.ts";
 import { QualityProbe } from "./quality.ts";
+import { applyControl, makeSource } from "./controls.ts";
 
 /** The hash of everything that determines a cell's numbers; a finished cell with another hash is re-run. */
 export function cellConfigHash(cell: CellKey, config: GridConfig): Promise<string> {
@@ -66,7 +67,11 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   const environmentPlugin = registry.environmentFor(cell.dataset);
   const spec = environmentPlugin.spec(cell.dataset);
   const dataset = await readD4rl(context.datasetPath);
-  const source = registry.source(cell.source, config.sourceOptions[cell.source]);
+  const { source, control } = makeSource(
+    registry,
+    cell.source,
+    config.sourceOptions[cell.source],
+  );
   const agentPlugin = registry.agent(cell.agent, config.agentOptions[cell.agent]);
   const agent = agentPlugin.create({
     observationDim: spec.observationDim,
@@ -98,6 +103,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     qualitySimulator,
     deriveSeed(cell.seed, "quality"),
   );
+  const controlRng = new Rng(deriveSeed(cell.seed, "control"));
   const evaluations: Evaluation[] = [];
   const losses: CellResult["losses"] = [];
   const generations: CellResult["generations"] = [];
@@ -109,13 +115,16 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     const generate = async (request: GenerateRequest, step: number): Promise<Transitions> => {
       const started = performance.now();
       reporter.progress("generate", 0);
-      const transitions = await source.generate(sourceContext, request);
+      const generated = await source.generate(sourceContext, request);
       validateTransitions(
-        transitions,
+        generated,
         spec.observationDim,
         spec.actionDim,
         `data source '${source.name}' (generation ${request.generation})`,
       );
+      const transitions = control
+        ? applyControl(control, generated, qualitySimulator, controlRng)
+        : generated;
       generations.push({ step, transitions: transitions.size });
       quality.measure(transitions, request.generation, step, request.policy);
       timings.generateSeconds += seconds(started);
@@ -192,7 +201,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     preset: config.preset,
     backend: config.backend,
     computePath: compute?.path ?? config.backend,
-    sourceOptions: source.options,
+    sourceOptions: control ? { ...source.options, control } : source.options,
     agentOptions: agentPlugin.options,
     finalScore: final.normalizedScore,
     finalReturn: final.meanReturn,

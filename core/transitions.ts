@@ -162,3 +162,8 @@ export function concatTransitions(parts: Transitions[]): Transitions {
   }
   return out;
 }
+
+/** A copy of a transition set that shares no array with it. */
+export function copyTransitions(from: Transitions): Transitions {
+  return concatTransitions([from]);
+}

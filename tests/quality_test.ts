@@ -8,23 +8,13 @@
 import assert from "node:assert/strict";
 import { energyDistance, QualityProbe, qualitySampleSize } from "../core/quality.ts";
 import { Rng } from "../core/rng.ts";
-import type { PolicyView, Transitions } from "../core/types.ts";
+import { copyTransitions } from "../core/transitions.ts";
+import type { PolicyView } from "../core/types.ts";
 import { toTransitions } from "../core/d4rl.ts";
 import { makeMaze2d, maze2d, wallClearance } from "../plugins/envs/maze2d.ts";
 
 const dataset = await maze2d().collect!({ dataset: "maze2d-umaze", seed: 3, preset: "smoke" });
 const real = toTransitions(dataset);
-
-function copy(transitions: Transitions): Transitions {
-  return {
-    ...transitions,
-    observations: transitions.observations.slice(),
-    actions: transitions.actions.slice(),
-    rewards: transitions.rewards.slice(),
-    nextObservations: transitions.nextObservations.slice(),
-    dones: transitions.dones.slice(),
-  };
-}
 
 Deno.test("quality: real data have exact dynamics, no impossible states and sit near real data", async () => {
   const environment = await makeMaze2d("maze2d-umaze");
@@ -55,7 +45,7 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
     const reference = probe.reference;
     const rng = new Rng(5);
 
-    const noisy = copy(real);
+    const noisy = copyTransitions(real);
     for (let i = 0; i < noisy.nextObservations.length; i++) {
       noisy.nextObservations[i] += 0.05 * rng.normal();
     }
@@ -63,7 +53,7 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
     assert.ok(noisyRecord.simulator!.position > 0.02, `noisy ${noisyRecord.simulator!.position}`);
     assert.ok(noisyRecord.simulator!.velocity > 0.02);
 
-    const shuffled = copy(real);
+    const shuffled = copyTransitions(real);
     const order = rng.shuffle([...Array(real.size).keys()]);
     order.forEach((from, to) =>
       shuffled.actions.set(real.actions.subarray(from * 2, from * 2 + 2), to * 2)
@@ -75,7 +65,7 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
     );
 
     // Every state moved into the nearest wall's centre: all impossible, all in contact.
-    const walled = copy(real);
+    const walled = copyTransitions(real);
     const wall = environment.cells.walls[0];
     for (let row = 0; row < walled.size; row++) {
       walled.observations[row * 4] = wall[0] - 0.2;
@@ -87,7 +77,7 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
     assert.equal(walledRecord.contactFraction, 1);
     assert.ok(walledRecord.stateDistance > 10 * reference.stateDistance + 0.1);
 
-    const nonFinite = copy(real);
+    const nonFinite = copyTransitions(real);
     nonFinite.nextObservations.fill(Number.NaN);
     assert.equal(probe.measure(nonFinite, 4, 0).invalidFraction, 1);
   } finally {
@@ -140,10 +130,10 @@ Deno.test("quality: a reward counts as rewarded above the middle of the real rew
   const environment = await makeMaze2d("maze2d-umaze");
   try {
     const probe = new QualityProbe(real, environment, 4);
-    const small = copy(real);
+    const small = copyTransitions(real);
     small.rewards.fill(0.01);
     assert.equal(probe.measure(small, 0, 0).rewardedFraction, 0);
-    const large = copy(real);
+    const large = copyTransitions(real);
     large.rewards.fill(0.9);
     assert.equal(probe.measure(large, 1, 0).rewardedFraction, 1);
   } finally {
