@@ -119,7 +119,12 @@ export async function runGrid(
     }`,
   );
   let computeReported = false;
-  const runWorker = async (index: number): Promise<void> => {
+  /**
+   * Runs one worker process until the queue is empty. Returns `true` when it
+   * died in the middle of a cell (its cells are failed) while groups are
+   * still queued, so that a new worker should take them.
+   */
+  const runWorker = async (index: number): Promise<boolean> => {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", "--quiet", String(options.workerModule)],
       stdin: "piped",
@@ -198,8 +203,30 @@ export async function runGrid(
         }
       }
     }
+    return !fatal && lost.length > 0 && groups.length > 0;
   };
-  await Promise.all([...Array(workers).keys()].map(runWorker));
+  // A worker that dies mid-cell is replaced, so the groups queued behind it
+  // still run; every death fails at least one cell, so this ends.
+  let nextIndex = workers;
+  const runSlot = async (first: number): Promise<void> => {
+    let index = first;
+    while (await runWorker(index)) {
+      const replacement = nextIndex++;
+      events.log(
+        `worker ${index} died; worker ${replacement} takes the ${groups.length} queued group(s)`,
+      );
+      index = replacement;
+    }
+  };
+  await Promise.all([...Array(workers).keys()].map(runSlot));
+  // Anything still queued had no worker left to run it: say so, cell by cell.
+  for (const group of groups.splice(0)) {
+    for (const cell of group) {
+      const reason = "not run: every worker exited before reaching it";
+      outcome.failed.push({ cell, message: reason });
+      events.failed?.(cell, reason);
+    }
+  }
   manifest.finishedAt = new Date().toISOString();
   manifest.computePath = outcome.computePath;
   await writeJsonAtomic(manifestPath, manifest);

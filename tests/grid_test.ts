@@ -18,17 +18,20 @@ globalThis.addEventListener("unload", () => {
   }
 });
 
-function cli(args: string[]): Deno.ChildProcess {
+function cli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", main, ...args, "--cache-dir", cacheDir],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", CI: "1" },
+    env: { NO_COLOR: "1", CI: "1", ...env },
   }).spawn();
 }
 
-async function run(args: string[]): Promise<{ code: number; output: string }> {
-  const child = cli(args);
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
+  const child = cli(args, env);
   const { code, stdout, stderr } = await child.output();
   const decoder = new TextDecoder();
   return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
@@ -134,6 +137,47 @@ Deno.test("grid: the example plugin loads by path and runs in a smoke grid", asy
   assertEquals(result.cell.source, "noisy-real");
   assertEquals(result.sourceOptions, { noiseScale: 0.05 });
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the reason, the queue still runs", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-crash-" });
+  const markers = await Deno.makeTempDir({ prefix: "pgd-crash-markers-" });
+  try {
+    const args = [
+      "run",
+      "--preset=smoke",
+      "--datasets=maze2d-umaze",
+      "--plugin=./tests/fixtures/crash_once_source.ts",
+      "--sources=crash-once,real",
+      "--agents=td3bc",
+      "--seeds=2",
+      "--workers=1",
+      `--out=${out}`,
+    ];
+    const first = await run(args, { PGD_CRASH_MARKER_DIR: markers });
+    // The killed cell is named with its reason, and the run exits non-zero.
+    assertOk(first.code !== 0, first.output);
+    assertOk(
+      /crash-once\/td3bc\/seed-0: worker \d+ exited/.test(first.output),
+      `the lost cell and its reason:\n${first.output}`,
+    );
+    assertOk(first.output.includes("takes the"), first.output);
+    // Every other cell ran on the replacement worker.
+    const files = (await cellFiles(out)).map((file) => file.slice(out.length + 1));
+    assertEquals(files, [
+      "cells/maze2d-umaze/crash-once/td3bc/seed-1.json",
+      "cells/maze2d-umaze/real/td3bc/seed-0.json",
+      "cells/maze2d-umaze/real/td3bc/seed-1.json",
+    ]);
+    // Rerun: only the lost cell runs, and the grid is complete.
+    const second = await run(args, { PGD_CRASH_MARKER_DIR: markers });
+    assertEquals(second.code, 0, second.output);
+    assertOk(second.output.includes("1 cells finished, 3 already done"), second.output);
+    assertEquals((await cellFiles(out)).length, 4);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+    await Deno.remove(markers, { recursive: true });
+  }
 });
 
 Deno.test("grid: an unknown plugin or option fails at once with one clear error", async () => {
