@@ -10,7 +10,7 @@ import { normalizedScore } from "./contracts/environment.ts";
 import type { PresetName } from "./contracts/common.ts";
 import type { D4rlDataset } from "./types.ts";
 import { exists, readJsonIfExists, writeJsonAtomic } from "./files.ts";
-import { withLock } from "./lock.ts";
+import { describeHolder, type LockRecord, withLock } from "./lock.ts";
 import { join, resolve } from "./paths.ts";
 import { harnessVersion } from "./version.ts";
 import { UserError } from "./errors.ts";
@@ -131,6 +131,8 @@ export async function resolveDataset(
   );
   const path = `${base}.hdf5`;
   const recordPath = `${base}.json`;
+  const onWait = (holder: LockRecord | undefined) =>
+    options.log?.(describeHolder(`${base}.lock`, holder));
   return await withLock(base, async () => {
     const cached = (await readJsonIfExists(recordPath)) as DatasetRecord | undefined;
     if (cached && (await exists(path))) return cached;
@@ -157,7 +159,7 @@ export async function resolveDataset(
     };
     await writeJsonAtomic(recordPath, record);
     return record;
-  });
+  }, { onWait });
 }
 
 /** Every collected dataset record in a cache folder. */

@@ -4,10 +4,10 @@
  * the artefact, created exclusively, holding a {@link LockRecord} that names
  * its owner and is rewritten as a heartbeat.
  *
- * A waiter polls until the lock is gone, or takes it over once its file has
- * gone untouched for `staleMs` (its holder died, on any host). The record
- * names the owner's pid and host so that a dead owner on this host can later
- * be recognised without waiting for staleness.
+ * A waiter polls until the lock is gone. It takes the lock over at once when
+ * the record names a process of this host that no longer runs, and after
+ * `staleMs` without a heartbeat otherwise (a holder on another host of a
+ * shared filesystem, or a record it cannot read).
  *
  * @module
  */
@@ -19,6 +19,8 @@ export interface LockOptions {
   staleMs: number;
   /** Wait between looks at a held lock. */
   pollMs: number;
+  /** Called once when the lock is held by someone else, with the holder's record if readable. */
+  onWait?: (holder: LockRecord | undefined) => void;
 }
 
 /** What a lock file holds: who owns it and when it last showed life. */
@@ -72,6 +74,37 @@ async function tryCreate(lockPath: string, record: LockRecord): Promise<boolean>
   return true;
 }
 
+/**
+ * Whether a process of this host is gone, where the system can tell (Linux's
+ * `/proc`); `false` where it cannot, so the caller falls back to staleness.
+ */
+export function processIsGone(pid: number): boolean {
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return false;
+  }
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** One line saying who holds a lock and since when, for a waiter to print. */
+export function describeHolder(lockPath: string, holder: LockRecord | undefined): string {
+  return holder
+    ? `waiting for ${lockPath}: held by pid ${holder.pid} on ${holder.host} since ${holder.acquiredAt} (last heartbeat ${holder.heartbeatAt})`
+    : `waiting for ${lockPath}: held by a process that left no readable record`;
+}
+
+/** Whether a lock's owner is a process of this host that has exited. */
+function ownerIsDead(holder: LockRecord | undefined): boolean {
+  return holder !== undefined && holder.host === Deno.hostname() && holder.pid !== Deno.pid &&
+    processIsGone(holder.pid);
+}
+
 async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
   const info = await Deno.stat(lockPath).catch(() => undefined);
   return info?.mtime !== null && info?.mtime !== undefined &&
@@ -90,7 +123,7 @@ export async function withLock<T>(
   work: (heartbeat: Heartbeat) => Promise<T>,
   options: Partial<LockOptions> = {},
 ): Promise<T> {
-  const { staleMs, pollMs } = { ...defaultLockOptions, ...options };
+  const { staleMs, pollMs, onWait } = { ...defaultLockOptions, ...options };
   const lockPath = lockPathOf(path);
   await Deno.mkdir(dirname(lockPath), { recursive: true });
   const now = new Date().toISOString();
@@ -101,11 +134,24 @@ export async function withLock<T>(
     acquiredAt: now,
     heartbeatAt: now,
   };
+  let told = false;
   while (!(await tryCreate(lockPath, record))) {
+    const holder = readLockRecord(lockPath);
+    if (ownerIsDead(holder)) {
+      // Only that owner's lock goes: another waiter may have replaced it already.
+      if (readLockRecord(lockPath)?.token === holder!.token) {
+        await Deno.remove(lockPath).catch(() => {});
+      }
+      continue;
+    }
     if (await isStale(lockPath, staleMs)) {
       // Recursive: locks of older releases were directories.
       await Deno.remove(lockPath, { recursive: true }).catch(() => {});
       continue;
+    }
+    if (!told) {
+      told = true;
+      onWait?.(holder);
     }
     await new Promise((done) => setTimeout(done, pollMs));
   }

@@ -136,7 +136,7 @@ export async function produceOnce<T>(
   path: string,
   load: () => Promise<T | undefined>,
   make: (heartbeat: () => void) => Promise<T>,
-  options: LockOptions = { staleMs: 10 * 60_000, pollMs: 1000 },
+  options: Partial<LockOptions> = {},
 ): Promise<T> {
   const existing = await load();
   if (existing !== undefined) return existing;
@@ -144,6 +144,6 @@ export async function produceOnce<T>(
   return await withLock(
     path,
     async (heartbeat) => (await load()) ?? (await make(heartbeat)),
-    options,
+    { staleMs: 10 * 60_000, pollMs: 1000, ...options },
   );
 }

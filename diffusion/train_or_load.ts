@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { describeHolder } from "../core/lock.ts";
 import { tf } from "../core/compute.ts";
 import type { SourceContext } from "../core/contracts/source.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
@@ -91,7 +92,7 @@ export async function prepareDenoiser(
     const made = trainOnDataset(context, options, sizes, config, heartbeat);
     await saveDenoiser(path, made);
     return made;
-  });
+  }, { onWait: (holder) => context.reporter.log(describeHolder(`${path}.lock`, holder)) });
   if (!trainedHere) context.reporter.log(`diffusion: loaded denoiser ${path}`);
   remember(path, stored);
   return stored;

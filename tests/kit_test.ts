@@ -15,7 +15,13 @@ import {
   stableStringify,
   valueKey,
 } from "../core/fingerprint.ts";
-import { lockPathOf, readLockRecord, withLock } from "../core/lock.ts";
+import {
+  describeHolder,
+  lockPathOf,
+  type LockRecord,
+  readLockRecord,
+  withLock,
+} from "../core/lock.ts";
 import { cacheKey, produceOnce } from "../diffusion/cache.ts";
 import { contentKey } from "../worldmodel/cache.ts";
 import type { D4rlDataset } from "../core/types.ts";
@@ -140,6 +146,52 @@ Deno.test("lock: a stale lock file (its holder died) is taken over", async () =>
   assertEquals(await withLock(path, () => Promise.resolve(7), { staleMs: 5_000 }), 7);
   assertEquals(await readFileIfExists(lockPathOf(path)), undefined);
   await Deno.remove(folder, { recursive: true });
+});
+
+Deno.test("lock: a fresh lock of a dead process on this host is taken over at once, after saying who held it", async () => {
+  const folder = await Deno.makeTempDir();
+  try {
+    // A process that has exited leaves its pid free (Linux reuses pids only much later).
+    const child = new Deno.Command("true").spawn();
+    const dead = child.pid;
+    await child.status;
+    const path = `${folder}/artefact`;
+    const record = {
+      pid: dead,
+      host: Deno.hostname(),
+      token: "left-behind",
+      acquiredAt: "2026-01-01T00:00:00.000Z",
+      heartbeatAt: new Date().toISOString(),
+    };
+    await Deno.writeTextFile(lockPathOf(path), JSON.stringify(record));
+    const told: (LockRecord | undefined)[] = [];
+    const started = performance.now();
+    const value = await withLock(path, () => Promise.resolve(7), {
+      staleMs: 600_000,
+      onWait: (holder) => told.push(holder),
+    });
+    assertEquals(value, 7);
+    assertOk(performance.now() - started < 2000, "no wait for staleness");
+    assertEquals(told, [], "a dead owner is not waited for");
+    // A live owner (this test's parent process stands in) is waited for, and named once.
+    await Deno.writeTextFile(
+      lockPathOf(path),
+      JSON.stringify({ ...record, pid: Deno.ppid, token: "alive" }),
+    );
+    const waiting = withLock(path, () => Promise.resolve(8), {
+      staleMs: 600_000,
+      pollMs: 20,
+      onWait: (holder) => told.push(holder),
+    });
+    await new Promise((done) => setTimeout(done, 200));
+    assertEquals(told.length, 1);
+    assertEquals(told[0]?.pid, Deno.ppid);
+    assertOk(describeHolder("x.lock", told[0]).includes(`held by pid ${Deno.ppid}`));
+    await Deno.remove(lockPathOf(path));
+    assertEquals(await waiting, 8);
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
 });
 
 Deno.test("lock: produceOnce makes an artefact once across concurrent callers", async () => {
