@@ -11,6 +11,13 @@ import { formatZodIssues, UserError } from "./errors.ts";
 
 const pluginOptions = z.record(z.string(), z.record(z.string(), z.unknown()));
 
+/** The largest seed value (seeds feed 31-bit hashes). */
+const maxSeed = 2 ** 31 - 1;
+/** The most seeds a count may ask for. */
+const maxSeedCount = 10_000;
+/** The most cells a grid may have; beyond it, a typo is likelier than an intent. */
+export const maxGridCells = 100_000;
+
 /** The grid's zod schema; every field has a default, so `{}` is the default grid. */
 export const gridConfigSchema = z.strictObject({
   /** Dataset ids, e.g. `maze2d-umaze`. */
@@ -21,7 +28,10 @@ export const gridConfigSchema = z.strictObject({
   agents: z.array(z.string().min(1)).min(1).default(["td3bc", "iql"]),
   /** Seeds: a list, or a count N meaning 0 … N−1. */
   seeds: z
-    .union([z.array(z.number().int().nonnegative()).min(1), z.number().int().positive()])
+    .union([
+      z.array(z.number().int().nonnegative().max(maxSeed)).min(1),
+      z.number().int().positive().max(maxSeedCount),
+    ])
     .default(2)
     .transform((seeds) => (typeof seeds === "number" ? [...Array(seeds).keys()] : seeds)),
   /** Size preset. */
@@ -42,6 +52,49 @@ export const gridConfigSchema = z.strictObject({
   dataDirs: z.array(z.string()).default(["data/d4rl"]),
   /** Folder for collected datasets and trained models, shared across runs. */
   cacheDir: z.string().min(1).default(".cache"),
+}).superRefine((config, context) => {
+  // A name twice would plan its cells twice; options for a plugin the grid
+  // does not use are most likely a typo of one it does.
+  for (const key of ["datasets", "sources", "agents", "seeds"] as const) {
+    const values: unknown = config[key];
+    // A field that failed its own check arrives here unparsed.
+    if (!Array.isArray(values)) continue;
+    const repeated = values.filter((value, i) => values.indexOf(value) !== i);
+    if (repeated.length) {
+      context.addIssue({
+        code: "custom",
+        path: [key],
+        message: `listed more than once: ${[...new Set(repeated)].join(", ")}`,
+      });
+    }
+  }
+  for (
+    const [key, names] of [["sourceOptions", config.sources], [
+      "agentOptions",
+      config.agents,
+    ]] as const
+  ) {
+    if (!Array.isArray(names)) continue;
+    for (const name of Object.keys(config[key] ?? {})) {
+      if (!names.includes(name)) {
+        context.addIssue({
+          code: "custom",
+          path: [key, name],
+          message: `'${name}' is not in the grid (${names.join(", ")})`,
+        });
+      }
+    }
+  }
+  const lists = [config.datasets, config.sources, config.agents, config.seeds] as unknown[];
+  if (!lists.every(Array.isArray)) return;
+  const cells = (lists as unknown[][]).reduce((product, list) => product * list.length, 1);
+  if (cells > maxGridCells) {
+    context.addIssue({
+      code: "custom",
+      path: ["seeds"],
+      message: `the grid has ${cells} cells; at most ${maxGridCells}`,
+    });
+  }
 });
 
 /** A validated grid configuration (defaults applied, seeds expanded). */

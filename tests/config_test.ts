@@ -59,3 +59,35 @@ Deno.test("config: the shipped grid files are valid and name known plugins", asy
     for (const agent of config.agents) registry.agent(agent);
   }
 });
+
+Deno.test("config: a name twice, options for a plugin not in the grid and absurd sizes are errors", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ sources: ["real", "real"] }, /config\.sources: listed more than once: real/],
+    [{ seeds: [0, 0] }, /config\.seeds: listed more than once: 0/],
+    [{ agents: ["iql", "td3bc", "iql"] }, /config\.agents: listed more than once: iql/],
+    [
+      { sourceOptions: { "policy-guidd": { guidanceStrength: 2 } } },
+      /config\.sourceOptions\.policy-guidd: 'policy-guidd' is not in the grid/,
+    ],
+    [{ agentOptions: { td3: {} } }, /config\.agentOptions\.td3: 'td3' is not in the grid/],
+    [{ seeds: 20_000_000 }, /config\.seeds: Too big/],
+    [{ seeds: 5_000_000_000 }, /config\.seeds: Too big/],
+    [{ seeds: [2 ** 31] }, /config\.seeds\.0: Too big/],
+  ];
+  for (const [input, message] of cases) {
+    const error = assertThrows(() => parseGridConfig(input), UserError);
+    if (!message.test(error.message)) throw new Error(`${error.message} does not match ${message}`);
+  }
+  // 72000 cells is allowed; 4 agents make it 144000, which is not.
+  const large = {
+    seeds: 9000,
+    datasets: ["maze2d-umaze", "maze2d-medium"],
+    sources: ["real", "pets"],
+  };
+  parseGridConfig(large);
+  assertThrows(
+    () => parseGridConfig({ ...large, agents: ["td3bc", "iql", "a", "b"] }),
+    UserError,
+    "the grid has 144000 cells; at most 100000",
+  );
+});
