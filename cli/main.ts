@@ -212,7 +212,10 @@ export function program(): Command {
           throw new UserError("controls: --sources: the sources are set by --subject");
         }
         const base = subjectGrid(
-          await gridConfigFrom(flags, { out: "results/controls" }),
+          await gridConfigFrom(flags, {
+            out: "results/controls",
+            sources: ["real", flags.subject],
+          }),
           flags.subject,
         );
         let error: OneStepError;
