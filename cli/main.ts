@@ -214,7 +214,7 @@ export function program(): Command {
         const base = subjectGrid(
           await gridConfigFrom(flags, {
             out: "results/controls",
-            sources: ["real", flags.subject],
+            sources: [...new Set(["real", flags.subject])],
           }),
           flags.subject,
         );
