@@ -86,6 +86,11 @@ function gridCommand(name: string, description: string) {
     .option("--agent-options <json>", "options per agent as JSON", json("--agent-options"))
     .option("--data-dir <dirs>", "folders searched for D4RL HDF5 files", list)
     .option("--cache-dir <dir>", "folder for collected datasets and trained models")
+    .option(
+      "--hook-timeout <seconds>",
+      "longest a data source's prepare or generate may run (default: by preset)",
+      (v) => Number(v),
+    )
     .addOption(shardOption())
     .addOption(shardCountOption())
     .option("-v, --verbose", "print each cell's evaluations");
@@ -112,6 +117,7 @@ async function gridConfigFrom(
     agentOptions: flags.agentOptions,
     dataDirs: flags.dataDir,
     cacheDir: flags.cacheDir,
+    hookTimeoutSeconds: flags.hookTimeout,
   });
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Reporter } from "./contracts/common.ts";
 import type { GenerateRequest, SourceContext } from "./contracts/source.ts";
-import type { GridConfig } from "./config.ts";
+import { type GridConfig, hookTimeoutSeconds } from "./config.ts";
 import type { PluginRegistry } from "./registry.ts";
 import type { CellKey, CellResult, Evaluation } from "./results.ts";
 import type { Transitions } from "./types.ts";
@@ -53,6 +53,23 @@ const lossSamples = 50;
 /** Runs one cell and returns its result (the caller stores it). */
 export async function runCell(cell: CellKey, context: CellEnvironment): Promise<CellResult> {
   const { config, registry, reporter } = context;
+  const timeoutSeconds = hookTimeoutSeconds(config);
+  /** A plugin hook's promise, or an error naming the hook once it has run too long. */
+  const withinTime = <T>(work: Promise<T> | T, hook: string): Promise<T> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${hook} did not finish within ${timeoutSeconds} s (hookTimeoutSeconds in the grid config)`,
+            ),
+          ),
+        timeoutSeconds * 1000,
+      );
+    });
+    return Promise.race([Promise.resolve(work), timeout]).finally(() => clearTimeout(timer));
+  };
   const startedAt = new Date();
   const clock = performance.now();
   const timings = {
@@ -109,13 +126,16 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   const generations: CellResult["generations"] = [];
   try {
     let since = performance.now();
-    await source.prepare?.(sourceContext);
+    await withinTime(source.prepare?.(sourceContext), `data source '${source.name}' prepare`);
     timings.prepareSeconds = seconds(since);
 
     const generate = async (request: GenerateRequest, step: number): Promise<Transitions> => {
       const started = performance.now();
       reporter.progress("generate", 0);
-      const generated = await source.generate(sourceContext, request);
+      const generated = await withinTime(
+        source.generate(sourceContext, request),
+        `data source '${source.name}' generate (generation ${request.generation})`,
+      );
       validateTransitions(
         generated,
         spec.observationDim,

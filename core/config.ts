@@ -52,6 +52,11 @@ export const gridConfigSchema = z.strictObject({
   dataDirs: z.array(z.string()).default(["data/d4rl"]),
   /** Folder for collected datasets and trained models, shared across runs. */
   cacheDir: z.string().min(1).default(".cache"),
+  /**
+   * Longest a data source's `prepare` or `generate` may take before its cell
+   * fails naming the hook; absent: the preset's (see `hookTimeoutSeconds`).
+   */
+  hookTimeoutSeconds: z.number().positive().optional(),
 }).superRefine((config, context) => {
   // A name twice would plan its cells twice; options for a plugin the grid
   // does not use are most likely a typo of one it does.
@@ -137,6 +142,16 @@ export async function loadGridConfig(
   }
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   return parseGridConfig({ ...fromFile, ...defined }, file ? `${file} + flags` : "flags");
+}
+
+/**
+ * How long a data-source hook may run: the config's `hookTimeoutSeconds`, or
+ * the preset's generous default (training a `paper` denoiser takes days on a
+ * CPU, a `quick` one minutes).
+ */
+export function hookTimeoutSeconds(config: GridConfig): number {
+  const byPreset = { smoke: 10 * 60, quick: 4 * 3600, paper: 14 * 24 * 3600 } as const;
+  return config.hookTimeoutSeconds ?? byPreset[config.preset];
 }
 
 /** The number of worker processes a config asks for (0 → one per core). */

@@ -180,6 +180,34 @@ Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the r
   }
 });
 
+Deno.test("grid: a plugin hook that never resolves fails its cell after the timeout, naming the hook", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-hang-" });
+  try {
+    const { code, output } = await run([
+      "run",
+      "--preset=smoke",
+      "--datasets=maze2d-umaze",
+      "--plugin=./tests/fixtures/hanging_source.ts",
+      "--sources=hanging,real",
+      "--agents=td3bc",
+      "--seeds=1",
+      "--workers=1",
+      "--hook-timeout=2",
+      `--out=${out}`,
+    ]);
+    assertEquals(code, 2, output);
+    assertOk(
+      /hanging\/td3bc\/seed-0: .*data source 'hanging' generate \(generation 0\) did not finish within 2 s/
+        .test(output),
+      output,
+    );
+    const files = (await cellFiles(out)).map((file) => file.slice(out.length + 1));
+    assertEquals(files, ["cells/maze2d-umaze/real/td3bc/seed-0.json"]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("grid: an unknown plugin or option fails at once with one clear error", async () => {
   const unknown = await run(["run", "--preset=smoke", "--sources=realistic", "--out=/tmp/x"]);
   assertEquals(unknown.code, 2, unknown.output);
