@@ -20,13 +20,19 @@ import { digest, stableStringify } from "./fingerprint.ts";
 import { harnessVersion, runtimeVersions } from "./version.ts";
 import { computeInfo, tf } from "./compute.ts";
 import { QualityProbe } from "./quality.ts";
+import { type DatasetIdentity, identityKey } from "./datasets.ts";
 import { applyControl, makeSource } from "./controls.ts";
 
-/** The hash of everything that determines a cell's numbers; a finished cell with another hash is re-run. */
-export function cellConfigHash(cell: CellKey, config: GridConfig): Promise<string> {
+/**
+ * The hash of everything that determines a cell's numbers, its data's
+ * content included (`data`: {@link identityKey} of its dataset); a finished
+ * cell with another hash is re-run.
+ */
+export function cellConfigHash(cell: CellKey, config: GridConfig, data: string): Promise<string> {
   return digest(
     stableStringify({
       cell,
+      data,
       preset: config.preset,
       backend: config.backend,
       sourceOptions: config.sourceOptions[cell.source] ?? {},
@@ -44,6 +50,8 @@ export interface CellEnvironment {
   registry: PluginRegistry;
   /** The dataset's HDF5 file (resolved beforehand, see `resolveDataset`). */
   datasetPath: string;
+  /** What the data are (see `identifyDataset`), recorded with the result. */
+  datasetIdentity: DatasetIdentity;
   /** Progress and logs. */
   reporter: Reporter;
 }
@@ -217,7 +225,8 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   return {
     schemaVersion: 1,
     cell,
-    configHash: await cellConfigHash(cell, config),
+    configHash: await cellConfigHash(cell, config, identityKey(context.datasetIdentity)),
+    data: { ...context.datasetIdentity, path: context.datasetPath, rows: dataset.size },
     preset: config.preset,
     backend: config.backend,
     computePath: compute?.path ?? config.backend,

@@ -15,6 +15,7 @@ import { join, resolve } from "./paths.ts";
 import { harnessVersion } from "./version.ts";
 import { UserError } from "./errors.ts";
 import { readD4rl, writeD4rl } from "./d4rl.ts";
+import { sha256Hex } from "./fingerprint.ts";
 
 /** How a cached dataset was made, stored beside its HDF5 file. */
 export interface DatasetRecord {
@@ -98,6 +99,76 @@ export function collectedKey(plugin: EnvironmentPlugin, id: string, preset: stri
 }
 
 /**
+ * What a cell's data are, known before any collection: the content hash of
+ * the D4RL file found, or the key of the collected dataset. Part of a cell's
+ * identity, so a changed dataset reruns the cell.
+ */
+export interface DatasetIdentity {
+  /** `d4rl-file` (read from a folder) or `collected` (made by the environment plugin). */
+  origin: "d4rl-file" | "collected";
+  /** The D4RL file (files only). */
+  path?: string;
+  /** SHA-256 of the file's bytes (files only). */
+  sha256?: string;
+  /** The cache key of the collected dataset (collected only). */
+  key?: string;
+}
+
+/** The part of a {@link DatasetIdentity} that names the content (not where it lies). */
+export function identityKey(identity: DatasetIdentity): string {
+  return identity.origin === "d4rl-file"
+    ? `d4rl-file:${identity.sha256}`
+    : `collected:${identity.key}`;
+}
+
+/** The first D4RL file of a dataset in `dataDirs`, if any. */
+async function findD4rlFile(
+  plugin: EnvironmentPlugin,
+  id: string,
+  dataDirs: readonly string[],
+): Promise<string | undefined> {
+  const fileName = plugin.d4rlFileName?.(id);
+  if (!fileName) return undefined;
+  for (const folder of dataDirs) {
+    const path = resolve(folder, fileName);
+    if (await exists(path)) return path;
+  }
+  return undefined;
+}
+
+const fileHashes = new Map<string, string>();
+
+/** The identity of a dataset's data (hashing the D4RL file, once per file version and process). */
+export async function identifyDataset(
+  plugin: EnvironmentPlugin,
+  id: string,
+  options: Pick<DatasetOptions, "dataDirs" | "preset" | "seed">,
+): Promise<DatasetIdentity> {
+  const path = await findD4rlFile(plugin, id, options.dataDirs);
+  if (path === undefined) {
+    return {
+      origin: "collected",
+      key: collectedKey(plugin, id, options.preset, options.seed ?? 0),
+    };
+  }
+  const info = await Deno.stat(path);
+  const version = `${path}|${info.size}|${info.mtime?.getTime()}`;
+  let sha256 = fileHashes.get(version);
+  if (!sha256) {
+    sha256 = await sha256Hex(await Deno.readFile(path));
+    fileHashes.set(version, sha256);
+  }
+  return { origin: "d4rl-file", path, sha256 };
+}
+
+/** One line saying which data a dataset id stands for. */
+export function describeIdentity(id: string, identity: DatasetIdentity): string {
+  return identity.origin === "d4rl-file"
+    ? `${id}: D4RL file ${identity.path} (sha256 ${identity.sha256!.slice(0, 12)}…)`
+    : `${id}: collected dataset ${identity.key} (no D4RL file in the data folders)`;
+}
+
+/**
  * The HDF5 file of a dataset: a D4RL file found in `dataDirs`, or a
  * collected one (collected now, under a lock, if the cache lacks it).
  */
@@ -107,15 +178,16 @@ export async function resolveDataset(
   options: DatasetOptions,
 ): Promise<DatasetRecord> {
   const fileName = plugin.d4rlFileName?.(id);
-  if (fileName) {
-    for (const folder of options.dataDirs) {
-      const path = resolve(folder, fileName);
-      if (await exists(path)) {
-        options.log?.(`${id}: using D4RL file ${path}`);
-        const dataset = await readD4rl(path);
-        return { dataset: id, origin: "d4rl-file", path, ...describeDataset(dataset, plugin, id) };
-      }
-    }
+  const found = await findD4rlFile(plugin, id, options.dataDirs);
+  if (found !== undefined) {
+    options.log?.(`${id}: using D4RL file ${found}`);
+    const dataset = await readD4rl(found);
+    return {
+      dataset: id,
+      origin: "d4rl-file",
+      path: found,
+      ...describeDataset(dataset, plugin, id),
+    };
   }
   if (!plugin.collect) {
     throw new UserError(

@@ -201,6 +201,23 @@ function mergeManifests(
   const firstValue = first.value as Record<string, unknown>;
   const computePath = times("computePath").find((t) => typeof t === "string") ??
     computePathOfCells ?? firstValue.backend;
+  // What each dataset's data were: every shard must have used the same.
+  const datasetIdentities: Record<string, unknown> = {};
+  for (const manifest of manifests) {
+    const identities = (manifest.value as Record<string, unknown>).datasets as
+      | Record<string, unknown>
+      | undefined;
+    for (const [dataset, identity] of Object.entries(identities ?? {})) {
+      const known = datasetIdentities[dataset];
+      if (known !== undefined && stableStringify(known) !== stableStringify(identity)) {
+        throw new UserError(
+          `${manifest.path}: datasets.${dataset}: other data than the other shards used ` +
+            `(${stableStringify(identity)} against ${stableStringify(known)})`,
+        );
+      }
+      datasetIdentities[dataset] = identity;
+    }
+  }
   return {
     config: {
       ...first.value.config,
@@ -211,6 +228,7 @@ function mergeManifests(
       out: target,
     },
     expectedCells,
+    ...(Object.keys(datasetIdentities).length ? { datasets: datasetIdentities } : {}),
     backend: firstValue.backend ?? first.value.config.backend,
     versions: firstValue.versions ?? {},
     computePath,

@@ -5,15 +5,24 @@
  *
  * @module
  */
+import type { DatasetIdentity } from "./datasets.ts";
 import type { GridConfig } from "./config.ts";
 import type { CellKey } from "./results.ts";
 
 /** The marker that starts every protocol line. */
 export const messageMarker = "@@pgd-bench ";
 
+/** A dataset as the workers get it: its HDF5 file and what its data are. */
+export interface DatasetFile {
+  /** The HDF5 file to read. */
+  path: string;
+  /** What the data are; part of each cell's identity. */
+  identity: DatasetIdentity;
+}
+
 /** Scheduler → worker. */
 export type ToWorker =
-  | { type: "init"; config: GridConfig; datasetPaths: Record<string, string> }
+  | { type: "init"; config: GridConfig; datasets: Record<string, DatasetFile> }
   | { type: "group"; cells: CellKey[] }
   | { type: "exit" };
 

@@ -55,6 +55,14 @@ export const cellResultSchema = z.object({
   generations: z.array(z.object({ step: z.number(), transitions: z.number() })),
   /** The training data's quality beside held-out real data (absent in cells from before it was recorded). */
   quality: cellQualitySchema.optional(),
+  /** Where the cell's data came from: origin, file, content hash or collection key, rows. */
+  data: z.object({
+    origin: z.enum(["d4rl-file", "collected"]),
+    path: z.string(),
+    sha256: z.string().optional(),
+    key: z.string().optional(),
+    rows: z.number().int().nonnegative(),
+  }).optional(),
   timings: z.object({
     prepareSeconds: z.number(),
     generateSeconds: z.number(),

@@ -8,11 +8,23 @@ import type { GridConfig } from "./config.ts";
 import { workerCount } from "./config.ts";
 import { cellConfigHash } from "./cell.ts";
 import { groupCells, planCells } from "./plan.ts";
-import { decodeMessage, encodeMessage, type FromWorker, readLines } from "./protocol.ts";
+import {
+  type DatasetFile,
+  decodeMessage,
+  encodeMessage,
+  type FromWorker,
+  readLines,
+} from "./protocol.ts";
 import type { PluginRegistry } from "./registry.ts";
 import { cellId, type CellKey } from "./results.ts";
 import { ResultStore } from "./store.ts";
-import { resolveDataset } from "./datasets.ts";
+import {
+  type DatasetIdentity,
+  describeIdentity,
+  identifyDataset,
+  identityKey,
+  resolveDataset,
+} from "./datasets.ts";
 import { readJsonIfExists, writeJsonAtomic } from "./files.ts";
 import { join } from "./paths.ts";
 import { runtimeVersions } from "./version.ts";
@@ -72,9 +84,17 @@ export async function runGrid(
 ): Promise<GridOutcome> {
   const store = new ResultStore(config.out);
   const cells = options.cells ?? planCells(config);
+  // What each dataset's data are, before anything is collected: a changed
+  // file or collection setting makes its cells unfinished.
+  const identities: Record<string, DatasetIdentity> = {};
+  for (const dataset of new Set(cells.map((cell) => cell.dataset))) {
+    identities[dataset] = await identifyDataset(registry.environmentFor(dataset), dataset, config);
+    events.log(describeIdentity(dataset, identities[dataset]));
+  }
   const pending: CellKey[] = [];
   for (const cell of cells) {
-    if (!(await store.isFinished(cell, await cellConfigHash(cell, config)))) pending.push(cell);
+    const hash = await cellConfigHash(cell, config, identityKey(identities[cell.dataset]));
+    if (!(await store.isFinished(cell, hash))) pending.push(cell);
   }
   const outcome: GridOutcome = {
     total: cells.length,
@@ -88,6 +108,7 @@ export async function runGrid(
   const manifest: Record<string, unknown> = {
     config,
     expectedCells: planCells(config),
+    datasets: identities,
     backend: config.backend,
     versions: runtimeVersions(),
     startedAt: (previous?.startedAt as string | undefined) ?? new Date().toISOString(),
@@ -99,7 +120,7 @@ export async function runGrid(
     return outcome;
   }
 
-  const datasetPaths: Record<string, string> = {};
+  const datasets: Record<string, DatasetFile> = {};
   for (const dataset of new Set(pending.map((cell) => cell.dataset))) {
     const record = await resolveDataset(registry.environmentFor(dataset), dataset, {
       dataDirs: config.dataDirs,
@@ -108,7 +129,7 @@ export async function runGrid(
       onProgress: (fraction) => events.collecting?.(dataset, fraction),
       log: (message) => events.log(message),
     });
-    datasetPaths[dataset] = record.path;
+    datasets[dataset] = { path: record.path, identity: identities[dataset] };
   }
 
   const groups = groupCells(pending);
@@ -147,7 +168,7 @@ export async function runGrid(
       await post({ type: "group", cells: group });
       return true;
     };
-    await post({ type: "init", config, datasetPaths });
+    await post({ type: "init", config, datasets });
     for await (const line of readLines(child.stdout)) {
       const message = decodeMessage<FromWorker>(line);
       if (!message) {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type DatasetIdentity, identityKey } from "./datasets.ts";
 import { z } from "zod";
 import type { GridEvents } from "./scheduler.ts";
 import type { ResultStore } from "./store.ts";
@@ -289,6 +290,8 @@ export async function readStatus(
   // A config this version cannot read (another version wrote it) only turns off the stale check.
   const parsedConfig = manifest ? gridConfigSchema.safeParse(manifest.config) : undefined;
   const config = parsedConfig?.success ? parsedConfig.data : undefined;
+  // Runs from before datasets were part of a cell's identity record none: no stale check then.
+  const identities = manifest?.datasets as Record<string, DatasetIdentity> | undefined;
   const shardCount = options.shardCount ?? shardCountOf(manifest) ??
     [...markers.values()].find((marker) => marker.shard)?.shard?.count;
   const isAlive = options.isAlive ?? processAlive;
@@ -301,7 +304,11 @@ export async function readStatus(
     const hash = results.get(id);
     let state: CellState;
     if (hash !== undefined) {
-      state = config && hash !== (await cellConfigHash(cell, config)) ? "stale" : "finished";
+      const identity = identities?.[cell.dataset];
+      state = config && identity &&
+          hash !== (await cellConfigHash(cell, config, identityKey(identity)))
+        ? "stale"
+        : "finished";
     } else if (marker?.state === "failed") state = "failed";
     else if (marker?.state === "running") {
       state = marker.host === host && isAlive(marker.pid) === false ? "interrupted" : "running";

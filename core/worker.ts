@@ -5,10 +5,12 @@
  *
  * @module
  */
+import { identityKey } from "./datasets.ts";
 import { initCompute } from "./compute.ts";
 import { runCell } from "./cell.ts";
 import { cellConfigHash } from "./cell.ts";
 import {
+  type DatasetFile,
   decodeMessage,
   encodeMessage,
   type FromWorker,
@@ -30,7 +32,7 @@ function send(message: FromWorker): void {
 export async function serveWorker(builtins: PluginSet): Promise<void> {
   let config: GridConfig | undefined;
   let registry: PluginRegistry | undefined;
-  let datasetPaths: Record<string, string> = {};
+  let datasets: Record<string, DatasetFile> = {};
   const lines = readLines(Deno.stdin.readable);
   const pending: ToWorker[] = [];
   let closed = false;
@@ -58,7 +60,7 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
       if (!message || message.type === "exit") break;
       if (message.type === "init") {
         config = message.config;
-        datasetPaths = message.datasetPaths;
+        datasets = message.datasets;
         try {
           const info = await initCompute(config.backend);
           registry = new PluginRegistry(builtins);
@@ -73,7 +75,7 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
       if (!config || !registry) throw new Error("worker: a group arrived before init");
       const store = new ResultStore(config.out);
       for (const cell of message.cells) {
-        await runOne(cell, config, registry, store, datasetPaths);
+        await runOne(cell, config, registry, store, datasets[cell.dataset]);
       }
       send({ type: "idle" });
     }
@@ -88,9 +90,11 @@ async function runOne(
   config: GridConfig,
   registry: PluginRegistry,
   store: ResultStore,
-  datasetPaths: Record<string, string>,
+  data: DatasetFile,
 ): Promise<void> {
-  if (await store.isFinished(cell, await cellConfigHash(cell, config))) {
+  if (
+    await store.isFinished(cell, await cellConfigHash(cell, config, identityKey(data.identity)))
+  ) {
     const result = await store.read(cell);
     send({ type: "finished", cell, finalScore: result!.finalScore, seconds: 0 });
     return;
@@ -101,7 +105,8 @@ async function runOne(
     const result = await runCell(cell, {
       config,
       registry,
-      datasetPath: datasetPaths[cell.dataset],
+      datasetPath: data.path,
+      datasetIdentity: data.identity,
       reporter: {
         progress(phase, fraction) {
           const now = performance.now();

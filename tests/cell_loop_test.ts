@@ -214,6 +214,7 @@ async function runLoop(schedule: AgentSchedule, regenerateEvery: number | undefi
         config: parseGridConfig({ preset: "smoke", cacheDir: `${folder}/cache` }),
         registry,
         datasetPath: await writeLineDataset(folder),
+        datasetIdentity: { origin: "collected", key: "line-dataset" },
         reporter: silentReporter,
       },
     );

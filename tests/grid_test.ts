@@ -221,3 +221,47 @@ Deno.test("grid: an unknown plugin or option fails at once with one clear error"
   assertEquals(option.code, 2, option.output);
   assertOk(option.output.includes("alfa"), option.output);
 });
+
+Deno.test("grid: a cell's identity includes its data; a changed --data-dir reruns it and the cell says which data it used", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-data-" });
+  const dataDir = await Deno.makeTempDir({ prefix: "pgd-data-dir-" });
+  try {
+    const args = [
+      "run",
+      "--preset=smoke",
+      "--datasets=maze2d-umaze",
+      "--sources=real",
+      "--agents=td3bc",
+      "--seeds=1",
+      "--workers=1",
+      `--out=${out}`,
+    ];
+    const file = `${out}/cells/maze2d-umaze/real/td3bc/seed-0.json`;
+    const collected = await run([...args, `--data-dir=${dataDir}`]);
+    assertEquals(collected.code, 0, collected.output);
+    assertOk(collected.output.includes("maze2d-umaze: collected dataset"), collected.output);
+    const first = cellResultSchema.parse(JSON.parse(await Deno.readTextFile(file)));
+    assertEquals(first.data?.origin, "collected");
+    assertOk(first.data!.rows > 0 && first.data!.key?.startsWith("maze2d-umaze__smoke"));
+
+    // A D4RL file appears in the data folder: the cell is stale and runs again on it.
+    await Deno.copyFile(first.data!.path, `${dataDir}/maze2d-umaze-v1.hdf5`);
+    const fromFile = await run([...args, `--data-dir=${dataDir}`]);
+    assertEquals(fromFile.code, 0, fromFile.output);
+    assertOk(fromFile.output.includes("maze2d-umaze: D4RL file"), fromFile.output);
+    assertOk(fromFile.output.includes("1 cells finished, 0 already done"), fromFile.output);
+    const second = cellResultSchema.parse(JSON.parse(await Deno.readTextFile(file)));
+    assertEquals(second.data?.origin, "d4rl-file");
+    assertEquals(second.data?.path, `${dataDir}/maze2d-umaze-v1.hdf5`);
+    assertEquals(second.data?.sha256?.length, 64);
+    const manifest = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
+    assertEquals(manifest.datasets["maze2d-umaze"].sha256, second.data?.sha256);
+
+    // The same data again: nothing reruns.
+    const again = await run([...args, `--data-dir=${dataDir}`]);
+    assertOk(again.output.includes("all 1 cells already finished"), again.output);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -65,6 +65,7 @@ async function shardFolder(
     JSON.stringify({
       config: { ...grid, out: root },
       expectedCells: planCells(grid),
+      datasets: { "maze2d-umaze": { origin: "collected", key: "maze2d-umaze__smoke" } },
       backend: "wasm",
       versions: { "pgd-bench": "0.1.0" },
       startedAt: `2026-01-01T00:0${shard?.index ?? 0}:00.000Z`,
