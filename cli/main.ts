@@ -5,7 +5,7 @@
  * @module
  */
 import { makeSource } from "../core/controls.ts";
-import { Command, Option } from "@commander-js/extra-typings";
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import pc from "picocolors";
 import { type GridConfig, loadGridConfig } from "../core/config.ts";
 import { UserError } from "../core/errors.ts";
@@ -128,6 +128,10 @@ async function registryFor(plugins: string[]): Promise<PluginRegistry> {
 }
 
 async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void> {
+  const out = await Deno.stat(config.out).catch(() => undefined);
+  if (out && !out.isDirectory) {
+    throw new UserError(`--out '${config.out}': is a file; expected a result folder`);
+  }
   const registry = await registryFor(config.plugins);
   // Unknown plugin and dataset names fail here, before any work starts.
   for (const source of config.sources) makeSource(registry, source, config.sourceOptions[source]);
@@ -395,20 +399,53 @@ export function program(): Command {
   return root as unknown as Command;
 }
 
-/** Runs the CLI with `args`; returns the exit code. */
+/** Errors of the filesystem a user can act on (a path that is missing, read-only, full, …). */
+function isFilesystemError(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const kinds = [
+    Deno.errors.NotFound,
+    Deno.errors.PermissionDenied,
+    Deno.errors.AlreadyExists,
+    Deno.errors.NotADirectory,
+    Deno.errors.IsADirectory,
+    Deno.errors.NotCapable,
+  ];
+  return kinds.some((kind) => error instanceof kind) ||
+    /\(os error (20|21|28|30|122)\)|No space left|Read-only file system|Disk quota/.test(
+      error.message,
+    );
+}
+
+/** Every command and subcommand throws instead of exiting, so `main` decides the exit code. */
+function throwInsteadOfExit(command: Command): void {
+  command.exitOverride();
+  for (const child of command.commands) throwInsteadOfExit(child as unknown as Command);
+}
+
+/**
+ * Runs the CLI with `args`; returns the exit code: 0, 2 for anything the
+ * user can fix (one line naming the file, key, flag or path), 1 for a fault
+ * of the harness. Stacks are printed only with `--debug` or `PGD_DEBUG=1`.
+ */
 export async function main(args: string[]): Promise<number> {
+  const debug = args.includes("--debug") || Deno.env.get("PGD_DEBUG") === "1";
+  const command = program();
+  throwInsteadOfExit(command);
   try {
-    await program().parseAsync(args, { from: "user" });
+    await command.parseAsync(args.filter((arg) => arg !== "--debug"), { from: "user" });
     return 0;
   } catch (error) {
-    if (error instanceof UserError) {
-      console.error(pc.red(`error: ${error.message}`));
-      return 2;
+    // Commander has printed its own message (unknown option, bad choice) or the help.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const userCaused = error instanceof UserError || isFilesystemError(error);
+    const message = error instanceof Error ? error.message : String(error);
+    if (debug && error instanceof Error && error.stack) console.error(error.stack);
+    else {
+      console.error(pc.red(`error: ${message.split("\n")[0]}`));
+      for (const line of message.split("\n").slice(1)) console.error(pc.red(line));
+      if (!userCaused) console.error(pc.dim("(a fault of pgd-bench: --debug prints the stack)"));
     }
-    console.error(
-      pc.red(`error: ${error instanceof Error ? (error.stack ?? error.message) : error}`),
-    );
-    return 1;
+    return userCaused ? 2 : 1;
   }
 }
 

@@ -24,10 +24,11 @@ import {
 } from "h5wasm/node";
 import type { D4rlDataset, InfoArray, Transitions, VectorStats } from "./types.ts";
 import { replaceAtomically } from "./files.ts";
+import { UserError } from "./errors.ts";
 import { allocateTransitions } from "./transitions.ts";
 
 /** A dataset file or object that is missing, unreadable or not in D4RL's layout. */
-export class DatasetError extends Error {
+export class DatasetError extends UserError {
   /** The file (or label) the dataset came from. */
   readonly file: string;
   /** The HDF5 key at fault (`observations`, `infos/goal`, …), when one is. */
@@ -95,7 +96,10 @@ async function assertHdf5File(path: string): Promise<void> {
         if (read === null) break;
         filled += read;
       }
-      if (filled === header.length && hdf5Signature.every((byte, i) => header[i] === byte)) return;
+      if (filled === header.length && hdf5Signature.every((byte, i) => header[i] === byte)) {
+        await assertWhole(file, offset, info.size, path);
+        return;
+      }
     }
   } finally {
     file.close();
@@ -105,6 +109,52 @@ async function assertHdf5File(path: string): Promise<void> {
     undefined,
     `is not an HDF5 file (no HDF5 signature in its ${info.size} bytes); expected a D4RL HDF5 file`,
   );
+}
+
+/**
+ * Checks that an HDF5 file is as long as its superblock says (the end-of-file
+ * address, from the base address), so a truncated download is named as such
+ * rather than failing deep inside the HDF5 library.
+ */
+async function assertWhole(
+  file: Deno.FsFile,
+  signatureAt: number,
+  size: number,
+  path: string,
+): Promise<void> {
+  const head = new Uint8Array(96);
+  await file.seek(signatureAt, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < head.length) {
+    const read = await file.read(head.subarray(filled));
+    if (read === null) break;
+    filled += read;
+  }
+  const view = new DataView(head.buffer, 0, filled);
+  const version = filled > 8 ? head[8] : -1;
+  // Superblock layouts (HDF5 file format specification, "Superblock").
+  const offsetSize = version === 0 || version === 1 ? head[13] : head[9];
+  if (offsetSize !== 8 && offsetSize !== 4) return;
+  const addressesAt = version === 0
+    ? 24
+    : version === 1
+    ? 28
+    : version === 2 || version === 3
+    ? 12
+    : -1;
+  if (addressesAt < 0 || addressesAt + 3 * offsetSize > filled) return;
+  const address = (at: number) =>
+    offsetSize === 8 ? Number(view.getBigUint64(at, true)) : view.getUint32(at, true);
+  const base = address(addressesAt);
+  // v0/v1: base, free-space, end of file; v2/v3: base, extension, end of file.
+  const endOfFile = address(addressesAt + 2 * offsetSize);
+  if (base + endOfFile > size) {
+    throw new DatasetError(
+      path,
+      undefined,
+      `truncated: its HDF5 superblock says ${base + endOfFile} bytes, the file has ${size}`,
+    );
+  }
 }
 
 /**

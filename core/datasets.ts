@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EnvironmentPlugin } from "./contracts/environment.ts";
+import type { EnvironmentPlugin, EnvironmentSpec } from "./contracts/environment.ts";
 import { normalizedScore } from "./contracts/environment.ts";
 import type { PresetName } from "./contracts/common.ts";
 import type { D4rlDataset } from "./types.ts";
@@ -14,7 +14,7 @@ import { describeHolder, type LockRecord, withLock } from "./lock.ts";
 import { join, resolve } from "./paths.ts";
 import { harnessVersion } from "./version.ts";
 import { UserError } from "./errors.ts";
-import { readD4rl, writeD4rl } from "./d4rl.ts";
+import { DatasetError, readD4rl, writeD4rl } from "./d4rl.ts";
 import { sha256Hex } from "./fingerprint.ts";
 
 /** How a cached dataset was made, stored beside its HDF5 file. */
@@ -75,6 +75,28 @@ export function describeDataset(
     meanReturn,
     normalizedScore: normalizedScore(meanReturn, plugin.spec(id).scoreReference),
   };
+}
+
+/** A dataset whose rows are not the environment's observations and actions is an error naming both. */
+export function assertFitsEnvironment(
+  dataset: D4rlDataset,
+  spec: EnvironmentSpec,
+  file: string,
+): void {
+  for (
+    const [key, has, wants] of [
+      ["observations", dataset.observationDim, spec.observationDim],
+      ["actions", dataset.actionDim, spec.actionDim],
+    ] as const
+  ) {
+    if (has !== wants) {
+      throw new DatasetError(
+        file,
+        key,
+        `has ${has} columns; ${spec.id}'s ${key} have ${wants}`,
+      );
+    }
+  }
 }
 
 /** What {@link resolveDataset} needs to know. */
@@ -182,6 +204,7 @@ export async function resolveDataset(
   if (found !== undefined) {
     options.log?.(`${id}: using D4RL file ${found}`);
     const dataset = await readD4rl(found);
+    assertFitsEnvironment(dataset, plugin.spec(id), found);
     return {
       dataset: id,
       origin: "d4rl-file",

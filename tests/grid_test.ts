@@ -5,6 +5,8 @@
  */
 import { assertEquals, assertOk } from "./assert.ts";
 import { cellResultSchema } from "../core/results.ts";
+import { writeD4rl } from "../core/d4rl.ts";
+import { maze2d } from "../plugins/envs/maze2d.ts";
 
 const main = new URL("../cli/main.ts", import.meta.url).pathname;
 const cacheDir = await Deno.makeTempDir({ prefix: "pgd-grid-cache-" });
@@ -205,6 +207,55 @@ Deno.test("grid: a plugin hook that never resolves fails its cell after the time
     assertEquals(files, ["cells/maze2d-umaze/real/td3bc/seed-0.json"]);
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("grid: user errors are one line naming the flag, file or key, exit 2, no stack", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "pgd-errors-" });
+  try {
+    const smoke = ["--preset=smoke", "--sources=real", "--agents=td3bc", "--seeds=1"];
+    const aFile = `${folder}/a-file`;
+    await Deno.writeTextFile(aFile, "not a folder");
+    // A truncated D4RL file, and one whose observations are 3 wide where maze2d's are 4.
+    const truncatedDir = `${folder}/truncated`;
+    const narrowDir = `${folder}/narrow`;
+    await Deno.mkdir(truncatedDir);
+    await Deno.mkdir(narrowDir);
+    const dataset = await maze2d().collect!({ dataset: "maze2d-umaze", seed: 1, preset: "smoke" });
+    await writeD4rl(`${folder}/whole.hdf5`, dataset);
+    const bytes = await Deno.readFile(`${folder}/whole.hdf5`);
+    await Deno.writeFile(`${truncatedDir}/maze2d-umaze-v1.hdf5`, bytes.slice(0, bytes.length / 2));
+    const narrow = {
+      ...dataset,
+      observationDim: 3,
+      observations: dataset.observations.filter((_, i) => i % 4 !== 3),
+      nextObservations: undefined,
+      infos: {},
+    };
+    await writeD4rl(`${narrowDir}/maze2d-umaze-v1.hdf5`, narrow);
+    const cases: [string[], RegExp][] = [
+      [["run", "--preset=huge"], /argument 'huge' is invalid/],
+      [
+        ["run", ...smoke, `--out=${aFile}`],
+        /--out '.*a-file': is a file; expected a result folder/,
+      ],
+      [
+        ["run", ...smoke, `--out=${folder}/o1`, `--data-dir=${truncatedDir}`],
+        /maze2d-umaze-v1\.hdf5: truncated: its HDF5 superblock says \d+ bytes, the file has \d+/,
+      ],
+      [
+        ["run", ...smoke, `--out=${folder}/o2`, `--data-dir=${narrowDir}`],
+        /maze2d-umaze-v1\.hdf5: key "observations": has 3 columns; maze2d-umaze's observations have 4/,
+      ],
+    ];
+    for (const [args, expected] of cases) {
+      const { code, output } = await run(args);
+      assertEquals(code, 2, `${args.join(" ")}:\n${output}`);
+      assertOk(expected.test(output), `${args.join(" ")}:\n${output}`);
+      assertOk(!/\n\s+at /.test(output), `no stack:\n${output}`);
+    }
+  } finally {
+    await Deno.remove(folder, { recursive: true });
   }
 });
 
