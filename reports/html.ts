@@ -797,7 +797,11 @@ ${qualitySection(summary)}
       ? `<p>${
         plural(summary.missing.length, "expected cell has", "expected cells have")
       } no result:</p><ul id="missing-list">${
-        summary.missing.map((cell) => `<li><code>${escapeHtml(cell.file)}</code></li>`).join("")
+        summary.missing.map((cell) =>
+          `<li><code>${escapeHtml(cell.file)}</code>${
+            cell.reason ? ` — failed: <span class="reason">${escapeHtml(cell.reason)}</span>` : ""
+          }</li>`
+        ).join("")
       }</ul>`
       : "<p>None: every expected cell has a result.</p>"
   }${

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { listFilesRecursively } from "../core/files.ts";
+import { cellMarkerSchema } from "../core/status.ts";
 import { z } from "zod";
 import {
   cellId,
@@ -70,6 +72,8 @@ export interface RunResults {
   analysis: LoadedAnalysis[];
   /** Things a reader should know that did not stop the report (misplaced files). */
   warnings: string[];
+  /** Cells without a result whose last attempt failed, with the failure's message. */
+  failures: { cell: CellKey; message: string }[];
 }
 
 async function readJson(path: string, shownAs: string): Promise<unknown> {
@@ -95,14 +99,8 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-async function listJsonFiles(folder: string): Promise<string[]> {
-  const found: string[] = [];
-  for await (const entry of Deno.readDir(folder)) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory) found.push(...(await listJsonFiles(path)));
-    else if (entry.isFile && entry.name.endsWith(".json")) found.push(path);
-  }
-  return found.sort();
+function listJsonFiles(folder: string): Promise<string[]> {
+  return listFilesRecursively(folder, (path) => path.endsWith(".json"));
 }
 
 function toLink(runDir: string, path: string): string {
@@ -164,12 +162,28 @@ export async function loadRun(runDir: string): Promise<RunResults> {
     }
   }
 
+  // Failure markers say why a cell has no result (the grid writes one when a cell fails).
+  const failures: RunResults["failures"] = [];
+  const markersDir = join(runDir, "markers");
+  if (await isDirectory(markersDir)) {
+    for (const path of await listJsonFiles(markersDir)) {
+      const marker = cellMarkerSchema.safeParse(await readJson(path, path).catch(() => undefined));
+      if (!marker.success) {
+        warnings.push(`'${toLink(runDir, path)}' is not a readable cell marker`);
+        continue;
+      }
+      if (marker.data.state === "failed" && !seen.has(cellId(marker.data.cell))) {
+        failures.push({ cell: marker.data.cell, message: marker.data.message ?? "failed" });
+      }
+    }
+  }
+
   if (!metadata && cells.length === 0 && analysis.length === 0) {
     throw new UserError(
       `no results in '${runDir}': expected cell files under '${cellsDir}', analysis files or a run.json`,
     );
   }
-  return { runDir, metadata, cells, analysis, warnings };
+  return { runDir, metadata, cells, analysis, warnings, failures };
 }
 
 function compareKeys(a: CellKey, b: CellKey): number {

@@ -220,7 +220,9 @@ export function renderMarkdown(summary: ReportSummary): string {
   else {
     const count = summary.missing.length;
     parts.push(`${count} expected ${count === 1 ? "cell has" : "cells have"} no result:`, "");
-    for (const cell of summary.missing) parts.push(`- \`${cell.file}\``);
+    for (const cell of summary.missing) {
+      parts.push(`- \`${cell.file}\`${cell.reason ? ` — failed: ${cell.reason}` : ""}`);
+    }
   }
   if (summary.analysis.length > 0) {
     parts.push("", "## Trajectory analysis", "");

@@ -232,7 +232,7 @@ export interface ReportSummary {
   /** Learning curves. */
   curves: CurveSummary[];
   /** Expected cells (run.json) without a result. */
-  missing: (CellKey & { file: string })[];
+  missing: (CellKey & { file: string; reason?: string })[];
   /** Result files present for the run. */
   cellCount: number;
   /** Hosts that produced cells (several after a merge). */
@@ -464,7 +464,11 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
   const present = new Set(results.map((result) => cellId(result.cell)));
   const missing = expected
     .filter((cell) => !present.has(cellId(cell)))
-    .map((cell) => ({ ...cell, file: cellPath(cell) }));
+    .map((cell) => {
+      const failure = run.failures.find((failed) => cellId(failed.cell) === cellId(cell));
+      const reason = failure?.message.split("\n")[0];
+      return { ...cell, file: cellPath(cell), ...(reason ? { reason } : {}) };
+    });
 
   const timings: TimingTotals = {
     prepareSeconds: 0,

@@ -205,7 +205,11 @@ Deno.test("a missing file, a non-HDF5 file and a truncated file each give a Data
     await expectDatasetError(`${folder}/text.hdf5`, undefined, /not an HDF5 file/);
     const bytes = await Deno.readFile(maze2dFixture);
     await Deno.writeFile(`${folder}/truncated.hdf5`, bytes.subarray(0, 1500));
-    await expectDatasetError(`${folder}/truncated.hdf5`, undefined, /truncated: its HDF5 superblock says \d+ bytes, the file has 1500/);
+    await expectDatasetError(
+      `${folder}/truncated.hdf5`,
+      undefined,
+      /truncated: its HDF5 superblock says \d+ bytes, the file has 1500/,
+    );
   } finally {
     await Deno.remove(folder, { recursive: true });
   }

@@ -164,6 +164,14 @@ Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the r
       `the lost cell and its reason:\n${first.output}`,
     );
     assertOk(first.output.includes("takes the"), first.output);
+    // The report names the cell with its reason, not only as missing.
+    const summary = await Deno.readTextFile(`${out}/summary.md`);
+    assertOk(
+      /`cells\/maze2d-umaze\/crash-once\/td3bc\/seed-0\.json` — failed: worker \d+ exited/.test(
+        summary,
+      ),
+      summary,
+    );
     // Every other cell ran on the replacement worker.
     const files = (await cellFiles(out)).map((file) => file.slice(out.length + 1));
     assertEquals(files, [
