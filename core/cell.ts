@@ -9,7 +9,7 @@ import type { Reporter } from "./contracts/common.ts";
 import type { GenerateRequest, SourceContext } from "./contracts/source.ts";
 import { type GridConfig, hookTimeoutSeconds } from "./config.ts";
 import type { PluginRegistry } from "./registry.ts";
-import type { CellKey, CellResult, Evaluation } from "./results.ts";
+import type { CellIdentity, CellKey, CellResult, Evaluation } from "./results.ts";
 import type { Transitions } from "./types.ts";
 import { BatchSampler, validateTransitions } from "./transitions.ts";
 import { Evaluator } from "./evaluate.ts";
@@ -24,22 +24,46 @@ import { type DatasetIdentity, identityKey } from "./datasets.ts";
 import { applyControl, makeSource } from "./controls.ts";
 
 /**
- * The hash of everything that determines a cell's numbers, its data's
- * content included (`data`: {@link identityKey} of its dataset); a finished
- * cell with another hash is re-run.
+ * Everything that determines a cell's numbers: its key, its data's content
+ * (`data`: {@link identityKey} of its dataset), the preset, backend and
+ * options, and the harness version. Recorded in every result.
  */
+export function cellIdentity(cell: CellKey, config: GridConfig, data: string): CellIdentity {
+  return {
+    cell,
+    data,
+    preset: config.preset,
+    backend: config.backend,
+    sourceOptions: config.sourceOptions[cell.source] ?? {},
+    agentOptions: config.agentOptions[cell.agent] ?? {},
+    version: harnessVersion,
+  };
+}
+
+/** The hash of {@link cellIdentity}; a finished cell with another hash is not finished for this grid. */
 export function cellConfigHash(cell: CellKey, config: GridConfig, data: string): Promise<string> {
-  return digest(
-    stableStringify({
-      cell,
-      data,
-      preset: config.preset,
-      backend: config.backend,
-      sourceOptions: config.sourceOptions[cell.source] ?? {},
-      agentOptions: config.agentOptions[cell.agent] ?? {},
-      version: harnessVersion,
-    }),
-  );
+  return digest(stableStringify(cellIdentity(cell, config, data)));
+}
+
+/**
+ * The fields in which a stored result was made by another configuration
+ * (preset, backend, options); a change of data or harness version is not
+ * one (the cell is stale and runs again). Results from before identities
+ * were recorded are compared on preset and backend.
+ */
+export function configurationChanges(stored: CellResult, wanted: CellIdentity): string[] {
+  const had = stored.identity ?? { preset: stored.preset, backend: stored.backend };
+  const fields = ["preset", "backend", "sourceOptions", "agentOptions"] as const;
+  return fields
+    .filter((field) => field in had)
+    .filter((field) =>
+      stableStringify((had as Record<string, unknown>)[field]) !== stableStringify(wanted[field])
+    )
+    .map((field) =>
+      `${field} ${stableStringify((had as Record<string, unknown>)[field])} ≠ ${
+        stableStringify(wanted[field])
+      }`
+    );
 }
 
 /** What a cell needs besides its key. */
@@ -226,6 +250,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     schemaVersion: 1,
     cell,
     configHash: await cellConfigHash(cell, config, identityKey(context.datasetIdentity)),
+    identity: cellIdentity(cell, config, identityKey(context.datasetIdentity)),
     data: { ...context.datasetIdentity, path: context.datasetPath, rows: dataset.size },
     preset: config.preset,
     backend: config.backend,

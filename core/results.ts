@@ -34,11 +34,28 @@ export const evaluationSchema = z.object({
 export type Evaluation = z.infer<typeof evaluationSchema>;
 
 /** The stored result of one cell. */
+/** Everything that determines a cell's numbers (see `cellIdentity` in `core/cell.ts`). */
+export const cellIdentitySchema = z.object({
+  cell: cellKeySchema,
+  /** The data's content: a D4RL file's hash or a collected dataset's key. */
+  data: z.string(),
+  preset: z.string(),
+  backend: z.string(),
+  sourceOptions: z.record(z.string(), z.unknown()),
+  agentOptions: z.record(z.string(), z.unknown()),
+  version: z.string(),
+});
+
+/** Everything that determines a cell's numbers. */
+export type CellIdentity = z.infer<typeof cellIdentitySchema>;
+
 export const cellResultSchema = z.object({
   schemaVersion: z.literal(1),
   cell: cellKeySchema,
   /** Hash of everything that determines the cell's numbers (config, options, code version). */
   configHash: z.string(),
+  /** What `configHash` hashes (absent in results from before it was recorded). */
+  identity: cellIdentitySchema.optional(),
   preset: z.string(),
   backend: z.string(),
   computePath: z.string(),

@@ -6,7 +6,8 @@
  */
 import type { GridConfig } from "./config.ts";
 import { workerCount } from "./config.ts";
-import { cellConfigHash } from "./cell.ts";
+import { cellConfigHash, cellIdentity, configurationChanges } from "./cell.ts";
+import { UserError } from "./errors.ts";
 import { groupCells, planCells } from "./plan.ts";
 import {
   type DatasetFile,
@@ -16,7 +17,7 @@ import {
   readLines,
 } from "./protocol.ts";
 import type { PluginRegistry } from "./registry.ts";
-import { cellId, type CellKey } from "./results.ts";
+import { cellId, type CellKey, cellPath } from "./results.ts";
 import { ResultStore } from "./store.ts";
 import {
   type DatasetIdentity,
@@ -92,9 +93,24 @@ export async function runGrid(
     events.log(describeIdentity(dataset, identities[dataset]));
   }
   const pending: CellKey[] = [];
+  const conflicts: string[] = [];
   for (const cell of cells) {
-    const hash = await cellConfigHash(cell, config, identityKey(identities[cell.dataset]));
-    if (!(await store.isFinished(cell, hash))) pending.push(cell);
+    const data = identityKey(identities[cell.dataset]);
+    const stored = await store.read(cell);
+    if (stored?.configHash === await cellConfigHash(cell, config, data)) continue;
+    // A finished cell of another configuration is never overwritten.
+    const changes = stored ? configurationChanges(stored, cellIdentity(cell, config, data)) : [];
+    if (changes.length) conflicts.push(`${cellPath(cell)}: ${changes.join(", ")}`);
+    else pending.push(cell);
+  }
+  if (conflicts.length) {
+    throw new UserError(
+      `${config.out}: ${conflicts.length} finished cell(s) were made by another configuration ` +
+        `and would be overwritten; use another --out (or remove them). ${
+          conflicts.slice(0, 3).join("; ")
+        }` +
+        (conflicts.length > 3 ? `; … ${conflicts.length - 3} more` : ""),
+    );
   }
   const outcome: GridOutcome = {
     total: cells.length,

@@ -324,3 +324,34 @@ Deno.test("grid: a cell's identity includes its data; a changed --data-dir rerun
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("grid: finished cells of another configuration are never overwritten; the run refuses, naming the fields", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-other-config-" });
+  try {
+    const args = [
+      "run",
+      "--datasets=maze2d-umaze",
+      "--sources=real",
+      "--agents=td3bc",
+      "--seeds=1",
+      "--workers=1",
+      `--out=${out}`,
+    ];
+    const first = await run([...args, "--preset=smoke"]);
+    assertEquals(first.code, 0, first.output);
+    const file = `${out}/cells/maze2d-umaze/real/td3bc/seed-0.json`;
+    const before = await Deno.readTextFile(file);
+    const stored = cellResultSchema.parse(JSON.parse(before));
+    assertEquals(stored.identity?.preset, "smoke");
+    const other = await run([...args, "--preset=smoke", '--agent-options={"td3bc":{"alpha":5}}']);
+    assertEquals(other.code, 2, other.output);
+    assertOk(
+      other.output.includes("1 finished cell(s) were made by another configuration"),
+      other.output,
+    );
+    assertOk(other.output.includes('agentOptions {} ≠ {"alpha":5}'), other.output);
+    assertEquals(await Deno.readTextFile(file), before, "the finished cell is untouched");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
