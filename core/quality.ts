@@ -76,6 +76,8 @@ export const qualityRecordSchema = z.object({
   meanReward: z.number(),
   /** Fraction of rewards above the middle of the real rewards' range (Maze2d: at the goal). */
   rewardedFraction: z.number(),
+  /** Fraction of transitions marked terminal (`done`), which cut the TD target's bootstrap. */
+  doneFraction: z.number().optional(),
   /** Mean log-likelihood of the actions under the policy that guided the generation. */
   guideLogLikelihood: z.number().optional(),
   /** Mean log-likelihood of the actions under the agent's final policy. */
@@ -242,6 +244,7 @@ export class QualityProbe {
     let contact = 0;
     let rewardSum = 0;
     let rewarded = 0;
+    let done = 0;
     const canTellContact = typeof this.#simulator.touchesObstacle === "function";
     for (const row of rows) {
       const state = from.observations.subarray(row * od, (row + 1) * od);
@@ -256,6 +259,7 @@ export class QualityProbe {
       }
       rewardSum += Number.isFinite(from.rewards[row]) ? from.rewards[row] : 0;
       if (from.rewards[row] > this.#rewardMidpoint) rewarded += 1;
+      if (from.dones[row] !== 0) done += 1;
     }
     const normalised = this.#normalised(sample);
     const record: QualityRecord = {
@@ -267,6 +271,7 @@ export class QualityProbe {
       actionFit: this.#actionFit(sample, normalised),
       meanReward: rewardSum / rows.length,
       rewardedFraction: rewarded / rows.length,
+      doneFraction: done / rows.length,
     };
     if (canTellContact) record.contactFraction = contact / rows.length;
     const simulator = this.#simulatorError(sample);

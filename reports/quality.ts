@@ -94,6 +94,13 @@ export const qualityColumns: readonly QualityColumn[] = [
     of: (record) => 100 * record.rewardedFraction,
   },
   {
+    key: "doneFraction",
+    title: "done %",
+    digits: 2,
+    meaning: "transitions marked terminal, which stop the value bootstrap, in %",
+    of: (record) => record.doneFraction === undefined ? undefined : 100 * record.doneFraction,
+  },
+  {
     key: "guideLogLikelihood",
     title: "log-lik. (guide)",
     digits: 3,

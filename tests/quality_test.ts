@@ -77,6 +77,11 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
     assert.equal(walledRecord.contactFraction, 1);
     assert.ok(walledRecord.stateDistance > 10 * reference.stateDistance + 0.1);
 
+    assert.equal(reference.doneFraction, 0, "maze2d has no terminals");
+    const allDone = copyTransitions(real);
+    allDone.dones.fill(1);
+    assert.equal(probe.measure(allDone, 5, 0).doneFraction, 1);
+
     const nonFinite = copyTransitions(real);
     nonFinite.nextObservations.fill(Number.NaN);
     assert.equal(probe.measure(nonFinite, 4, 0).invalidFraction, 1);
