@@ -10,7 +10,10 @@
  *   their tie to states;
  * - `+state-noise-<k>`: Gaussian noise on `s` and `s′`, of `k` times a given
  *   one-step error per entry (positions and velocities apart), so one can see
- *   how much dynamics error an agent tolerates.
+ *   how much dynamics error an agent tolerates;
+ * - `+action-noise-<σ>`: Gaussian noise of standard deviation σ on every
+ *   action entry (clipped to [−1, 1]), then `s′` and `r` from the
+ *   simulator: actions less tightly tied to their states, dynamics exact.
  *
  * The control's settings travel in the source's options under `control`
  * (`{ positionError, velocityError }` for state noise); the rest of the
@@ -31,10 +34,16 @@ import type { Transitions } from "./types.ts";
 export type Control =
   | { kind: "exact-dynamics" }
   | { kind: "shuffled-actions" }
-  | { kind: "state-noise"; scale: number; positionError: number; velocityError: number };
+  | { kind: "state-noise"; scale: number; positionError: number; velocityError: number }
+  | { kind: "action-noise"; sigma: number };
 
 /** The name of a control, as it follows `+` in a source name. */
-export const controlNames = ["exact-dynamics", "shuffled-actions", "state-noise-<k>"] as const;
+export const controlNames = [
+  "exact-dynamics",
+  "shuffled-actions",
+  "state-noise-<k>",
+  "action-noise-<σ>",
+] as const;
 
 const noiseSettingsSchema = z.strictObject({
   /** Per-entry standard deviation of the noise on position entries, at k = 1. */
@@ -67,6 +76,13 @@ export function makeSource(
       throw new UserError(`source '${name}': options.control: this control takes no settings`);
     }
     return { source, control: { kind: control } };
+  }
+  const actionNoise = /^action-noise-(\d+(?:\.\d+)?)$/.exec(control);
+  if (actionNoise) {
+    if (settings !== undefined) {
+      throw new UserError(`source '${name}': options.control: this control takes no settings`);
+    }
+    return { source, control: { kind: "action-noise", sigma: Number(actionNoise[1]) } };
   }
   const noise = /^state-noise-(\d+(?:\.\d+)?)$/.exec(control);
   if (!noise) {
@@ -109,6 +125,11 @@ export function applyControl(
     throw new UserError(
       `control '${control.kind}': environment '${simulator.spec.id}' cannot be put in a given state`,
     );
+  }
+  if (control.kind === "action-noise") {
+    for (let i = 0; i < out.actions.length; i++) {
+      out.actions[i] = Math.max(-1, Math.min(1, out.actions[i] + control.sigma * rng.normal()));
+    }
   }
   if (control.kind === "shuffled-actions") {
     const order = rng.shuffle([...Array(out.size).keys()]);

@@ -64,6 +64,28 @@ Deno.test("controls: shuffled actions are a permutation, with dynamics exact for
   }
 });
 
+Deno.test("controls: action noise moves actions by σ within [−1, 1], with dynamics exact for them", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const noisy = applyControl({ kind: "action-noise", sigma: 0.2 }, real, environment, new Rng(6));
+    let squares = 0;
+    let inside = 0;
+    for (let i = 0; i < real.actions.length; i++) {
+      assert.ok(Math.abs(noisy.actions[i]) <= 1);
+      if (Math.abs(real.actions[i]) < 0.5) {
+        squares += (noisy.actions[i] - real.actions[i]) ** 2;
+        inside += 1;
+      }
+    }
+    const spread = Math.sqrt(squares / inside);
+    assert.ok(Math.abs(spread - 0.2) < 0.03, `spread ${spread} of actions away from the bounds`);
+    const check = applyControl({ kind: "exact-dynamics" }, noisy, environment, new Rng(7));
+    assert.deepEqual([...check.nextObservations], [...noisy.nextObservations]);
+  } finally {
+    environment.close();
+  }
+});
+
 Deno.test("controls: state noise has k times the given error per entry; k = 0 changes nothing", async () => {
   const environment = await makeMaze2d("maze2d-umaze");
   try {
@@ -113,6 +135,10 @@ Deno.test("controls: names and settings are checked with one line naming the sou
   // The source's own options still reach it, without the control's.
   const guided = makeSource(registry, "policy-guided+exact-dynamics", { guidanceStrength: 2 });
   assert.equal(guided.source.options.guidanceStrength, 2);
+  assert.deepEqual(makeSource(registry, "real+action-noise-0.2", undefined).control, {
+    kind: "action-noise",
+    sigma: 0.2,
+  });
   assert.throws(() => makeSource(registry, "real+mirrored", undefined), UserError);
   assert.throws(
     () => makeSource(registry, "real+mirrored", undefined),
