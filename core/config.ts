@@ -32,7 +32,7 @@ export const gridConfigSchema = z.strictObject({
       z.array(z.number().int().nonnegative().max(maxSeed)).min(1),
       z.number().int().positive().max(maxSeedCount),
     ])
-    .default(2)
+    .default(4)
     .transform((seeds) => (typeof seeds === "number" ? [...Array(seeds).keys()] : seeds)),
   /** Size preset. */
   preset: z.enum(presetNames).default("quick"),

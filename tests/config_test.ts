@@ -7,7 +7,7 @@ Deno.test("config: defaults give the default grid", () => {
   assertEquals(config.datasets, ["maze2d-umaze"]);
   assertEquals(config.sources, ["real", "unguided", "policy-guided"]);
   assertEquals(config.agents, ["td3bc", "iql"]);
-  assertEquals(config.seeds, [0, 1]);
+  assertEquals(config.seeds, [0, 1, 2, 3]);
   assertEquals(config.preset, "quick");
   assertEquals(config.backend, "wasm");
 });
