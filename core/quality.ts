@@ -82,6 +82,12 @@ export const qualityRecordSchema = z.object({
   guideLogLikelihood: z.number().optional(),
   /** Mean log-likelihood of the actions under the agent's final policy. */
   finalLogLikelihood: z.number().optional(),
+  /**
+   * A few trajectories on the environment's plan view (first two observation
+   * entries), where it has one: runs of consecutive transitions whose `s′` is
+   * the next transition's `s`.
+   */
+  paths: z.array(z.array(z.tuple([z.number(), z.number()]))).optional(),
 });
 
 /** The quality of one set of transitions. */
@@ -89,6 +95,11 @@ export type QualityRecord = z.infer<typeof qualityRecordSchema>;
 
 /** What a cell records: the held-out real reference and one record per generation. */
 export const cellQualitySchema = z.object({
+  /** The environment's plan view, where it has one (trajectories are drawn on it). */
+  planView: z.object({
+    walls: z.array(z.tuple([z.number(), z.number(), z.number(), z.number()])),
+    goal: z.tuple([z.number(), z.number()]),
+  }).optional(),
   /** Held-out real transitions, measured the same way. */
   reference: qualityRecordSchema,
   /** One record per generation of the cell's source, in order. */
@@ -101,8 +112,47 @@ export type CellQuality = z.infer<typeof cellQualitySchema>;
 /** The simulator hooks the record uses; every one but `step` is optional. */
 export type QualitySimulator = Pick<
   Environment,
-  "spec" | "step" | "resetToObservation" | "touchesObstacle" | "isImpossible"
+  "spec" | "step" | "resetToObservation" | "touchesObstacle" | "isImpossible" | "planView"
 >;
+
+/** Trajectories drawn per record, and their longest length in steps. */
+const pathCount = 6;
+const pathSteps = 48;
+
+/**
+ * Up to {@link pathCount} runs of consecutive transitions (each `s′` equal
+ * to the next `s`), from random starts, as lists of the first two
+ * observation entries.
+ */
+function tracePaths(transitions: Transitions, rng: Rng): [number, number][][] {
+  const od = transitions.observationDim;
+  const paths: [number, number][][] = [];
+  for (let attempt = 0; attempt < 4 * pathCount && paths.length < pathCount; attempt++) {
+    let row = rng.int(transitions.size);
+    const path: [number, number][] = [[
+      transitions.observations[row * od],
+      transitions.observations[row * od + 1],
+    ]];
+    for (let step = 0; step < pathSteps && row < transitions.size; step++, row++) {
+      path.push([
+        transitions.nextObservations[row * od],
+        transitions.nextObservations[row * od + 1],
+      ]);
+      const continues = row + 1 < transitions.size &&
+        transitions.observations.subarray((row + 1) * od, (row + 2) * od)
+          .every((value, d) => value === transitions.nextObservations[row * od + d]);
+      if (!continues) break;
+    }
+    if (path.length > 2 && path.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) {
+      paths.push(path.map(([x, y]) => [round(x), round(y)]));
+    }
+  }
+  return paths;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
 
 /** Rows of a transition set, as an index list into it. */
 interface Sample {
@@ -202,6 +252,7 @@ export class QualityProbe {
     );
     this.#heldOut = { from: real, rows: heldOutRows };
     this.reference = this.#record(this.#heldOut, -1, 0);
+    if (simulator.planView) this.reference.paths = tracePaths(real, this.#rng);
     this.#measured.push({ record: this.reference, sample: this.#heldOut });
   }
 
@@ -216,6 +267,7 @@ export class QualityProbe {
     const sample = { from: transitions, rows: drawRows(transitions.size, count, this.#rng) };
     const record = this.#record(sample, generation, step);
     if (guide) record.guideLogLikelihood = logLikelihood(guide, sample);
+    if (this.#simulator.planView) record.paths = tracePaths(transitions, this.#rng);
     this.#measured.push({ record, sample });
     return record;
   }
@@ -234,7 +286,12 @@ export class QualityProbe {
 
   /** The cell's record: the reference and every generation's record. */
   cellQuality(): CellQuality {
-    return { reference: this.reference, generations: this.records().slice(1) };
+    const planView = this.#simulator.planView?.();
+    return {
+      ...(planView ? { planView } : {}),
+      reference: this.reference,
+      generations: this.records().slice(1),
+    };
   }
 
   #record(sample: Sample, generation: number, step: number): QualityRecord {

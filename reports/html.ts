@@ -14,6 +14,7 @@ import type { DynamicsError, TrajectoryLikelihood } from "../core/analysis.ts";
 import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
 import { legend, qualityLegend } from "./markdown.ts";
 import { formatQualityValue, presentColumns, referenceLabel } from "./quality.ts";
+import { renderPlanFigure } from "./plan_svg.ts";
 import {
   type AggregateSummary,
   allAgents,
@@ -556,7 +557,13 @@ function qualitySection(summary: ReportSummary): string {
     escapeHtml(qualityLegend)
   } Also in <a href="quality.csv">quality.csv</a>.</p><div class="scroll"><table class="plain" id="table-quality"><thead><tr><th>Dataset</th><th>Data</th>${
     columns.map((column) => `<th>${escapeHtml(column.title)}</th>`).join("")
-  }</tr></thead><tbody>${rows.join("")}</tbody></table></div></section>`;
+  }</tr></thead><tbody>${rows.join("")}</tbody></table></div>${
+    summary.planFigures.length
+      ? `<p class="legend">Trajectories from each source on the maze: walls grey, the goal a star, each line from its start (dot); real data first, then each source's last generation (the guided one for policy guidance).</p>${
+        summary.planFigures.map(renderPlanFigure).join("")
+      }`
+      : ""
+  }</section>`;
 }
 
 function cellList(summary: ReportSummary): string {
@@ -587,6 +594,7 @@ header h1{margin:0 0 4px;font-size:22px}header p{margin:0;color:#d1d5db}
 nav a{color:#93c5fd;margin-right:14px}
 h2{margin-top:32px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 section{margin-bottom:24px}
+.plan-panels{display:flex;flex-wrap:wrap;gap:12px}.plan-panel{margin:0;text-align:center}.plan-panel figcaption{font-size:13px}
 table{border-collapse:collapse;background:#fff;margin:8px 0}
 th,td{border:1px solid #e5e7eb;padding:4px 8px}
 table.scores td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}

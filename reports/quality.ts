@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { QualityRecord } from "../core/quality.ts";
+import type { CellQuality, QualityRecord } from "../core/quality.ts";
 import type { LoadedCell } from "./load.ts";
 import { csvField } from "./csv.ts";
 
@@ -208,4 +208,54 @@ export function renderQualityCsv(rows: readonly QualityRow[]): string {
     ].join(",")
   );
   return [header.join(","), ...lines].join("\n") + "\n";
+}
+
+/** One panel of a plan-view figure: a source's trajectories. */
+export interface PlanPanel {
+  /** Source name, or {@link referenceLabel}. */
+  source: string;
+  /** Trajectories as lists of points. */
+  paths: [number, number][][];
+}
+
+/** The label of the panel drawn from the real dataset itself. */
+export const datasetPanelLabel = "dataset";
+
+/** The paper's Figure 2 for one dataset: trajectories of each source on the environment's map. */
+export interface PlanFigure {
+  /** Dataset id. */
+  dataset: string;
+  /** Walls and goal. */
+  planView: NonNullable<CellQuality["planView"]>;
+  /** Real data first, then each source (its last generation, the guided one for policy guidance). */
+  panels: PlanPanel[];
+}
+
+/**
+ * A figure per dataset whose environment has a plan view: the first cell
+ * (lowest seed) of each source gives the trajectories of its last generation.
+ */
+export function planFigures(
+  cells: LoadedCell[],
+  datasets: readonly string[],
+  sources: readonly string[],
+): PlanFigure[] {
+  const figures: PlanFigure[] = [];
+  for (const dataset of datasets) {
+    const drawn = cells
+      .filter((cell) => cell.result.cell.dataset === dataset && cell.result.quality?.planView)
+      .sort((a, b) => a.result.cell.seed - b.result.cell.seed);
+    if (drawn.length === 0) continue;
+    const panels: PlanPanel[] = [{
+      source: datasetPanelLabel,
+      paths: drawn[0].result.quality!.reference.paths ?? [],
+    }];
+    for (const source of sources) {
+      const cell = drawn.find((candidate) => candidate.result.cell.source === source);
+      const last = cell?.result.quality!.generations.at(-1);
+      if (last?.paths) panels.push({ source, paths: last.paths });
+    }
+    figures.push({ dataset, planView: drawn[0].result.quality!.planView!, panels });
+  }
+  return figures;
 }

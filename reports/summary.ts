@@ -14,7 +14,7 @@ import { deriveSeed } from "../core/rng.ts";
 import { averageEstimates, estimateMean, type MeanEstimate } from "../stats/summary.ts";
 import { welchTestOfEstimates } from "../stats/welch.ts";
 import { type IntervalEstimate, stratifiedBootstrap } from "../stats/bootstrap.ts";
-import { type QualityRow, summarizeQuality } from "./quality.ts";
+import { type PlanFigure, planFigures, type QualityRow, summarizeQuality } from "./quality.ts";
 import type { LoadedAnalysis, RunMetadata, RunResults } from "./load.ts";
 
 /** The source every synthetic source is tested against. */
@@ -257,6 +257,8 @@ export interface ReportSummary {
   warnings: string[];
   /** The data-quality table: held-out real data, then each source, per dataset. */
   quality: QualityRow[];
+  /** Trajectories on the map, per dataset whose environment has one (Figure 2). */
+  planFigures: PlanFigure[];
 }
 
 /** Options of {@link summarizeRun}. */
@@ -512,6 +514,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
     analysis: run.analysis,
     warnings: run.warnings,
     quality: summarizeQuality(run.cells, datasets, sources),
+    planFigures: planFigures(run.cells, datasets, sources),
   };
 }
 

@@ -177,6 +177,28 @@ Deno.test({
         assertEquals([fit("real"), fit("unguided"), fit("policy-guided")], ["0.1", "0.7", "0.5"]);
       }
 
+      // Figure 2: per maze dataset, a panel per source with its trajectories drawn on the map.
+      for (const dataset of syntheticGrid.datasets.filter((d) => d.startsWith("maze2d"))) {
+        const figure = dom.match(
+          new RegExp(`<div class="plan-figure" id="figure2-${dataset}">.*?</div></div>`, "s"),
+        )?.[0];
+        assertOk(figure, `Figure 2 of ${dataset}`);
+        const panels = [...figure.matchAll(/<figure class="plan-panel" data-source="([^"]+)"/g)]
+          .map((m) => m[1]);
+        assertEquals(panels, ["dataset", ...syntheticGrid.sources]);
+        assertEquals(
+          [...figure.matchAll(/<polyline class="trajectory"/g)].length,
+          2 * panels.length,
+        );
+        assertEquals(
+          [...figure.matchAll(/<rect x=/g)].length,
+          2 * panels.length,
+          "two walls a panel",
+        );
+        assertOk(figure.includes('class="goal"'));
+      }
+      assertOk(!dom.includes('id="figure2-halfcheetah'), "no map for locomotion");
+
       // A screenshot for a person to look at; it must at least be a real image.
       const screenshot = join(runDir, "report.png");
       await chromium(htmlPath, [`--screenshot=${screenshot}`, "--window-size=1280,2400"]);

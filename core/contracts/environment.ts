@@ -47,6 +47,14 @@ export function neverTerminal(_observations: Float32Array, count: number): Uint8
   return new Uint8Array(count);
 }
 
+/** A map of walls and a goal, in the coordinates of the observation's first two entries. */
+export interface PlanView {
+  /** Axis-aligned walls as `[xMin, yMin, xMax, yMax]`. */
+  walls: [number, number, number, number][];
+  /** The goal's position. */
+  goal: [number, number];
+}
+
 /** The result of one environment step. */
 export interface StepResult {
   /** Observation after the step. */
@@ -75,6 +83,12 @@ export interface Environment {
   touchesObstacle?(observation: Float32Array): boolean;
   /** Whether the simulator could never be in this state (a ball inside a wall). */
   isImpossible?(observation: Float32Array): boolean;
+  /**
+   * A plan view in the coordinates of the observation's first two entries,
+   * for environments where those are a position on a map (Maze2d): reports
+   * draw trajectories on it (the paper's Figure 2).
+   */
+  planView?(): PlanView;
   /** Frees simulator memory. */
   close(): void;
 }

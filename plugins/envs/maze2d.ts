@@ -18,6 +18,7 @@ import type {
   Environment,
   EnvironmentPlugin,
   EnvironmentSpec,
+  PlanView,
   StepResult,
 } from "../../core/contracts/environment.ts";
 import { neverTerminal } from "../../core/contracts/environment.ts";
@@ -275,6 +276,16 @@ export class Maze2dEnvironment implements Environment {
     }
     this.#simulation.writeQpos(observation.subarray(0, 2));
     this.#simulation.writeQvel(observation.subarray(2, 4));
+  }
+
+  /** The maze as walls and goal in observation coordinates (walls sit 0.2 below their cell index). */
+  planView(): PlanView {
+    return {
+      walls: this.cells.walls.map(([row, column]) =>
+        [row - 0.7, column - 0.7, row + 0.3, column + 0.3] as [number, number, number, number]
+      ),
+      goal: [this.#target[0], this.#target[1]],
+    };
   }
 
   /** Whether the ball lies within contact distance of a wall. */
