@@ -252,7 +252,7 @@ export function planFigures(
     }];
     for (const source of sources) {
       const cell = drawn.find((candidate) => candidate.result.cell.source === source);
-      const last = cell?.result.quality!.generations.at(-1);
+      const last = cell?.result.quality?.generations.at(-1);
       if (last?.paths) panels.push({ source, paths: last.paths });
     }
     figures.push({ dataset, planView: drawn[0].result.quality!.planView!, panels });
