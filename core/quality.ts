@@ -88,6 +88,11 @@ export const qualityRecordSchema = z.object({
    * the next transition's `s`.
    */
   paths: z.array(z.array(z.tuple([z.number(), z.number()]))).optional(),
+  /**
+   * Mean |s_sim − s| after 1, 2, … steps of replaying runs of consecutive
+   * transitions' actions in the simulator (the paper's Figure 6 measure).
+   */
+  replayError: z.array(z.number()).optional(),
 });
 
 /** The quality of one set of transitions. */
@@ -119,35 +124,103 @@ export type QualitySimulator = Pick<
 const pathCount = 6;
 const pathSteps = 48;
 
+/** A run of consecutive transitions: rows `start … start + length − 1`, each `s′` the next `s`. */
+interface Run {
+  start: number;
+  length: number;
+}
+
+/** Up to `count` runs of at least `minLength` consecutive transitions, from random starts. */
+function consecutiveRuns(
+  transitions: Transitions,
+  rng: Rng,
+  count: number,
+  maxLength: number,
+  minLength: number,
+): Run[] {
+  const od = transitions.observationDim;
+  const continues = (row: number) =>
+    row + 1 < transitions.size &&
+    transitions.observations.subarray((row + 1) * od, (row + 2) * od)
+      .every((value, d) => value === transitions.nextObservations[row * od + d]);
+  const runs: Run[] = [];
+  for (let attempt = 0; attempt < 4 * count && runs.length < count; attempt++) {
+    const start = rng.int(transitions.size);
+    let length = 1;
+    while (length < maxLength && continues(start + length - 1)) length += 1;
+    if (length >= minLength) runs.push({ start, length });
+  }
+  return runs;
+}
+
 /**
- * Up to {@link pathCount} runs of consecutive transitions (each `s′` equal
- * to the next `s`), from random starts, as lists of the first two
- * observation entries.
+ * Up to {@link pathCount} trajectories (runs of consecutive transitions) as
+ * lists of the first two observation entries.
  */
 function tracePaths(transitions: Transitions, rng: Rng): [number, number][][] {
   const od = transitions.observationDim;
   const paths: [number, number][][] = [];
-  for (let attempt = 0; attempt < 4 * pathCount && paths.length < pathCount; attempt++) {
-    let row = rng.int(transitions.size);
+  for (const { start, length } of consecutiveRuns(transitions, rng, pathCount, pathSteps, 2)) {
     const path: [number, number][] = [[
-      transitions.observations[row * od],
-      transitions.observations[row * od + 1],
+      transitions.observations[start * od],
+      transitions.observations[start * od + 1],
     ]];
-    for (let step = 0; step < pathSteps && row < transitions.size; step++, row++) {
+    for (let row = start; row < start + length; row++) {
       path.push([
         transitions.nextObservations[row * od],
         transitions.nextObservations[row * od + 1],
       ]);
-      const continues = row + 1 < transitions.size &&
-        transitions.observations.subarray((row + 1) * od, (row + 2) * od)
-          .every((value, d) => value === transitions.nextObservations[row * od + d]);
-      if (!continues) break;
     }
-    if (path.length > 2 && path.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) {
+    if (path.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) {
       paths.push(path.map(([x, y]) => [round(x), round(y)]));
     }
   }
   return paths;
+}
+
+/** Runs replayed per record. */
+const replayRuns = 32;
+/** Steps of the replay-error curve (a window of 16 states holds 15 transitions). */
+export const replaySteps = 15;
+
+/**
+ * The paper's Figure 6 measure on a set of transitions: the simulator is put
+ * in the first state of a run of consecutive transitions and the run's
+ * actions are replayed; entry `k` is the mean |s_sim − s| over the
+ * observation after `k + 1` steps. Absent where the simulator cannot be set
+ * to a state or the transitions hold no runs (one-step rollouts).
+ */
+function replayError(
+  transitions: Transitions,
+  simulator: QualitySimulator,
+  rng: Rng,
+): number[] | undefined {
+  if (typeof simulator.resetToObservation !== "function") return undefined;
+  const od = transitions.observationDim;
+  const ad = transitions.actionDim;
+  const sums = new Float64Array(replaySteps);
+  const counts = new Float64Array(replaySteps);
+  for (const { start, length } of consecutiveRuns(transitions, rng, replayRuns, replaySteps, 4)) {
+    const first = transitions.observations.subarray(start * od, (start + 1) * od);
+    if (!allFinite(first)) continue;
+    simulator.resetToObservation(first);
+    for (let k = 0; k < length; k++) {
+      const row = start + k;
+      const action = transitions.actions.subarray(row * ad, (row + 1) * ad);
+      if (!allFinite(action)) break;
+      const observation = simulator.step(action).observation;
+      let error = 0;
+      for (let d = 0; d < od; d++) {
+        error += Math.abs(observation[d] - transitions.nextObservations[row * od + d]);
+      }
+      if (!Number.isFinite(error)) break;
+      sums[k] += error / od;
+      counts[k] += 1;
+    }
+  }
+  const curve: number[] = [];
+  for (let k = 0; k < replaySteps && counts[k] > 0; k++) curve.push(sums[k] / counts[k]);
+  return curve.length ? curve : undefined;
 }
 
 function round(value: number): number {
@@ -253,6 +326,8 @@ export class QualityProbe {
     this.#heldOut = { from: real, rows: heldOutRows };
     this.reference = this.#record(this.#heldOut, -1, 0);
     if (simulator.planView) this.reference.paths = tracePaths(real, this.#rng);
+    const realReplay = replayError(real, simulator, this.#rng);
+    if (realReplay) this.reference.replayError = realReplay;
     this.#measured.push({ record: this.reference, sample: this.#heldOut });
   }
 
@@ -268,6 +343,8 @@ export class QualityProbe {
     const record = this.#record(sample, generation, step);
     if (guide) record.guideLogLikelihood = logLikelihood(guide, sample);
     if (this.#simulator.planView) record.paths = tracePaths(transitions, this.#rng);
+    const replay = replayError(transitions, this.#simulator, this.#rng);
+    if (replay) record.replayError = replay;
     this.#measured.push({ record, sample });
     return record;
   }

@@ -13,7 +13,12 @@ import { UserError } from "../core/errors.ts";
 import type { DynamicsError, TrajectoryLikelihood } from "../core/analysis.ts";
 import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
 import { legend, qualityLegend } from "./markdown.ts";
-import { formatQualityValue, presentColumns, referenceLabel } from "./quality.ts";
+import {
+  datasetPanelLabel,
+  formatQualityValue,
+  presentColumns,
+  referenceLabel,
+} from "./quality.ts";
 import { renderPlanFigure } from "./plan_svg.ts";
 import {
   type AggregateSummary,
@@ -539,7 +544,7 @@ function metadataSection(summary: ReportSummary): string {
   }</section>`;
 }
 
-function qualitySection(summary: ReportSummary): string {
+function qualitySection(summary: ReportSummary, replayCharts: ChartSpec[]): string {
   if (summary.quality.length === 0) {
     return `<section id="quality"><h2>Synthetic data quality</h2><p>No cell of this run records its data's quality (cells from before it was recorded).</p></section>`;
   }
@@ -558,6 +563,12 @@ function qualitySection(summary: ReportSummary): string {
   } Also in <a href="quality.csv">quality.csv</a>.</p><div class="scroll"><table class="plain" id="table-quality"><thead><tr><th>Dataset</th><th>Data</th>${
     columns.map((column) => `<th>${escapeHtml(column.title)}</th>`).join("")
   }</tr></thead><tbody>${rows.join("")}</tbody></table></div>${
+    replayCharts.length
+      ? `<p class="legend">Replay error (the paper's Figure 6 measure, from each cell's data): the simulator starts at a run's first state and replays its actions; the mean distance to the run's states after each step. Dashed: the real dataset.</p><div class="charts">${
+        replayCharts.map((chart) => chartBlock(chart)).join("")
+      }</div>`
+      : ""
+  }${
     summary.planFigures.length
       ? `<p class="legend">Trajectories from each source on the maze: walls grey, the goal a star, each line from its start (dot); real data first, then each source's last generation (the guided one for policy guidance).</p>${
         summary.planFigures.map(renderPlanFigure).join("")
@@ -728,10 +739,27 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
       analysisCharts.push(likelihoodChart(result, `chart-figure5-${index}`));
     } else analysisCharts.push(...dynamicsCharts(result, `chart-figure6-${index}`));
   });
+  const replayCharts = summary.replayFigures.map((figure, index) =>
+    lineChart(
+      `chart-replay-${index}`,
+      `${figure.dataset}: replay error along runs of transitions`,
+      figure.series.map((series, i) => ({
+        label: series.source,
+        colour: colourFor(series.source, i),
+        x: series.mean.map((_, k) => k + 1),
+        mean: series.mean,
+        standardError: series.standardError.map((v) => (Number.isFinite(v) ? v : null)),
+        dashed: series.source === datasetPanelLabel,
+      })),
+      "replayed steps",
+      "mean |s_sim − s|",
+    )
+  );
   const charts = [
     ...aggregateCharts,
     ...(iqmChart ? [iqmChart] : []),
     ...curves,
+    ...replayCharts,
     ...analysisCharts,
   ];
 
@@ -792,7 +820,7 @@ ${
 <section id="curves"><h2>Learning curves</h2><p class="legend">Mean normalised score over seeds at each evaluation, shaded ± standard error.</p><div class="charts">${
     curves.map((c) => chartBlock(c)).join("")
   }</div></section>
-${qualitySection(summary)}
+${qualitySection(summary, replayCharts)}
 <section id="analysis"><h2>Trajectory analysis (Figures 5 and 6)</h2>${
     analysisCharts.length
       ? `<div class="charts">${

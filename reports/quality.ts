@@ -259,3 +259,73 @@ export function planFigures(
   }
   return figures;
 }
+
+/** A source's mean replay-error curve over its records, with the standard error per step. */
+export interface ReplaySeries {
+  /** Source name, or {@link datasetPanelLabel} for the real dataset. */
+  source: string;
+  /** Mean |s_sim − s| after 1, 2, … replayed steps. */
+  mean: number[];
+  /** Standard error of each step's mean over records (NaN with one record). */
+  standardError: number[];
+}
+
+/** Replay-error curves of one dataset (the paper's Figure 6 measure, from the grid). */
+export interface ReplayFigure {
+  /** Dataset id. */
+  dataset: string;
+  /** The real dataset first, then each source with curves. */
+  series: ReplaySeries[];
+}
+
+function meanCurve(source: string, curves: number[][]): ReplaySeries {
+  const steps = Math.max(...curves.map((curve) => curve.length));
+  const mean: number[] = [];
+  const standardError: number[] = [];
+  for (let k = 0; k < steps; k++) {
+    const values = curves.map((curve) => curve[k]).filter((v) => Number.isFinite(v));
+    const m = values.reduce((sum, v) => sum + v, 0) / values.length;
+    const variance = values.length > 1
+      ? values.reduce((sum, v) => sum + (v - m) ** 2, 0) / (values.length - 1)
+      : NaN;
+    mean.push(m);
+    standardError.push(Math.sqrt(variance / values.length));
+  }
+  return { source, mean, standardError };
+}
+
+/** Per dataset, the mean replay-error curve of the real data and of each source's generations. */
+export function replayFigures(
+  cells: LoadedCell[],
+  datasets: readonly string[],
+  sources: readonly string[],
+): ReplayFigure[] {
+  const figures: ReplayFigure[] = [];
+  for (const dataset of datasets) {
+    const measured = cells.filter((cell) =>
+      cell.result.cell.dataset === dataset && cell.result.quality
+    );
+    const series: ReplaySeries[] = [];
+    if (measured.some((cell) => cell.result.quality!.reference.replayError)) {
+      series.push(
+        meanCurve(
+          datasetPanelLabel,
+          measured.flatMap((cell) =>
+            cell.result.quality!.reference.replayError
+              ? [cell.result.quality!.reference.replayError]
+              : []
+          ),
+        ),
+      );
+    }
+    for (const source of sources) {
+      const curves = measured
+        .filter((cell) => cell.result.cell.source === source)
+        .flatMap((cell) => cell.result.quality!.generations)
+        .flatMap((record) => record.replayError ? [record.replayError] : []);
+      if (curves.length) series.push(meanCurve(source, curves));
+    }
+    if (series.length) figures.push({ dataset, series });
+  }
+  return figures;
+}

@@ -14,7 +14,14 @@ import { deriveSeed } from "../core/rng.ts";
 import { averageEstimates, estimateMean, type MeanEstimate } from "../stats/summary.ts";
 import { welchTestOfEstimates } from "../stats/welch.ts";
 import { type IntervalEstimate, stratifiedBootstrap } from "../stats/bootstrap.ts";
-import { type PlanFigure, planFigures, type QualityRow, summarizeQuality } from "./quality.ts";
+import {
+  type PlanFigure,
+  planFigures,
+  type QualityRow,
+  type ReplayFigure,
+  replayFigures,
+  summarizeQuality,
+} from "./quality.ts";
 import type { LoadedAnalysis, RunMetadata, RunResults } from "./load.ts";
 
 /** The source every synthetic source is tested against. */
@@ -259,6 +266,8 @@ export interface ReportSummary {
   quality: QualityRow[];
   /** Trajectories on the map, per dataset whose environment has one (Figure 2). */
   planFigures: PlanFigure[];
+  /** Replay-error curves per dataset (the Figure 6 measure, from the cells). */
+  replayFigures: ReplayFigure[];
 }
 
 /** Options of {@link summarizeRun}. */
@@ -515,6 +524,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
     warnings: run.warnings,
     quality: summarizeQuality(run.cells, datasets, sources),
     planFigures: planFigures(run.cells, datasets, sources),
+    replayFigures: replayFigures(run.cells, datasets, sources),
   };
 }
 

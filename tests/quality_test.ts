@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { energyDistance, QualityProbe, qualitySampleSize } from "../core/quality.ts";
 import { Rng } from "../core/rng.ts";
-import { copyTransitions } from "../core/transitions.ts";
+import { copyTransitions, gatherTransitions } from "../core/transitions.ts";
 import type { PolicyView } from "../core/types.ts";
 import { toTransitions } from "../core/d4rl.ts";
 import { makeMaze2d, maze2d, wallClearance } from "../plugins/envs/maze2d.ts";
@@ -85,6 +85,27 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
     const nonFinite = copyTransitions(real);
     nonFinite.nextObservations.fill(Number.NaN);
     assert.equal(probe.measure(nonFinite, 4, 0).invalidFraction, 1);
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("quality: replaying runs of real transitions stays on them; a wrong action drifts away", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const probe = new QualityProbe(real, environment, 8);
+    const curve = probe.reference.replayError!;
+    assert.equal(curve.length, 15);
+    assert.ok(Math.max(...curve) < 1e-4, `real replay error ${Math.max(...curve)}`);
+    // Actions mirrored: the recorded states are no longer what the actions lead to, more so with time.
+    const mirrored = copyTransitions(real);
+    for (let i = 0; i < mirrored.actions.length; i++) mirrored.actions[i] = -mirrored.actions[i];
+    const drift = probe.measure(mirrored, 0, 0).replayError!;
+    assert.ok(drift[0] > 1e-3, `first step ${drift[0]}`);
+    assert.ok(drift[14] > 5 * drift[0], `error grows along the run: ${drift[0]} → ${drift[14]}`);
+    // Transitions that are not runs (every row shuffled) have no curve.
+    const order = new Rng(3).shuffle([...Array(real.size).keys()]);
+    assert.equal(probe.measure(gatherTransitions(real, order), 1, 0).replayError, undefined);
   } finally {
     environment.close();
   }

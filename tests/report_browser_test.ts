@@ -101,8 +101,10 @@ Deno.test({
 
       // Every canvas drew: the page records painted pixels per canvas after drawing.
       const canvases = [...dom.matchAll(/<canvas[^>]*>/g)].map((m) => attributes(m[0]));
-      // 3 aggregate bar charts + IQM, one learning-curve chart per dataset × agent, Figures 5 and 6.
-      const expectedCharts = 4 + syntheticGrid.datasets.length * syntheticGrid.agents.length + 2;
+      // 3 aggregate bar charts + IQM, one learning-curve chart per dataset × agent, one
+      // replay-error chart per dataset, Figures 5 and 6.
+      const expectedCharts = 4 + syntheticGrid.datasets.length * syntheticGrid.agents.length +
+        syntheticGrid.datasets.length + 2;
       assertEquals(canvases.length, expectedCharts, "one canvas per chart");
       for (const canvas of canvases) {
         assertEquals(canvas["data-error"], undefined, `chart ${canvas.id} raised an error`);
@@ -120,6 +122,7 @@ Deno.test({
           "chart-family",
           "chart-level",
           "chart-iqm",
+          "chart-replay-0",
           "chart-figure5-0",
           "chart-figure6-1-0",
         ]
