@@ -5,7 +5,9 @@
  * Table 2's protocol), and turns them into the transitions the agent trains
  * on. Generation 0 has no policy yet and is unguided; its windows are shared
  * by every generator on the same model and seed, so the guided and the
- * unguided source start from the same data.
+ * unguided source start from the same data. Beyond the paper,
+ * `behaviorGuidance` guides generation 0 toward the dataset's
+ * behaviour-cloned policy instead (the paper's suggested future work).
  *
  * @module
  */
@@ -28,6 +30,12 @@ import { guidanceOptionsOf, samplerOptionsOf } from "./settings.ts";
 import { GenerationReplay } from "./training_data.ts";
 import { type DenoiserContext, trainOrLoadDenoiser } from "./train_or_load.ts";
 import { windowsToTransitions } from "./windows.ts";
+import { BehaviorPolicy } from "../worldmodel/behavior.ts";
+import {
+  behaviorEnsembleOptions,
+  parsePetsOptions,
+  resolvePetsOptions,
+} from "../worldmodel/pets_options.ts";
 
 /** Generates synthetic transitions for one run (one dataset, preset and seed). */
 export class DiffusionGenerator {
@@ -36,6 +44,7 @@ export class DiffusionGenerator {
   /** Parsed options. */
   readonly options: DiffusionOptions;
   #model: LoadedDenoiser | undefined;
+  #behaviorPolicy: BehaviorPolicy | undefined;
   readonly #replay: GenerationReplay;
 
   /** A generator named `name` (seeds of guided generations derive from it) with `options`. */
@@ -77,11 +86,14 @@ export class DiffusionGenerator {
     const model = await this.prepare(context);
     const sizes = this.sizes(context.preset);
     const count = windowsPerGeneration(options, sizes);
-    // The first generation has no policy yet: it is unguided (Table 2's protocol).
-    const guidance = guidanceFor(
-      generation === 0 ? undefined : policy,
-      guidanceOptionsOf(options, sizes),
-    );
+    // The first generation has no policy yet: it is unguided (Table 2's protocol),
+    // or guided toward the dataset's behaviour-cloned policy when asked.
+    const guidance = generation === 0
+      ? guidanceFor(
+        options.behaviorGuidance > 0 ? this.#behavior(context) : undefined,
+        guidanceOptionsOf(options, sizes, options.behaviorGuidance),
+      )
+      : guidanceFor(policy, guidanceOptionsOf(options, sizes));
     const onProgress = byWholePercent((fraction) =>
       context.reporter.progress("diffusion-sample", fraction)
     );
@@ -94,7 +106,10 @@ export class DiffusionGenerator {
         count,
         sampler,
         guidance,
-        deriveSeed(context.seed, `${name}-generation-${generation}`),
+        deriveSeed(
+          context.seed,
+          generation === 0 ? `${name}-behavior-generation-0` : `${name}-generation-${generation}`,
+        ),
         sizes.samplingBatchSize,
         onProgress,
       )
@@ -115,8 +130,28 @@ export class DiffusionGenerator {
     return data;
   }
 
+  /**
+   * The dataset's behaviour-cloned Gaussian policy, fitted once per generator
+   * as PETS fits its own (the same network and preset sizes).
+   */
+  #behavior(context: DenoiserContext): BehaviorPolicy {
+    if (!this.#behaviorPolicy) {
+      const options = behaviorEnsembleOptions(
+        resolvePetsOptions(parsePetsOptions({}), context.preset),
+      );
+      this.#behaviorPolicy = BehaviorPolicy.fit(
+        toTransitions(context.dataset),
+        options,
+        deriveSeed(context.seed, `${this.name}-behavior-policy`),
+      ).policy;
+    }
+    return this.#behaviorPolicy;
+  }
+
   /** Frees the model and forgets the replayed generations. */
   dispose(): void {
+    this.#behaviorPolicy?.dispose();
+    this.#behaviorPolicy = undefined;
     this.#model?.dispose();
     this.#model = undefined;
     this.#replay.clear();

@@ -34,6 +34,12 @@ export const diffusionOptionsSchema = z.strictObject({
    * λ as given (the reference code's behaviour at any step count).
    */
   guidanceStepScaling: z.enum(["none", "table4"]).default("none"),
+  /**
+   * Beyond the paper (its suggested future work): λ of guidance toward a
+   * behaviour-cloned policy of the dataset in generation 0, which has no
+   * agent policy yet; 0 leaves generation 0 unguided (the paper).
+   */
+  behaviorGuidance: z.number().min(0).default(0),
   // Sampler (Table 4).
   solver: z.enum(["heun", "euler"]).default("heun"),
   sigmaMax: z.number().positive().default(80),

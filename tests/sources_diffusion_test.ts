@@ -8,6 +8,13 @@ import { loadDenoiser } from "../diffusion/cache.ts";
 import { diffusionPresets } from "../diffusion/presets.ts";
 import { parseDiffusionOptions } from "../diffusion/options.ts";
 import { guidanceOptionsOf } from "../diffusion/settings.ts";
+import { toTransitions } from "../core/d4rl.ts";
+import { BehaviorPolicy } from "../worldmodel/behavior.ts";
+import {
+  behaviorEnsembleOptions,
+  parsePetsOptions,
+  resolvePetsOptions,
+} from "../worldmodel/pets_options.ts";
 import { policyGuided } from "../plugins/sources/policy_guided.ts";
 import { unguided } from "../plugins/sources/unguided.ts";
 
@@ -201,6 +208,39 @@ Deno.test("both sources start from the same unguided first generation", async ()
   assert.deepEqual(fromGuided.actions, fromPlain.actions);
   const later = await plain.generate(ctx, { generation: 1 });
   assert.notDeepEqual(later.observations, fromPlain.observations, "a new generation, new samples");
+  guided.dispose!();
+  plain.dispose!();
+});
+
+Deno.test("behaviorGuidance guides generation 0 toward the dataset's behaviour-cloned policy", async () => {
+  const ctx = context(1);
+  const guided = policyGuided({ behaviorGuidance: 4 });
+  const plain = unguided();
+  const toward = await guided.generate(ctx, { generation: 0 });
+  const baseline = await plain.generate(ctx, { generation: 0 });
+  assert.notDeepEqual(toward.actions, baseline.actions, "generation 0 is guided");
+  // Under a behaviour policy fitted the same way, the guided actions are likelier.
+  const { policy } = BehaviorPolicy.fit(
+    toTransitions(ctx.dataset),
+    behaviorEnsembleOptions(resolvePetsOptions(parsePetsOptions({}), "smoke")),
+    5,
+  );
+  const likelihood = (t: Transitions) => {
+    const { mean, std } = policy.actionDistribution(t.observations, t.size);
+    let total = 0;
+    for (let i = 0; i < t.actions.length; i++) {
+      total += -0.5 * ((t.actions[i] - mean[i]) / std[i]) ** 2 - Math.log(std[i]);
+    }
+    return total / t.size;
+  };
+  assert.ok(
+    likelihood(toward) > likelihood(baseline),
+    `${likelihood(toward)} (behaviour-guided) vs ${likelihood(baseline)} (unguided)`,
+  );
+  // Later generations follow the agent's policy as before.
+  const later = await guided.generate(ctx, { generation: 1, policy: countingPolicy() });
+  assert.equal(later.size, baseline.size);
+  policy.dispose();
   guided.dispose!();
   plain.dispose!();
 });
