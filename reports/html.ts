@@ -826,7 +826,7 @@ ${qualitySection(summary, replayCharts)}
       ? `<div class="charts">${
         analysisCharts.map((c) => chartBlock(c, true)).join("")
       }</div>${notes}`
-      : "<p>No analysis results in this run yet: Figures 5 and 6 appear here once <code>analysis/*.json</code> exists.</p>"
+      : `<p>No analysis results in this run yet. Figures 5 and 6 (action likelihood over λ, replayed dynamics error) come from <code>deno task pgd analyze --out &lt;this result folder&gt;</code>, which writes <code>analysis/*.json</code> here and rebuilds this page.</p>`
   }</section>
 <section id="missing"><h2>Missing cells</h2>${
     summary.missing.length

@@ -110,7 +110,8 @@ function testRows(label: string, agent: string, source: string, tests: (Comparis
       formatNumber(test.t, 2),
       formatNumber(test.degreesOfFreedom, 1),
       formatPValue(test.pValue),
-      test.improvement ? "yes" : "",
+      // "—" where the test cannot be made (fewer than two seeds on a side).
+      Number.isFinite(test.pValue) ? (test.improvement ? "yes" : "no") : "—",
     ])
   );
 }
