@@ -20,7 +20,8 @@ import { digest, stableStringify } from "./fingerprint.ts";
 import { harnessVersion, runtimeVersions } from "./version.ts";
 import { computeInfo, tf } from "./compute.ts";
 import { QualityProbe } from "./quality.ts";
-import { type DatasetIdentity, identityKey } from "./datasets.ts";
+import { type DatasetIdentity, describeDataset, identityKey } from "./datasets.ts";
+import { normalizedScore } from "./contracts/environment.ts";
 import { applyControl, makeSource } from "./controls.ts";
 
 /**
@@ -153,6 +154,17 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     deriveSeed(cell.seed, "quality"),
   );
   const controlRng = new Rng(deriveSeed(cell.seed, "control"));
+  // Reference points for reading the score: a uniformly random policy on the
+  // same episodes, a zero return, and the dataset's own behaviour.
+  const randomRng = new Rng(deriveSeed(cell.seed, "random-policy"));
+  const randomPolicy = (_observations: Float32Array, count: number) =>
+    Float32Array.from({ length: count * spec.actionDim }, () => randomRng.range(-1, 1));
+  const references = {
+    randomPolicy: evaluator.evaluate(randomPolicy, deriveSeed(cell.seed, "evaluation"), 0)
+      .normalizedScore,
+    zeroReturn: normalizedScore(0, spec.scoreReference),
+    datasetBehavior: describeDataset(dataset, environmentPlugin, cell.dataset).normalizedScore,
+  };
   const evaluations: Evaluation[] = [];
   const losses: CellResult["losses"] = [];
   const generations: CellResult["generations"] = [];
@@ -263,6 +275,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     losses,
     generations,
     quality: quality.cellQuality(),
+    references,
     timings,
     versions: { ...runtimeVersions(), tfjs: tf.version.tfjs },
     host: Deno.hostname(),

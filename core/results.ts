@@ -72,6 +72,12 @@ export const cellResultSchema = z.object({
   generations: z.array(z.object({ step: z.number(), transitions: z.number() })),
   /** The training data's quality beside held-out real data (absent in cells from before it was recorded). */
   quality: cellQualitySchema.optional(),
+  /** Normalised scores to read the cell's against: a random policy, a zero return, the dataset's behaviour. */
+  references: z.object({
+    randomPolicy: z.number(),
+    zeroReturn: z.number(),
+    datasetBehavior: z.number(),
+  }).optional(),
   /** Where the cell's data came from: origin, file, content hash or collection key, rows. */
   data: z.object({
     origin: z.enum(["d4rl-file", "collected"]),

@@ -37,10 +37,31 @@ function entry(summary: ReportSummary, item: CellSummary | AggregateSummary | un
 
 /** The legend under Table 2. */
 export function legend(summary: ReportSummary): string {
-  return `Final D4RL normalised score ×100, mean ± standard error over seeds; **bold**: ` +
+  const seeds = summary.seedsPerEntry;
+  return `Final D4RL normalised score ×100, mean ± standard error over ${seeds} seed${
+    seeds === 1 ? "" : "s"
+  } per entry (n where fewer); **bold**: ` +
     `significantly above \`real\` for the same agent, ${unguidedMark}: policy-guided ` +
-    `significantly above unguided (Welch's t-test, two-sided p < ${summary.significanceLevel}). ` +
-    `Totals average the per-dataset means. — : no result.`;
+    `significantly above unguided (Welch's t-test, two-sided p < ${summary.significanceLevel}` +
+    (seeds === 1
+      ? "; with one seed no test can be made"
+      : seeds > 1 && seeds < 4
+      ? `; with ${seeds} seeds a test has about ${seeds - 1} degree${
+        seeds === 2 ? "" : "s"
+      } of freedom and rarely finds a difference`
+      : "") +
+    `). Totals average the per-dataset means. — : no result.` + referencesLine(summary);
+}
+
+/** Reference points per dataset, one sentence. */
+function referencesLine(summary: ReportSummary): string {
+  if (!summary.references.length) return "";
+  return " References: " +
+    summary.references.map((r) =>
+      `${r.dataset}: random policy ${formatNumber(r.randomPolicy)}, zero return ${
+        formatNumber(r.zeroReturn)
+      }, the dataset's behaviour ${formatNumber(r.datasetBehavior)}`
+    ).join("; ") + ".";
 }
 
 /** Table 2 in Markdown: rows datasets (with block totals), columns agent × source. */

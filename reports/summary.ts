@@ -115,6 +115,38 @@ export interface Comparison {
   improvement: boolean;
 }
 
+/** Scores a dataset's results are read against. */
+export interface DatasetReferences {
+  /** Dataset id. */
+  dataset: string;
+  /** A uniformly random policy on the evaluation episodes. */
+  randomPolicy: number;
+  /** An episode return of 0 (Maze2d: never reaching the goal). */
+  zeroReturn: number;
+  /** The dataset's own behaviour (mean over its episodes). */
+  datasetBehavior: number;
+}
+
+/** Means of the cells' recorded references, per dataset that has any. */
+function datasetReferences(results: CellResult[], datasets: string[]): DatasetReferences[] {
+  const found: DatasetReferences[] = [];
+  for (const dataset of datasets) {
+    const recorded = results.flatMap((result) =>
+      result.cell.dataset === dataset && result.references ? [result.references] : []
+    );
+    if (!recorded.length) continue;
+    const mean = (key: keyof typeof recorded[0]) =>
+      recorded.reduce((sum, r) => sum + r[key], 0) / recorded.length;
+    found.push({
+      dataset,
+      randomPolicy: mean("randomPolicy"),
+      zeroReturn: mean("zeroReturn"),
+      datasetBehavior: mean("datasetBehavior"),
+    });
+  }
+  return found;
+}
+
 /** One dataset × source × agent entry of Table 2. */
 export interface CellSummary {
   /** Dataset id. */
@@ -268,6 +300,8 @@ export interface ReportSummary {
   planFigures: PlanFigure[];
   /** Replay-error curves per dataset (the Figure 6 measure, from the cells). */
   replayFigures: ReplayFigure[];
+  /** Per dataset, the normalised scores to read results against (means over its cells). */
+  references: DatasetReferences[];
 }
 
 /** Options of {@link summarizeRun}. */
@@ -525,6 +559,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
     quality: summarizeQuality(run.cells, datasets, sources),
     planFigures: planFigures(run.cells, datasets, sources),
     replayFigures: replayFigures(run.cells, datasets, sources),
+    references: datasetReferences(results, datasets),
   };
 }
 

@@ -115,6 +115,14 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
       "maze2d-umaze has no mark",
     );
     assertOk(markdown.includes(written.markdown.split("\n")[2]), "summary.md holds the main table");
+    // Reference points per dataset (random policy: the mean of 1.5 + seed over seeds 0–3).
+    assertOk(
+      written.markdown.includes(
+        "maze2d-umaze: random policy 3.0, zero return -5.0, the dataset's behaviour 20.0",
+      ),
+      written.markdown,
+    );
+    assertOk(written.markdown.includes("over 4 seeds per entry"), written.markdown);
 
     // Table 2 order: locomotion by level (medium-replay before medium), then maze2d by layout.
     const rows = lines.filter((line) => /^\| [a-z0-9]+-[a-z-]+ \|/.test(line)).map((line) =>
