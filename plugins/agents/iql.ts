@@ -46,7 +46,7 @@ import { variableFrom } from "../../nn/flat.ts";
  */
 export const iqlSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
-  quick: { trainingSteps: 16_000, batchSize: 256, evaluateEvery: 4_000, evaluationEpisodes: 16 },
+  quick: { trainingSteps: 16_000, batchSize: 256, evaluateEvery: 2_000, evaluationEpisodes: 16 },
   paper: {
     trainingSteps: 1_000_000,
     batchSize: 256,

@@ -39,7 +39,7 @@ import { polyakUpdate } from "../../nn/polyak.ts";
  */
 export const td3bcSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
-  quick: { trainingSteps: 4_000, batchSize: 256, evaluateEvery: 2_000, evaluationEpisodes: 16 },
+  quick: { trainingSteps: 4_000, batchSize: 256, evaluateEvery: 500, evaluationEpisodes: 16 },
   paper: {
     trainingSteps: 1_000_000,
     batchSize: 256,
