@@ -225,13 +225,14 @@ function aggregateBars(
   title: string,
   groups: DatasetGroup[],
 ): ChartSpec {
-  const agent = summary.agents.length > 1 ? allAgents : summary.agents[0];
+  // One bar group per dataset group and agent: agents are kept apart, as in the paper's Figure 4.
+  const pairs = groups.flatMap((group) => summary.agents.map((agent) => ({ group, agent })));
   return barChart(
     id,
     title,
-    groups.map((group) => group.name),
+    pairs.map(({ group, agent }) => `${group.name} · ${agent}`),
     summary.sources.map((source, index) => {
-      const found = groups.map((group) => findAggregate(summary, group, source, agent));
+      const found = pairs.map(({ group, agent }) => findAggregate(summary, group, source, agent));
       const values = found.map((a) => a?.complete ? a.estimate.mean : NaN);
       const errors = found.map((a) => a?.complete ? a.estimate.standardError : NaN);
       return {
@@ -247,13 +248,15 @@ function aggregateBars(
 }
 
 function interquartileBars(summary: ReportSummary, groups: DatasetGroup[]): ChartSpec {
-  const agent = summary.agents.length > 1 ? allAgents : summary.agents[0];
+  const pairs = groups.flatMap((group) => summary.agents.map((agent) => ({ group, agent })));
   return barChart(
     "chart-iqm",
-    `Interquartile mean with 95% stratified bootstrap intervals (${agent})`,
-    groups.map((group) => (group.kind === "level" ? `${group.name} (level)` : group.name)),
+    "Interquartile mean with 95% stratified bootstrap intervals, per agent",
+    pairs.map(({ group, agent }) =>
+      `${group.kind === "level" ? `${group.name} (level)` : group.name} · ${agent}`
+    ),
     summary.sources.map((source, index) => {
-      const found = groups.map((group) => findAggregate(summary, group, source, agent));
+      const found = pairs.map(({ group, agent }) => findAggregate(summary, group, source, agent));
       const iqm = found.map((a) => a?.complete ? a.interquartileMean : undefined);
       return {
         label: source,
@@ -767,7 +770,7 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
     .replaceAll("<", "\\u003c");
   const inlineChartJs = chartJs.replace(/<\/(script)/gi, "<\\/$1");
   const agentNote = summary.agents.length > 1
-    ? "Bars average over agents, as the paper's Figure 4."
+    ? "Agents are kept apart, as in the paper's Figure 4."
     : "";
   const notes = summary.analysis.map(({ result, file }) =>
     result.notes ? `<p class="legend">${escapeHtml(file)}: ${escapeHtml(result.notes)}</p>` : ""
