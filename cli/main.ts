@@ -159,7 +159,7 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
       `${outcome.failed.length} failed in ${minutes.toFixed(1)} min`,
   );
   const report = await writeReports(config.out);
-  console.log("\n" + report.markdown);
+  console.log("\n" + report.terminal);
   console.log(`report: ${report.htmlPath}`);
   console.log(`summary: ${report.markdownPath}`);
   if (outcome.failed.length) {
@@ -307,7 +307,7 @@ export function program(): Command {
       .argument("[dir]", "result folder", "results/bench")
       .action(async (dir) => {
         const report = await writeReports(dir);
-        console.log(report.markdown);
+        console.log(report.terminal);
         console.log(`report: ${report.htmlPath}`);
       }),
   );

@@ -129,7 +129,7 @@ export function scaleOutCommands(): Command[] {
       }
       if (flags.report && outcome.cells > 0) {
         const report = await writeReports(target);
-        console.log("\n" + report.markdown);
+        console.log("\n" + report.terminal);
         console.log(`report: ${report.htmlPath}`);
       }
     });

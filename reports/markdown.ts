@@ -50,7 +50,11 @@ export function legend(summary: ReportSummary): string {
         seeds === 2 ? "" : "s"
       } of freedom and rarely finds a difference`
       : "") +
-    `). Totals average the per-dataset means. — : no result.` + referencesLine(summary);
+    `).` +
+    (summary.blocks.some((block) => block.datasets.length > 1)
+      ? " Totals average the per-dataset means."
+      : "") +
+    ` — : no result.` + referencesLine(summary);
 }
 
 /** Reference points per dataset, one sentence. */

@@ -9,6 +9,7 @@ import { writeFileAtomic } from "../core/files.ts";
 import { loadRun } from "./load.ts";
 import { renderCsv } from "./csv.ts";
 import { renderQualityCsv } from "./quality.ts";
+import { renderTerminalTable } from "./terminal.ts";
 import { readChartJs, renderHtml } from "./html.ts";
 import { legend, renderMainTable, renderMarkdown } from "./markdown.ts";
 import { summarizeRun, type SummaryOptions } from "./summary.ts";
@@ -38,8 +39,10 @@ export interface WrittenReports {
   jsonPath: string;
   /** `<run>/quality.csv`: the data-quality table. */
   qualityCsvPath: string;
-  /** Table 2 in Markdown with its legend, for printing. */
+  /** Table 2 in Markdown with its legend. */
   markdown: string;
+  /** Table 2 as aligned plain text with a one-line legend, for a terminal. */
+  terminal: string;
 }
 
 /** JSON with NaN and ±Infinity written as null (JSON has neither). */
@@ -75,5 +78,6 @@ export async function writeReports(
     jsonPath,
     qualityCsvPath,
     markdown: `${renderMainTable(summary)}\n\n${legend(summary)}`,
+    terminal: renderTerminalTable(summary),
   };
 }

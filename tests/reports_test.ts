@@ -123,6 +123,14 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
       written.markdown,
     );
     assertOk(written.markdown.includes("over 4 seeds per entry"), written.markdown);
+    // The terminal gets plain aligned text: no Markdown, narrow, every dataset and source.
+    const terminal = written.terminal.split("\n");
+    assertOk(!written.terminal.includes("|") && !written.terminal.includes("**"), written.terminal);
+    assertOk(terminal.slice(0, -1).every((line) => line.length <= 100), written.terminal);
+    for (const dataset of syntheticGrid.datasets) {
+      assertOk(terminal.some((line) => line.startsWith(`${dataset} `)), dataset);
+    }
+    assertEquals(terminal.filter((line) => line.startsWith("  policy-guided ")).length, 6);
 
     // Table 2 order: locomotion by level (medium-replay before medium), then maze2d by layout.
     const rows = lines.filter((line) => /^\| [a-z0-9]+-[a-z-]+ \|/.test(line)).map((line) =>
