@@ -16,7 +16,7 @@ import { cellId, type CellKey, cellKeySchema, cellPath, cellResultSchema } from 
 import { gridConfigSchema } from "./config.ts";
 import { cellConfigHash } from "./cell.ts";
 import { listFilesRecursively, readJsonIfExists, writeJsonAtomic } from "./files.ts";
-import { join } from "./paths.ts";
+import { join, relative } from "./paths.ts";
 import { shardOf } from "./shard.ts";
 import { UserError } from "./errors.ts";
 
@@ -137,7 +137,14 @@ export function withCellMarkers(
  * with another config; a rerun redoes it), `running`, `interrupted` (a
  * running marker whose process is gone on this host), `failed` or `missing`.
  */
-export type CellState = "finished" | "stale" | "running" | "interrupted" | "failed" | "missing";
+export type CellState =
+  | "finished"
+  | "stale"
+  | "running"
+  | "interrupted"
+  | "failed"
+  | "unreadable"
+  | "missing";
 
 /** Every {@link CellState}, in display order. */
 export const cellStates: readonly CellState[] = [
@@ -146,6 +153,7 @@ export const cellStates: readonly CellState[] = [
   "running",
   "interrupted",
   "failed",
+  "unreadable",
   "missing",
 ];
 
@@ -209,6 +217,16 @@ function processAlive(pid: number): boolean | undefined {
   }
 }
 
+/** The cell a result path names (`cells/<dataset>/<source>/<agent>/seed-<n>.json`), if it does. */
+function cellOfPath(path: string): CellKey | undefined {
+  const match = /^cells\/([^/]+)\/([^/]+)\/([^/]+)\/seed-(\d+)\.json$/.exec(
+    path.replaceAll("\\", "/"),
+  );
+  return match
+    ? { dataset: match[1], source: match[2], agent: match[3], seed: Number(match[4]) }
+    : undefined;
+}
+
 /** Every JSON file under a folder (none when it is missing), sorted. */
 function listJson(folder: string): Promise<string[]> {
   return listFilesRecursively(folder, (path) => path.endsWith(".json"));
@@ -245,6 +263,7 @@ export async function readStatus(
   let manifests = 0;
   const results = new Map<string, string>();
   const markers = new Map<string, CellMarker>();
+  const unreadable = new Set<string>();
   for (const root of folders) {
     const runFile = join(root, "run.json");
     let own: Record<string, unknown> | undefined;
@@ -266,7 +285,15 @@ export async function readStatus(
       const parsed = cellResultSchema.safeParse(
         await readJsonIfExists(path).catch(() => undefined),
       );
-      if (!parsed.success) continue;
+      if (!parsed.success) {
+        // A truncated or corrupt result: say so, under the cell its path names.
+        const cell = cellOfPath(relative(root, path));
+        if (cell) {
+          known.set(cellId(cell), known.get(cellId(cell)) ?? cell);
+          unreadable.add(cellId(cell));
+        }
+        continue;
+      }
       const id = cellId(parsed.data.cell);
       known.set(id, known.get(id) ?? parsed.data.cell);
       results.set(id, parsed.data.configHash);
@@ -309,7 +336,8 @@ export async function readStatus(
           hash !== (await cellConfigHash(cell, config, identityKey(identity)))
         ? "stale"
         : "finished";
-    } else if (marker?.state === "failed") state = "failed";
+    } else if (unreadable.has(id)) state = "unreadable";
+    else if (marker?.state === "failed") state = "failed";
     else if (marker?.state === "running") {
       state = marker.host === host && isAlive(marker.pid) === false ? "interrupted" : "running";
     } else state = "missing";
@@ -355,7 +383,9 @@ export function renderStatus(status: RunStatus, listLimit = 20): string {
   const format = (row: string[]) =>
     row.map((text, i) => text.padEnd(widths[i])).join("  ").trimEnd();
   lines.push(format(header), ...rows.map(format));
-  for (const state of ["failed", "interrupted", "running", "stale", "missing"] as const) {
+  for (
+    const state of ["failed", "unreadable", "interrupted", "running", "stale", "missing"] as const
+  ) {
     const matching = status.cells.filter((entry) => entry.state === state);
     if (!matching.length) continue;
     lines.push("", `${state}:`);

@@ -13,7 +13,7 @@ import { parseAllDocuments } from "npm:yaml@2.9.1";
 import { Job } from "npm:kubernetes-models@5.1.0/batch/v1";
 // deno-lint-ignore no-import-prefix -- test-only Kubernetes schemas (from the OpenAPI spec)
 import { ConfigMap, PersistentVolumeClaim } from "npm:kubernetes-models@5.1.0/v1";
-import { cellId, type CellKey, type CellResult } from "../core/results.ts";
+import { cellId, type CellKey, cellPath, type CellResult } from "../core/results.ts";
 import { parseGridConfig } from "../core/config.ts";
 import { planCells } from "../core/plan.ts";
 import { shardOf } from "../core/shard.ts";
@@ -233,7 +233,7 @@ Deno.test("scale-out: a shard killed mid-run, rerun alone, completes without red
   }
 });
 
-Deno.test("status: finished, running, interrupted, failed and missing per shard, from files", async () => {
+Deno.test("status: finished, running, interrupted, failed, unreadable and missing per shard, from files", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pgd-status-" });
   try {
     const config = parseGridConfig({ seeds: 6, agents: ["td3bc"], out: dir, preset: "smoke" });
@@ -253,12 +253,17 @@ Deno.test("status: finished, running, interrupted, failed and missing per shard,
     goneMarker.pid = 999_999_999;
     await Deno.writeTextFile(goneFile, JSON.stringify(goneMarker));
     await markFailed(store, failed, shard(failed), "NaN loss\n  at update");
+    // A result cut short (a full disk, a copy interrupted) is unreadable, not missing.
+    const truncated = cells[3];
+    await Deno.mkdir(join(dir, cellPath(truncated), ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir, cellPath(truncated)), '{"schemaVersion": 1, "cell": {');
     const status = await readStatus(dir, { isAlive: (pid) => pid === Deno.pid });
     const states = new Map(status.cells.map((s) => [cellId(s.cell), s.state]));
     assertEquals(states.get(cellId(running)), "running");
     assertEquals(states.get(cellId(gone)), "interrupted");
     assertEquals(states.get(cellId(failed)), "failed");
-    assertEquals(status.totals.missing, cells.length - 3);
+    assertEquals(states.get(cellId(truncated)), "unreadable");
+    assertEquals(status.totals.missing, cells.length - 4);
     assertEquals(status.shards.length, 2);
     for (const entry of status.shards) {
       assertEquals(
@@ -269,6 +274,7 @@ Deno.test("status: finished, running, interrupted, failed and missing per shard,
     const text = renderStatus(status);
     assertOk(text.includes("NaN loss") && !text.includes("at update"), text);
     assertOk(text.includes(`${cellId(failed)} [shard ${shardOf(failed, 2)}]`), text);
+    assertOk(text.includes(`unreadable:\n  ${cellId(truncated)}`), text);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
