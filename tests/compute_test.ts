@@ -97,6 +97,8 @@ Deno.test("initCompute reports the path it is on, with a hint when BLAS is missi
     // Turned off on purpose, the path says so and no install hint is due.
     const off = Deno.env.get("PGD_BLAS") === "off";
     assertEquals(computeHint(), off ? undefined : blasInstallHint);
+    // The advice is the hint's alone: the path line does not repeat it.
+    assertOk(!info.path.includes("apt install"), info.path);
   }
 });
 
