@@ -156,7 +156,9 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
   const minutes = (performance.now() - started) / 60000;
   console.log(
     `${outcome.finished} cells finished, ${outcome.skipped} already done, ` +
-      `${outcome.failed.length} failed in ${minutes.toFixed(1)} min`,
+      `${outcome.failed.length} failed` +
+      (outcome.elsewhere.length ? `, ${outcome.elsewhere.length} running in another process` : "") +
+      ` in ${minutes.toFixed(1)} min`,
   );
   const report = await writeReports(config.out);
   console.log("\n" + report.terminal);

@@ -111,6 +111,9 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
     Date.now() - info.mtime.getTime() > staleMs;
 }
 
+/** What {@link tryWithLock} returns: the work's value, or the live holder it found. */
+export type LockAttempt<T> = { ran: true; value: T } | { ran: false; holder?: LockRecord };
+
 /**
  * Runs `work` while holding the lock of `path` (the file `path + ".lock"`);
  * another holder makes it wait. The lock is kept fresh by a timer and by the
@@ -123,6 +126,30 @@ export async function withLock<T>(
   work: (heartbeat: Heartbeat) => Promise<T>,
   options: Partial<LockOptions> = {},
 ): Promise<T> {
+  const attempt = await lockAndRun(path, work, options, true);
+  if (!attempt.ran) throw new Error(`lock ${path}: not acquired`);
+  return attempt.value;
+}
+
+/**
+ * {@link withLock} without waiting: when a live process holds the lock,
+ * returns at once with its record and does not run `work`. A lock whose
+ * owner died is taken over as by {@link withLock}.
+ */
+export function tryWithLock<T>(
+  path: string,
+  work: (heartbeat: Heartbeat) => Promise<T>,
+  options: Partial<LockOptions> = {},
+): Promise<LockAttempt<T>> {
+  return lockAndRun(path, work, options, false);
+}
+
+async function lockAndRun<T>(
+  path: string,
+  work: (heartbeat: Heartbeat) => Promise<T>,
+  options: Partial<LockOptions>,
+  wait: boolean,
+): Promise<LockAttempt<T>> {
   const { staleMs, pollMs, onWait } = { ...defaultLockOptions, ...options };
   const lockPath = lockPathOf(path);
   await Deno.mkdir(dirname(lockPath), { recursive: true });
@@ -149,6 +176,7 @@ export async function withLock<T>(
       await Deno.remove(lockPath, { recursive: true }).catch(() => {});
       continue;
     }
+    if (!wait) return { ran: false, holder };
     if (!told) {
       told = true;
       onWait?.(holder);
@@ -177,7 +205,7 @@ export async function withLock<T>(
   };
   const timer = setInterval(() => beat(true), beatMs);
   try {
-    return await work(() => beat(false));
+    return { ran: true, value: await work(() => beat(false)) };
   } finally {
     clearInterval(timer);
     if (ours()) await Deno.remove(lockPath).catch(() => {});

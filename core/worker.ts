@@ -20,7 +20,9 @@ import {
 import { PluginRegistry, type PluginSet } from "./registry.ts";
 import { ResultStore } from "./store.ts";
 import type { GridConfig } from "./config.ts";
-import type { CellKey } from "./results.ts";
+import { type CellKey, cellPath } from "./results.ts";
+import { tryWithLock } from "./lock.ts";
+import { join } from "./paths.ts";
 
 const encoder = new TextEncoder();
 
@@ -85,7 +87,35 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
   }
 }
 
+/**
+ * Runs a cell under its lock (`<cell>.json.lock` in the result folder), so
+ * two runs into one folder compute each cell once: a cell another live
+ * process holds is left to it and reported as running elsewhere.
+ */
 async function runOne(
+  cell: CellKey,
+  config: GridConfig,
+  registry: PluginRegistry,
+  store: ResultStore,
+  data: DatasetFile,
+): Promise<void> {
+  const attempt = await tryWithLock(
+    join(config.out, cellPath(cell)),
+    () => runUnlocked(cell, config, registry, store, data),
+  );
+  if (!attempt.ran) {
+    const holder = attempt.holder;
+    send({
+      type: "elsewhere",
+      cell,
+      holder: holder
+        ? `pid ${holder.pid} on ${holder.host} since ${holder.acquiredAt}`
+        : "another process",
+    });
+  }
+}
+
+async function runUnlocked(
   cell: CellKey,
   config: GridConfig,
   registry: PluginRegistry,

@@ -355,3 +355,34 @@ Deno.test("grid: finished cells of another configuration are never overwritten; 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("grid: two runs into one folder at once compute each cell once", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-two-runs-" });
+  try {
+    const args = [
+      "run",
+      "--preset=smoke",
+      "--datasets=maze2d-umaze",
+      "--sources=real",
+      "--agents=td3bc,iql",
+      "--seeds=3",
+      "--workers=1",
+      `--out=${out}`,
+    ];
+    // The dataset is collected once before, so both runs reach their cells together.
+    const warm = await run(["collect", "maze2d-umaze", "--preset=smoke"]);
+    assertEquals(warm.code, 0, warm.output);
+    const [first, second] = await Promise.all([run(args), run(args)]);
+    assertEquals(first.code, 0, first.output);
+    assertEquals(second.code, 0, second.output);
+    const computed = (output: string) => Number(/(\d+) cells finished/.exec(output)?.[1] ?? NaN);
+    assertEquals(
+      computed(first.output) + computed(second.output),
+      6,
+      `each of the 6 cells computed once:\n${first.output}\n---\n${second.output}`,
+    );
+    assertEquals((await cellFiles(out)).length, 6);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
