@@ -6,7 +6,7 @@
  * @module
  */
 import type { Reporter } from "./contracts/common.ts";
-import type { GenerateRequest, SourceContext } from "./contracts/source.ts";
+import type { Artefact, GenerateRequest, SourceContext } from "./contracts/source.ts";
 import { type GridConfig, hookTimeoutSeconds } from "./config.ts";
 import type { PluginRegistry } from "./registry.ts";
 import type { CellIdentity, CellKey, CellResult, Evaluation } from "./results.ts";
@@ -131,6 +131,8 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     observationStats: observationStats(dataset),
   });
   const schedule = agent.schedule;
+  // The files this cell's data came from (trained models), by content.
+  const artefacts: Artefact[] = [];
   const sourceContext: SourceContext = {
     datasetId: cell.dataset,
     dataset,
@@ -140,6 +142,13 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     agentSteps: schedule.trainingSteps,
     cacheDir: join(config.cacheDir, "models"),
     reporter,
+    recordArtefact(artefact) {
+      if (
+        !artefacts.some((known) => known.path === artefact.path && known.sha256 === artefact.sha256)
+      ) {
+        artefacts.push(artefact);
+      }
+    },
   };
   const evaluator = await Evaluator.create(
     environmentPlugin,
@@ -275,6 +284,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     losses,
     generations,
     quality: quality.cellQuality(),
+    artefacts,
     references,
     timings,
     versions: { ...runtimeVersions(), tfjs: tf.version.tfjs },

@@ -284,6 +284,16 @@ export function setKernelSet(set: KernelSet): void {
   useKernelSet(set);
 }
 
+/**
+ * What of the compute path changes a trained artefact's bytes: the backend
+ * and, on wasm, the kernel set (`wasm/blas` and `wasm/wasm` round
+ * differently). Cache keys include it; library paths and hosts do not.
+ */
+export function computeKey(): string {
+  if (!active) return "none";
+  return active.backend === "wasm" ? `wasm/${activeKernelSet()}` : active.backend;
+}
+
 /** The wasm kernel set in use, or `undefined` on other backends. */
 export function kernelSet(): KernelSet | undefined {
   return active?.backend === "wasm" ? activeKernelSet() : undefined;

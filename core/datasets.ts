@@ -15,7 +15,7 @@ import { join, resolve } from "./paths.ts";
 import { harnessVersion } from "./version.ts";
 import { UserError } from "./errors.ts";
 import { DatasetError, readD4rl, writeD4rl } from "./d4rl.ts";
-import { sha256Hex } from "./fingerprint.ts";
+import { fileSha256 } from "./fingerprint.ts";
 
 /** How a cached dataset was made, stored beside its HDF5 file. */
 export interface DatasetRecord {
@@ -158,8 +158,6 @@ async function findD4rlFile(
   return undefined;
 }
 
-const fileHashes = new Map<string, string>();
-
 /** The identity of a dataset's data (hashing the D4RL file, once per file version and process). */
 export async function identifyDataset(
   plugin: EnvironmentPlugin,
@@ -173,14 +171,7 @@ export async function identifyDataset(
       key: collectedKey(plugin, id, options.preset, options.seed ?? 0),
     };
   }
-  const info = await Deno.stat(path);
-  const version = `${path}|${info.size}|${info.mtime?.getTime()}`;
-  let sha256 = fileHashes.get(version);
-  if (!sha256) {
-    sha256 = await sha256Hex(await Deno.readFile(path));
-    fileHashes.set(version, sha256);
-  }
-  return { origin: "d4rl-file", path, sha256 };
+  return { origin: "d4rl-file", path, sha256: await fileSha256(path) };
 }
 
 /** One line saying which data a dataset id stands for. */

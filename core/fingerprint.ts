@@ -14,6 +14,20 @@ export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+const fileHashes = new Map<string, string>();
+
+/** SHA-256 of a file's bytes, computed once per file version (size and mtime) in a process. */
+export async function fileSha256(path: string): Promise<string> {
+  const info = await Deno.stat(path);
+  const version = `${path}|${info.size}|${info.mtime?.getTime()}`;
+  let hash = fileHashes.get(version);
+  if (!hash) {
+    hash = await sha256Hex(await Deno.readFile(path));
+    fileHashes.set(version, hash);
+  }
+  return hash;
+}
+
 /** A short hex digest (the first `length` digits of SHA-256) of a string, for content keys. */
 export async function digest(text: string, length = 16): Promise<string> {
   return (await sha256Hex(text)).slice(0, length);

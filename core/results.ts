@@ -78,6 +78,9 @@ export const cellResultSchema = z.object({
     zeroReturn: z.number(),
     datasetBehavior: z.number(),
   }).optional(),
+  /** The trained models the cell's data came from, by path and content hash. */
+  artefacts: z.array(z.object({ kind: z.string(), path: z.string(), sha256: z.string() }))
+    .optional(),
   /** Where the cell's data came from: origin, file, content hash or collection key, rows. */
   data: z.object({
     origin: z.enum(["d4rl-file", "collected"]),

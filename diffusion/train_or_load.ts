@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { computeKey } from "../core/compute.ts";
+import { fileSha256 } from "../core/fingerprint.ts";
 import { describeHolder } from "../core/lock.ts";
 import { tf } from "../core/compute.ts";
 import type { SourceContext } from "../core/contracts/source.ts";
@@ -32,7 +34,7 @@ import { cutWindows, normalizeRows, rowLayout, rowStats, splitByEpisode } from "
 /** What train-or-load reads of a source's context. */
 export type DenoiserContext = Pick<
   SourceContext,
-  "datasetId" | "dataset" | "seed" | "preset" | "cacheDir" | "reporter"
+  "datasetId" | "dataset" | "seed" | "preset" | "cacheDir" | "reporter" | "recordArtefact"
 >;
 
 /**
@@ -82,6 +84,7 @@ export async function prepareDenoiser(
     training: trainOptionsOf(options, sizes, 0),
     preset: context.preset,
     seed: context.seed,
+    compute: computeKey(),
   });
   const path = `${context.cacheDir}/diffusion-${key}.bin`;
   const remembered = trainedInProcess.get(path);
@@ -95,6 +98,7 @@ export async function prepareDenoiser(
   }, { onWait: (holder) => context.reporter.log(describeHolder(`${path}.lock`, holder)) });
   if (!trainedHere) context.reporter.log(`diffusion: loaded denoiser ${path}`);
   remember(path, stored);
+  context.recordArtefact?.({ kind: "denoiser", path, sha256: await fileSha256(path) });
   return stored;
 }
 

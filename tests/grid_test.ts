@@ -386,3 +386,53 @@ Deno.test("grid: two runs into one folder at once compute each cell once", async
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("grid: each cell names the models it used by content; a model's cache key includes the compute path", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-artefacts-" });
+  const wasmOut = await Deno.makeTempDir({ prefix: "pgd-artefacts-wasm-" });
+  try {
+    const args = [
+      "run",
+      "--preset=smoke",
+      "--datasets=maze2d-umaze",
+      "--sources=unguided,pets",
+      "--agents=td3bc",
+      "--seeds=1",
+      "--workers=1",
+    ];
+    const first = await run([...args, `--out=${out}`]);
+    assertEquals(first.code, 0, first.output);
+    const artefactOf = async (folder: string, source: string) => {
+      const result = cellResultSchema.parse(
+        JSON.parse(
+          await Deno.readTextFile(`${folder}/cells/maze2d-umaze/${source}/td3bc/seed-0.json`),
+        ),
+      );
+      assertEquals(result.artefacts?.length, 1, `${source}: one model`);
+      return result.artefacts![0];
+    };
+    for (const [source, kind] of [["unguided", "denoiser"], ["pets", "pets-ensemble"]]) {
+      const artefact = await artefactOf(out, source);
+      assertEquals(artefact.kind, kind);
+      const bytes = await Deno.readFile(artefact.path);
+      const hash = Array.from(
+        new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+      assertEquals(artefact.sha256, hash, `${source}: the recorded hash is the file's`);
+    }
+    // The pure-wasm path rounds differently from BLAS: its model is another cache entry.
+    const wasm = await run([...args, `--out=${wasmOut}`], { PGD_BLAS: "off" });
+    assertEquals(wasm.code, 0, wasm.output);
+    const onBlas = first.output.includes("OpenBLAS") || /\+ \w+ \(/.test(first.output);
+    const [blasModel, wasmModel] = [
+      await artefactOf(out, "unguided"),
+      await artefactOf(wasmOut, "unguided"),
+    ];
+    if (onBlas) assertOk(blasModel.path !== wasmModel.path, `${blasModel.path} reused`);
+    else assertEquals(blasModel.path, wasmModel.path);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+    await Deno.remove(wasmOut, { recursive: true });
+  }
+});

@@ -18,6 +18,8 @@
  *
  * @module
  */
+import { computeKey } from "../core/compute.ts";
+import { sha256Hex } from "../core/fingerprint.ts";
 import type { EnvironmentSpec } from "../core/contracts/environment.ts";
 import type { SourceContext } from "../core/contracts/source.ts";
 import { readFileIfExists, writeFileAtomic } from "../core/files.ts";
@@ -46,7 +48,7 @@ export interface PetsModels {
 /** What fitting needs to know of a source's context. */
 export type PetsFitContext = Pick<
   SourceContext,
-  "datasetId" | "dataset" | "seed" | "preset" | "cacheDir" | "reporter"
+  "datasetId" | "dataset" | "seed" | "preset" | "cacheDir" | "reporter" | "recordArtefact"
 >;
 
 /**
@@ -74,12 +76,14 @@ export async function loadOrFitPetsModels(
     maxTrainingTransitions: options.sizes.maxTrainingTransitions,
     preset: context.preset,
     seed: context.seed,
+    compute: computeKey(),
   });
   const path = `${context.cacheDir}/pets/${key}.bin`;
   const saved = await readFileIfExists(path);
   if (saved) {
     const models = decodeModels(saved, path, dataset);
     reporter.log(`pets: loaded the ensemble from ${path}`);
+    context.recordArtefact?.({ kind: "pets-ensemble", path, sha256: await sha256Hex(saved) });
     return models;
   }
   const rng = new Rng(deriveSeed(context.seed, "pets-fit"));
@@ -108,10 +112,9 @@ export async function loadOrFitPetsModels(
     behaviorOptions,
     deriveSeed(context.seed, "pets-behavior"),
   );
-  await writeFileAtomic(
-    path,
-    encodeEnsembles({ dynamics: dynamics.ensemble, behavior: behavior.network }),
-  );
+  const bytes = encodeEnsembles({ dynamics: dynamics.ensemble, behavior: behavior.network });
+  await writeFileAtomic(path, bytes);
+  context.recordArtefact?.({ kind: "pets-ensemble", path, sha256: await sha256Hex(bytes) });
   return { dynamics, behavior };
 }
 

@@ -32,6 +32,21 @@ export interface SourceContext {
   cacheDir: string;
   /** Progress and log lines. */
   reporter: Reporter;
+  /**
+   * Records a file the source's data came from (a trained model, read or
+   * written), so the cell can say which artefacts made its numbers.
+   */
+  recordArtefact?(artefact: Artefact): void;
+}
+
+/** A file a cell's data came from, by content. */
+export interface Artefact {
+  /** What it is, e.g. `denoiser` or `pets-ensemble`. */
+  kind: string;
+  /** Where it lies. */
+  path: string;
+  /** SHA-256 of its bytes. */
+  sha256: string;
 }
 
 /** What `generate` is asked for. */
