@@ -132,6 +132,15 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
   if (out && !out.isDirectory) {
     throw new UserError(`--out '${config.out}': is a file; expected a result folder`);
   }
+  // A data folder the user named must exist: a typo would silently mean collected data.
+  for (const folder of flags.dataDir ?? []) {
+    const found = await Deno.stat(folder).catch(() => undefined);
+    if (!found?.isDirectory) {
+      throw new UserError(
+        `--data-dir '${folder}': no such folder; expected a folder holding D4RL files (e.g. maze2d-umaze-v1.hdf5)`,
+      );
+    }
+  }
   const registry = await registryFor(config.plugins);
   // Unknown plugin and dataset names fail here, before any work starts.
   for (const source of config.sources) makeSource(registry, source, config.sourceOptions[source]);

@@ -134,6 +134,10 @@ export interface DatasetIdentity {
   sha256?: string;
   /** The cache key of the collected dataset (collected only). */
   key?: string;
+  /** The D4RL file name looked for, where the plugin names one (collected only). */
+  lookedFor?: string;
+  /** The folders searched for it (collected only). */
+  searched?: string;
 }
 
 /** The part of a {@link DatasetIdentity} that names the content (not where it lies). */
@@ -166,7 +170,9 @@ export async function identifyDataset(
 ): Promise<DatasetIdentity> {
   const path = await findD4rlFile(plugin, id, options.dataDirs);
   if (path === undefined) {
+    const fileName = plugin.d4rlFileName?.(id);
     return {
+      ...(fileName ? { lookedFor: fileName, searched: options.dataDirs.join(", ") } : {}),
       origin: "collected",
       key: collectedKey(plugin, id, options.preset, options.seed ?? 0),
     };
@@ -178,7 +184,9 @@ export async function identifyDataset(
 export function describeIdentity(id: string, identity: DatasetIdentity): string {
   return identity.origin === "d4rl-file"
     ? `${id}: D4RL file ${identity.path} (sha256 ${identity.sha256!.slice(0, 12)}…)`
-    : `${id}: collected dataset ${identity.key} (no D4RL file in the data folders)`;
+    : `${id}: collected dataset ${identity.key} (${
+      identity.lookedFor ? `no ${identity.lookedFor} in ${identity.searched}` : "no D4RL file known"
+    })`;
 }
 
 /**

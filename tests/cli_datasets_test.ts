@@ -11,7 +11,9 @@ import { cellResultSchema } from "../core/results.ts";
 const main = new URL("../cli/main.ts", import.meta.url).pathname;
 
 async function cli(args: string[], cacheDir: string): Promise<{ code: number; output: string }> {
+  // An empty data folder: no D4RL file, so every dataset is collected.
   const noDataDir = `${cacheDir}/no-d4rl-files`;
+  await Deno.mkdir(noDataDir, { recursive: true });
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",

@@ -161,6 +161,7 @@ Deno.test("controls: names and settings are checked with one line naming the sou
 Deno.test("cli: `controls` runs the subject beside its controls and reports them", async () => {
   const cacheDir = await Deno.makeTempDir({ prefix: "pgd-controls-cache-" });
   const out = await Deno.makeTempDir({ prefix: "pgd-controls-" });
+  await Deno.mkdir(`${cacheDir}/none`);
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: [

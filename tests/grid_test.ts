@@ -244,6 +244,10 @@ Deno.test("grid: user errors are one line naming the flag, file or key, exit 2, 
     const cases: [string[], RegExp][] = [
       [["run", "--preset=huge"], /argument 'huge' is invalid/],
       [
+        ["run", ...smoke, `--out=${folder}/o0`, `--data-dir=${folder}/typo`],
+        /--data-dir '.*typo': no such folder; expected a folder holding D4RL files/,
+      ],
+      [
         ["run", ...smoke, `--out=${aFile}`],
         /--out '.*a-file': is a file; expected a result folder/,
       ],

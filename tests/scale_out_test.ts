@@ -26,6 +26,7 @@ const root = new URL("..", import.meta.url).pathname;
 const main = join(root, "cli/main.ts");
 const cacheDir = await Deno.makeTempDir({ prefix: "pgd-scale-cache-" });
 const noDataDir = join(cacheDir, "no-d4rl-files");
+Deno.mkdirSync(noDataDir, { recursive: true });
 const shardCount = 3;
 
 /** The smallest seeds that put `wanted[i]` groups of the test grid on shard i of `wanted.length`. */
