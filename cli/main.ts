@@ -166,7 +166,6 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
   console.log(
     `${outcome.finished} cells finished, ${outcome.skipped} already done, ` +
       `${outcome.failed.length} failed` +
-      (outcome.elsewhere.length ? `, ${outcome.elsewhere.length} running in another process` : "") +
       ` in ${minutes.toFixed(1)} min`,
   );
   const report = await writeReports(config.out);

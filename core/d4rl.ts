@@ -89,13 +89,7 @@ async function assertHdf5File(path: string): Promise<void> {
   try {
     const header = new Uint8Array(hdf5Signature.length);
     for (let offset = 0; offset + header.length <= info.size; offset = offset ? offset * 2 : 512) {
-      await file.seek(offset, Deno.SeekMode.Start);
-      let filled = 0;
-      while (filled < header.length) {
-        const read = await file.read(header.subarray(filled));
-        if (read === null) break;
-        filled += read;
-      }
+      const filled = await readAt(file, offset, header);
       if (filled === header.length && hdf5Signature.every((byte, i) => header[i] === byte)) {
         await assertWhole(file, offset, info.size, path);
         return;
@@ -111,6 +105,18 @@ async function assertHdf5File(path: string): Promise<void> {
   );
 }
 
+/** Fills `into` from `offset` as far as the file goes; returns the bytes read. */
+async function readAt(file: Deno.FsFile, offset: number, into: Uint8Array): Promise<number> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < into.length) {
+    const read = await file.read(into.subarray(filled));
+    if (read === null) break;
+    filled += read;
+  }
+  return filled;
+}
+
 /**
  * Checks that an HDF5 file is as long as its superblock says (the end-of-file
  * address, from the base address), so a truncated download is named as such
@@ -123,13 +129,7 @@ async function assertWhole(
   path: string,
 ): Promise<void> {
   const head = new Uint8Array(96);
-  await file.seek(signatureAt, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < head.length) {
-    const read = await file.read(head.subarray(filled));
-    if (read === null) break;
-    filled += read;
-  }
+  const filled = await readAt(file, signatureAt, head);
   const view = new DataView(head.buffer, 0, filled);
   const version = filled > 8 ? head[8] : -1;
   // Superblock layouts (HDF5 file format specification, "Superblock").

@@ -75,20 +75,21 @@ async function tryCreate(lockPath: string, record: LockRecord): Promise<boolean>
 }
 
 /**
- * Whether a process of this host is gone, where the system can tell (Linux's
- * `/proc`); `false` where it cannot, so the caller falls back to staleness.
+ * Whether a process of this host is alive, where the system can tell
+ * (Linux's `/proc`); `undefined` where it cannot, so callers fall back to
+ * staleness.
  */
-export function processIsGone(pid: number): boolean {
+export function processAlive(pid: number): boolean | undefined {
   try {
     Deno.statSync("/proc/self");
   } catch {
-    return false;
+    return undefined;
   }
   try {
     Deno.statSync(`/proc/${pid}`);
-    return false;
-  } catch {
     return true;
+  } catch {
+    return false;
   }
 }
 
@@ -102,7 +103,7 @@ export function describeHolder(lockPath: string, holder: LockRecord | undefined)
 /** Whether a lock's owner is a process of this host that has exited. */
 function ownerIsDead(holder: LockRecord | undefined): boolean {
   return holder !== undefined && holder.host === Deno.hostname() && holder.pid !== Deno.pid &&
-    processIsGone(holder.pid);
+    processAlive(holder.pid) === false;
 }
 
 async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
@@ -110,9 +111,6 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
   return info?.mtime !== null && info?.mtime !== undefined &&
     Date.now() - info.mtime.getTime() > staleMs;
 }
-
-/** What {@link tryWithLock} returns: the work's value, or the live holder it found. */
-export type LockAttempt<T> = { ran: true; value: T } | { ran: false; holder?: LockRecord };
 
 /**
  * Runs `work` while holding the lock of `path` (the file `path + ".lock"`);
@@ -126,30 +124,6 @@ export async function withLock<T>(
   work: (heartbeat: Heartbeat) => Promise<T>,
   options: Partial<LockOptions> = {},
 ): Promise<T> {
-  const attempt = await lockAndRun(path, work, options, true);
-  if (!attempt.ran) throw new Error(`lock ${path}: not acquired`);
-  return attempt.value;
-}
-
-/**
- * {@link withLock} without waiting: when a live process holds the lock,
- * returns at once with its record and does not run `work`. A lock whose
- * owner died is taken over as by {@link withLock}.
- */
-export function tryWithLock<T>(
-  path: string,
-  work: (heartbeat: Heartbeat) => Promise<T>,
-  options: Partial<LockOptions> = {},
-): Promise<LockAttempt<T>> {
-  return lockAndRun(path, work, options, false);
-}
-
-async function lockAndRun<T>(
-  path: string,
-  work: (heartbeat: Heartbeat) => Promise<T>,
-  options: Partial<LockOptions>,
-  wait: boolean,
-): Promise<LockAttempt<T>> {
   const { staleMs, pollMs, onWait } = { ...defaultLockOptions, ...options };
   const lockPath = lockPathOf(path);
   await Deno.mkdir(dirname(lockPath), { recursive: true });
@@ -176,7 +150,6 @@ async function lockAndRun<T>(
       await Deno.remove(lockPath, { recursive: true }).catch(() => {});
       continue;
     }
-    if (!wait) return { ran: false, holder };
     if (!told) {
       told = true;
       onWait?.(holder);
@@ -205,7 +178,7 @@ async function lockAndRun<T>(
   };
   const timer = setInterval(() => beat(true), beatMs);
   try {
-    return { ran: true, value: await work(() => beat(false)) };
+    return await work(() => beat(false));
   } finally {
     clearInterval(timer);
     if (ours()) await Deno.remove(lockPath).catch(() => {});

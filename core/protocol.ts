@@ -34,7 +34,6 @@ export type FromWorker =
   | { type: "log"; cell?: CellKey; message: string }
   | { type: "finished"; cell: CellKey; finalScore: number; seconds: number }
   | { type: "failed"; cell: CellKey; message: string }
-  | { type: "elsewhere"; cell: CellKey; holder: string }
   | { type: "idle" }
   | { type: "fatal"; message: string };
 

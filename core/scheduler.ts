@@ -72,8 +72,6 @@ export interface GridOutcome {
   finished: number;
   /** Cells that failed, with their messages. */
   failed: { cell: CellKey; message: string }[];
-  /** Cells left to another live process that was running them (a second run into the same folder). */
-  elsewhere: { cell: CellKey; holder: string }[];
   /** The compute path the workers reported. */
   computePath?: string;
 }
@@ -119,7 +117,6 @@ export async function runGrid(
     skipped: cells.length - pending.length,
     finished: 0,
     failed: [],
-    elsewhere: [],
   };
   events.planned?.(cells.length, outcome.skipped);
   const manifestPath = join(config.out, "run.json");
@@ -215,12 +212,6 @@ export async function runGrid(
         if (message.seconds > 0) outcome.finished += 1;
         else outcome.skipped += 1;
         events.finished?.(message.cell, message.finalScore, message.seconds);
-      } else if (message.type === "elsewhere") {
-        inFlightCells.delete(cellId(message.cell));
-        outcome.elsewhere.push({ cell: message.cell, holder: message.holder });
-        events.log(
-          `${cellId(message.cell)}: running in another process (${message.holder}); left to it`,
-        );
       } else if (message.type === "failed") {
         inFlightCells.delete(cellId(message.cell));
         outcome.failed.push({ cell: message.cell, message: message.message });

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { processAlive } from "./lock.ts";
 import { type DatasetIdentity, identityKey } from "./datasets.ts";
 import { z } from "zod";
 import type { GridEvents } from "./scheduler.ts";
@@ -201,20 +202,6 @@ export interface StatusOptions {
   shardCount?: number;
   /** Whether a process on this host is alive (default: `/proc/<pid>` exists, Linux only). */
   isAlive?: (pid: number) => boolean | undefined;
-}
-
-function processAlive(pid: number): boolean | undefined {
-  try {
-    Deno.statSync("/proc/self");
-  } catch {
-    return undefined;
-  }
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The cell a result path names (`cells/<dataset>/<source>/<agent>/seed-<n>.json`), if it does. */

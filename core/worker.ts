@@ -21,7 +21,7 @@ import { PluginRegistry, type PluginSet } from "./registry.ts";
 import { ResultStore } from "./store.ts";
 import type { GridConfig } from "./config.ts";
 import { type CellKey, cellPath } from "./results.ts";
-import { tryWithLock } from "./lock.ts";
+import { describeHolder, withLock } from "./lock.ts";
 import { join } from "./paths.ts";
 
 const encoder = new TextEncoder();
@@ -90,7 +90,8 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
 /**
  * Runs a cell under its lock (`<cell>.json.lock` in the result folder), so
  * two runs into one folder compute each cell once: a cell another live
- * process holds is left to it and reported as running elsewhere.
+ * process holds is waited for (and then found finished), a cell whose holder
+ * died is taken over.
  */
 async function runOne(
   cell: CellKey,
@@ -99,20 +100,11 @@ async function runOne(
   store: ResultStore,
   data: DatasetFile,
 ): Promise<void> {
-  const attempt = await tryWithLock(
-    join(config.out, cellPath(cell)),
-    () => runUnlocked(cell, config, registry, store, data),
-  );
-  if (!attempt.ran) {
-    const holder = attempt.holder;
-    send({
-      type: "elsewhere",
-      cell,
-      holder: holder
-        ? `pid ${holder.pid} on ${holder.host} since ${holder.acquiredAt}`
-        : "another process",
-    });
-  }
+  const path = join(config.out, cellPath(cell));
+  await withLock(path, () => runUnlocked(cell, config, registry, store, data), {
+    onWait: (holder) =>
+      send({ type: "log", cell, message: describeHolder(`${path}.lock`, holder) }),
+  });
 }
 
 async function runUnlocked(

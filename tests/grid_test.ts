@@ -39,6 +39,26 @@ async function run(
   return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
+/**
+ * The arguments of a smoke grid on maze2d-umaze with one worker into `out`
+ * (one seed of TD3+BC on real data unless `extra` adds or overrides flags).
+ */
+function smokeGrid(out: string, ...extra: string[]): string[] {
+  const flags = new Map(
+    [
+      "--preset=smoke",
+      "--datasets=maze2d-umaze",
+      "--sources=real",
+      "--agents=td3bc",
+      "--seeds=1",
+      "--workers=1",
+      `--out=${out}`,
+      ...extra,
+    ].map((flag) => [flag.split("=")[0], flag]),
+  );
+  return ["run", ...flags.values()];
+}
+
 async function cellFiles(out: string): Promise<string[]> {
   const files: string[] = [];
   const walk = async (folder: string) => {
@@ -145,17 +165,12 @@ Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the r
   const out = await Deno.makeTempDir({ prefix: "pgd-crash-" });
   const markers = await Deno.makeTempDir({ prefix: "pgd-crash-markers-" });
   try {
-    const args = [
-      "run",
-      "--preset=smoke",
-      "--datasets=maze2d-umaze",
+    const args = smokeGrid(
+      out,
       "--plugin=./tests/fixtures/crash_once_source.ts",
       "--sources=crash-once,real",
-      "--agents=td3bc",
       "--seeds=2",
-      "--workers=1",
-      `--out=${out}`,
-    ];
+    );
     const first = await run(args, { PGD_CRASH_MARKER_DIR: markers });
     // The killed cell is named with its reason, and the run exits non-zero.
     assertOk(first.code !== 0, first.output);
@@ -193,18 +208,14 @@ Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the r
 Deno.test("grid: a plugin hook that never resolves fails its cell after the timeout, naming the hook", async () => {
   const out = await Deno.makeTempDir({ prefix: "pgd-hang-" });
   try {
-    const { code, output } = await run([
-      "run",
-      "--preset=smoke",
-      "--datasets=maze2d-umaze",
-      "--plugin=./tests/fixtures/hanging_source.ts",
-      "--sources=hanging,real",
-      "--agents=td3bc",
-      "--seeds=1",
-      "--workers=1",
-      "--hook-timeout=2",
-      `--out=${out}`,
-    ]);
+    const { code, output } = await run(
+      smokeGrid(
+        out,
+        "--plugin=./tests/fixtures/hanging_source.ts",
+        "--sources=hanging,real",
+        "--hook-timeout=2",
+      ),
+    );
     assertEquals(code, 2, output);
     assertOk(
       /hanging\/td3bc\/seed-0: .*data source 'hanging' generate \(generation 0\) did not finish within 2 s/
@@ -289,16 +300,7 @@ Deno.test("grid: a cell's identity includes its data; a changed --data-dir rerun
   const out = await Deno.makeTempDir({ prefix: "pgd-data-" });
   const dataDir = await Deno.makeTempDir({ prefix: "pgd-data-dir-" });
   try {
-    const args = [
-      "run",
-      "--preset=smoke",
-      "--datasets=maze2d-umaze",
-      "--sources=real",
-      "--agents=td3bc",
-      "--seeds=1",
-      "--workers=1",
-      `--out=${out}`,
-    ];
+    const args = smokeGrid(out);
     const file = `${out}/cells/maze2d-umaze/real/td3bc/seed-0.json`;
     const collected = await run([...args, `--data-dir=${dataDir}`]);
     assertEquals(collected.code, 0, collected.output);
@@ -332,22 +334,14 @@ Deno.test("grid: a cell's identity includes its data; a changed --data-dir rerun
 Deno.test("grid: finished cells of another configuration are never overwritten; the run refuses, naming the fields", async () => {
   const out = await Deno.makeTempDir({ prefix: "pgd-other-config-" });
   try {
-    const args = [
-      "run",
-      "--datasets=maze2d-umaze",
-      "--sources=real",
-      "--agents=td3bc",
-      "--seeds=1",
-      "--workers=1",
-      `--out=${out}`,
-    ];
-    const first = await run([...args, "--preset=smoke"]);
+    const args = smokeGrid(out);
+    const first = await run(args);
     assertEquals(first.code, 0, first.output);
     const file = `${out}/cells/maze2d-umaze/real/td3bc/seed-0.json`;
     const before = await Deno.readTextFile(file);
     const stored = cellResultSchema.parse(JSON.parse(before));
     assertEquals(stored.identity?.preset, "smoke");
-    const other = await run([...args, "--preset=smoke", '--agent-options={"td3bc":{"alpha":5}}']);
+    const other = await run([...args, '--agent-options={"td3bc":{"alpha":5}}']);
     assertEquals(other.code, 2, other.output);
     assertOk(
       other.output.includes("1 finished cell(s) were made by another configuration"),
@@ -363,16 +357,7 @@ Deno.test("grid: finished cells of another configuration are never overwritten; 
 Deno.test("grid: two runs into one folder at once compute each cell once", async () => {
   const out = await Deno.makeTempDir({ prefix: "pgd-two-runs-" });
   try {
-    const args = [
-      "run",
-      "--preset=smoke",
-      "--datasets=maze2d-umaze",
-      "--sources=real",
-      "--agents=td3bc,iql",
-      "--seeds=3",
-      "--workers=1",
-      `--out=${out}`,
-    ];
+    const args = smokeGrid(out, "--agents=td3bc,iql", "--seeds=3");
     // The dataset is collected once before, so both runs reach their cells together.
     const warm = await run(["collect", "maze2d-umaze", "--preset=smoke"]);
     assertEquals(warm.code, 0, warm.output);
@@ -395,16 +380,7 @@ Deno.test("grid: each cell names the models it used by content; a model's cache 
   const out = await Deno.makeTempDir({ prefix: "pgd-artefacts-" });
   const wasmOut = await Deno.makeTempDir({ prefix: "pgd-artefacts-wasm-" });
   try {
-    const args = [
-      "run",
-      "--preset=smoke",
-      "--datasets=maze2d-umaze",
-      "--sources=unguided,pets",
-      "--agents=td3bc",
-      "--seeds=1",
-      "--workers=1",
-    ];
-    const first = await run([...args, `--out=${out}`]);
+    const first = await run(smokeGrid(out, "--sources=unguided,pets"));
     assertEquals(first.code, 0, first.output);
     const artefactOf = async (folder: string, source: string) => {
       const result = cellResultSchema.parse(
@@ -426,7 +402,7 @@ Deno.test("grid: each cell names the models it used by content; a model's cache 
       assertEquals(artefact.sha256, hash, `${source}: the recorded hash is the file's`);
     }
     // The pure-wasm path rounds differently from BLAS: its model is another cache entry.
-    const wasm = await run([...args, `--out=${wasmOut}`], { PGD_BLAS: "off" });
+    const wasm = await run(smokeGrid(wasmOut, "--sources=unguided,pets"), { PGD_BLAS: "off" });
     assertEquals(wasm.code, 0, wasm.output);
     const onBlas = first.output.includes("OpenBLAS") || /\+ \w+ \(/.test(first.output);
     const [blasModel, wasmModel] = [
