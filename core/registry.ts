@@ -175,6 +175,8 @@ export class PluginRegistry {
     try {
       plugin = instantiate(found.factory, options);
     } catch (error) {
+      // The built-ins name the plugin and key already; a user's factory may not.
+      if (error instanceof UserError) throw error;
       throw new UserError(`options of ${kindWords[kind]} '${name}': ${(error as Error).message}`);
     }
     checkContract(kind, plugin, found.entry.origin);
