@@ -108,10 +108,14 @@ function vendorOf(path: string): BlasVendor {
 // Thread counts are fixed through the environment before the library loads
 // (all three read it at initialisation), then again through the library's
 // own call where it has one, in case it was already loaded by someone else.
+// The environment is written only when it does not already say 1: setenv is
+// not thread-safe, and a process running several isolates at once (the test
+// runner's parallel modules) would otherwise rewrite it from many threads,
+// which corrupts the C heap. The test task sets the variables up front.
 function limitThreadsBeforeLoad(): void {
   for (const name of ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"]) {
     try {
-      Deno.env.set(name, "1");
+      if (Deno.env.get(name) !== "1") Deno.env.set(name, "1");
     } catch {
       // without --allow-env the library keeps its default; the call below still applies
     }
