@@ -33,6 +33,16 @@ export function gridProgress(verbose = false): GridEvents & { stop(): void } {
     else console.error(text);
   };
   const barOf = (cell: CellKey) => bars.get(cellId(cell));
+  // A finished or failed cell's row leaves the screen, so rows are running cells only.
+  const dropBar = (cell: CellKey) => {
+    const bar = barOf(cell);
+    if (!bar) return;
+    bar.stop();
+    multibar?.remove(bar);
+    bars.delete(cellId(cell));
+  };
+  // Without bars, a line per quarter of each phase of a cell (a denoiser trains for minutes).
+  const quarters = new Map<string, number>();
   return {
     log: (message) => line(pc.dim(message)),
     compute(path, hint) {
@@ -51,11 +61,22 @@ export function gridProgress(verbose = false): GridEvents & { stop(): void } {
       }
     },
     started(cell, worker) {
-      if (multibar) bars.set(cellId(cell), multibar.create(100, 0, { label: cellId(cell) }));
-      else line(`started ${cellId(cell)} on worker ${worker}`);
+      if (multibar) {
+        dropBar(cell);
+        bars.set(cellId(cell), multibar.create(100, 0, { label: cellId(cell) }));
+      } else line(`started ${cellId(cell)} on worker ${worker}`);
     },
     progress(cell, phase, fraction) {
-      barOf(cell)?.update(Math.round(fraction * 100), { label: `${cellId(cell)} ${phase}` });
+      if (multibar) {
+        barOf(cell)?.update(Math.round(fraction * 100), { label: `${cellId(cell)} ${phase}` });
+        return;
+      }
+      const key = `${cellId(cell)} ${phase}`;
+      const quarter = Math.floor(fraction * 4);
+      if (quarter >= 1 && quarter <= 3 && quarter > (quarters.get(key) ?? 0)) {
+        quarters.set(key, quarter);
+        line(pc.dim(`${key}: ${quarter * 25}%`));
+      }
     },
     cellLog(cell, message) {
       if (verbose) line(pc.dim(`${cellId(cell)}: ${message}`));
@@ -63,11 +84,7 @@ export function gridProgress(verbose = false): GridEvents & { stop(): void } {
     finished(cell, finalScore, seconds) {
       done += 1;
       overall?.update(done);
-      const bar = barOf(cell);
-      if (bar) {
-        bar.update(100, { label: `${cellId(cell)} score ${finalScore.toFixed(1)}` });
-        bar.stop();
-      }
+      dropBar(cell);
       line(
         `${pc.green("done")} ${cellId(cell)}: normalised score ${finalScore.toFixed(1)}` +
           (seconds > 0 ? ` (${seconds.toFixed(0)} s)` : " (already finished)"),
@@ -76,8 +93,8 @@ export function gridProgress(verbose = false): GridEvents & { stop(): void } {
     failed(cell, message) {
       done += 1;
       overall?.update(done);
-      barOf(cell)?.stop();
-      line(`${pc.red("failed")} ${cellId(cell)}: ${message}`);
+      dropBar(cell);
+      line(`${pc.red("failed")} ${cellId(cell)}: ${message.split("\n")[0]}`);
     },
     stop() {
       multibar?.stop();
