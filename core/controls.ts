@@ -71,30 +71,31 @@ export function makeSource(
   if (control === undefined) return { source: registry.source(name, options) };
   const { control: settings, ...rest } = (options ?? {}) as Record<string, unknown>;
   const source = registry.source(base, Object.keys(rest).length ? rest : undefined);
-  if (control === "exact-dynamics" || control === "shuffled-actions") {
-    if (settings !== undefined) {
-      throw new UserError(`source '${name}': options.control: this control takes no settings`);
-    }
-    return { source, control: { kind: control } };
-  }
-  const actionNoise = /^action-noise-(\d+(?:\.\d+)?)$/.exec(control);
-  if (actionNoise) {
-    if (settings !== undefined) {
-      throw new UserError(`source '${name}': options.control: this control takes no settings`);
-    }
-    return { source, control: { kind: "action-noise", sigma: Number(actionNoise[1]) } };
-  }
   const noise = /^state-noise-(\d+(?:\.\d+)?)$/.exec(control);
-  if (!noise) {
+  if (noise) {
+    const parsed = noiseSettingsSchema.safeParse(settings);
+    if (!parsed.success) {
+      throw new UserError(formatOptionErrors(`source '${name}' control`, parsed.error));
+    }
+    return { source, control: { kind: "state-noise", scale: Number(noise[1]), ...parsed.data } };
+  }
+  const unsettled = controlWithoutSettings(control);
+  if (!unsettled) {
     throw new UserError(
       `source '${name}': unknown control '${control}'; expected one of ${controlNames.join(", ")}`,
     );
   }
-  const parsed = noiseSettingsSchema.safeParse(settings);
-  if (!parsed.success) {
-    throw new UserError(formatOptionErrors(`source '${name}' control`, parsed.error));
+  if (settings !== undefined) {
+    throw new UserError(`source '${name}': options.control: this control takes no settings`);
   }
-  return { source, control: { kind: "state-noise", scale: Number(noise[1]), ...parsed.data } };
+  return { source, control: unsettled };
+}
+
+/** The controls whose name says all there is to them. */
+function controlWithoutSettings(name: string): Control | undefined {
+  if (name === "exact-dynamics" || name === "shuffled-actions") return { kind: name };
+  const actionNoise = /^action-noise-(\d+(?:\.\d+)?)$/.exec(name);
+  return actionNoise ? { kind: "action-noise", sigma: Number(actionNoise[1]) } : undefined;
 }
 
 /** The simulator hooks a control may use. */
