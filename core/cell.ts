@@ -43,7 +43,12 @@ export function cellIdentity(cell: CellKey, config: GridConfig, data: string): C
 
 /** The hash of {@link cellIdentity}; a finished cell with another hash is not finished for this grid. */
 export function cellConfigHash(cell: CellKey, config: GridConfig, data: string): Promise<string> {
-  return digest(stableStringify(cellIdentity(cell, config, data)));
+  return identityHash(cellIdentity(cell, config, data));
+}
+
+/** The hash a result records of its {@link cellIdentity}. */
+export function identityHash(identity: CellIdentity): Promise<string> {
+  return digest(stableStringify(identity));
 }
 
 /**
@@ -165,12 +170,12 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   const controlRng = new Rng(deriveSeed(cell.seed, "control"));
   // Reference points for reading the score: a uniformly random policy on the
   // same episodes, a zero return, and the dataset's own behaviour.
+  const evaluationSeed = deriveSeed(cell.seed, "evaluation");
   const randomRng = new Rng(deriveSeed(cell.seed, "random-policy"));
   const randomPolicy = (_observations: Float32Array, count: number) =>
     Float32Array.from({ length: count * spec.actionDim }, () => randomRng.range(-1, 1));
   const references = {
-    randomPolicy: evaluator.evaluate(randomPolicy, deriveSeed(cell.seed, "evaluation"), 0)
-      .normalizedScore,
+    randomPolicy: evaluator.evaluate(randomPolicy, evaluationSeed, 0).normalizedScore,
     zeroReturn: normalizedScore(0, spec.scoreReference),
     datasetBehavior: describeDataset(dataset, environmentPlugin, cell.dataset).normalizedScore,
   };
@@ -215,7 +220,6 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     );
     const policy = (observations: Float32Array, count: number) =>
       agent.act(observations, count, true);
-    const evaluationSeed = deriveSeed(cell.seed, "evaluation");
     const lossEvery = Math.max(1, Math.floor(schedule.trainingSteps / lossSamples));
     const sums: Record<string, number> = {};
     let summed = 0;
@@ -267,11 +271,12 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   const final = evaluations[evaluations.length - 1];
   timings.totalSeconds = seconds(clock);
   const compute = computeInfo();
+  const identity = cellIdentity(cell, config, identityKey(context.datasetIdentity));
   return {
     schemaVersion: 1,
     cell,
-    configHash: await cellConfigHash(cell, config, identityKey(context.datasetIdentity)),
-    identity: cellIdentity(cell, config, identityKey(context.datasetIdentity)),
+    configHash: await identityHash(identity),
+    identity,
     data: { ...context.datasetIdentity, path: context.datasetPath, rows: dataset.size },
     preset: config.preset,
     backend: config.backend,

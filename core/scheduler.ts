@@ -6,7 +6,7 @@
  */
 import type { GridConfig } from "./config.ts";
 import { workerCount } from "./config.ts";
-import { cellConfigHash, cellIdentity, configurationChanges } from "./cell.ts";
+import { cellIdentity, configurationChanges, identityHash } from "./cell.ts";
 import { UserError } from "./errors.ts";
 import { groupCells, planCells } from "./plan.ts";
 import {
@@ -95,11 +95,11 @@ export async function runGrid(
   const pending: CellKey[] = [];
   const conflicts: string[] = [];
   for (const cell of cells) {
-    const data = identityKey(identities[cell.dataset]);
+    const identity = cellIdentity(cell, config, identityKey(identities[cell.dataset]));
     const stored = await store.read(cell);
-    if (stored?.configHash === await cellConfigHash(cell, config, data)) continue;
+    if (stored?.configHash === await identityHash(identity)) continue;
     // A finished cell of another configuration is never overwritten.
-    const changes = stored ? configurationChanges(stored, cellIdentity(cell, config, data)) : [];
+    const changes = stored ? configurationChanges(stored, identity) : [];
     if (changes.length) conflicts.push(`${cellPath(cell)}: ${changes.join(", ")}`);
     else pending.push(cell);
   }

@@ -9,6 +9,7 @@
 import type { CellQuality, QualityRecord } from "../core/quality.ts";
 import type { LoadedCell } from "./load.ts";
 import { csvField } from "./csv.ts";
+import { mean, standardError } from "../stats/summary.ts";
 
 /** The label of the held-out real data's row. */
 export const referenceLabel = "real (held out)";
@@ -135,9 +136,7 @@ function meanRow(dataset: string, source: string, cells: number, records: Qualit
   const values: Record<string, number | undefined> = {};
   for (const column of qualityColumns) {
     const present = records.map(column.of).filter((v): v is number => Number.isFinite(v));
-    values[column.key] = present.length
-      ? present.reduce((sum, v) => sum + v, 0) / present.length
-      : undefined;
+    values[column.key] = present.length ? mean(present) : undefined;
   }
   return { dataset, source, cells, records: records.length, values };
 }
@@ -280,18 +279,13 @@ export interface ReplayFigure {
 
 function meanCurve(source: string, curves: number[][]): ReplaySeries {
   const steps = Math.max(...curves.map((curve) => curve.length));
-  const mean: number[] = [];
-  const standardError: number[] = [];
-  for (let k = 0; k < steps; k++) {
-    const values = curves.map((curve) => curve[k]).filter((v) => Number.isFinite(v));
-    const m = values.reduce((sum, v) => sum + v, 0) / values.length;
-    const variance = values.length > 1
-      ? values.reduce((sum, v) => sum + (v - m) ** 2, 0) / (values.length - 1)
-      : NaN;
-    mean.push(m);
-    standardError.push(Math.sqrt(variance / values.length));
-  }
-  return { source, mean, standardError };
+  const atStep = (k: number) => curves.map((curve) => curve[k]).filter((v) => Number.isFinite(v));
+  const byStep = Array.from({ length: steps }, (_, k) => atStep(k));
+  return {
+    source,
+    mean: byStep.map((values) => mean(values)),
+    standardError: byStep.map((values) => standardError(values)),
+  };
 }
 
 /** Per dataset, the mean replay-error curve of the real data and of each source's generations. */

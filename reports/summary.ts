@@ -11,7 +11,7 @@
 import type { CellKey, CellResult } from "../core/results.ts";
 import { cellId, cellPath } from "../core/results.ts";
 import { deriveSeed } from "../core/rng.ts";
-import { averageEstimates, estimateMean, type MeanEstimate } from "../stats/summary.ts";
+import { averageEstimates, estimateMean, mean, type MeanEstimate } from "../stats/summary.ts";
 import { welchTestOfEstimates } from "../stats/welch.ts";
 import { type IntervalEstimate, stratifiedBootstrap } from "../stats/bootstrap.ts";
 import {
@@ -135,13 +135,12 @@ function datasetReferences(results: CellResult[], datasets: string[]): DatasetRe
       result.cell.dataset === dataset && result.references ? [result.references] : []
     );
     if (!recorded.length) continue;
-    const mean = (key: keyof typeof recorded[0]) =>
-      recorded.reduce((sum, r) => sum + r[key], 0) / recorded.length;
+    const meanOf = (key: keyof typeof recorded[0]) => mean(recorded.map((r) => r[key]));
     found.push({
       dataset,
-      randomPolicy: mean("randomPolicy"),
-      zeroReturn: mean("zeroReturn"),
-      datasetBehavior: mean("datasetBehavior"),
+      randomPolicy: meanOf("randomPolicy"),
+      zeroReturn: meanOf("zeroReturn"),
+      datasetBehavior: meanOf("datasetBehavior"),
     });
   }
   return found;
