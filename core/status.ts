@@ -13,7 +13,14 @@ import { type DatasetIdentity, identityKey } from "./datasets.ts";
 import { z } from "zod";
 import type { GridEvents } from "./scheduler.ts";
 import type { ResultStore } from "./store.ts";
-import { cellId, type CellKey, cellKeySchema, cellPath, cellResultSchema } from "./results.ts";
+import {
+  cellId,
+  type CellKey,
+  cellKeySchema,
+  cellOfPath,
+  cellPath,
+  cellResultSchema,
+} from "./results.ts";
 import { gridConfigSchema } from "./config.ts";
 import { cellConfigHash } from "./cell.ts";
 import { listFilesRecursively, readJsonIfExists, writeJsonAtomic } from "./files.ts";
@@ -202,16 +209,6 @@ export interface StatusOptions {
   shardCount?: number;
   /** Whether a process on this host is alive (default: `/proc/<pid>` exists, Linux only). */
   isAlive?: (pid: number) => boolean | undefined;
-}
-
-/** The cell a result path names (`cells/<dataset>/<source>/<agent>/seed-<n>.json`), if it does. */
-function cellOfPath(path: string): CellKey | undefined {
-  const match = /^cells\/([^/]+)\/([^/]+)\/([^/]+)\/seed-(\d+)\.json$/.exec(
-    path.replaceAll("\\", "/"),
-  );
-  return match
-    ? { dataset: match[1], source: match[2], agent: match[3], seed: Number(match[4]) }
-    : undefined;
 }
 
 /** Every JSON file under a folder (none when it is missing), sorted. */
