@@ -111,7 +111,10 @@ export function cellPath(cell: CellKey): string {
 }
 
 /** A readable, unique id of a cell, e.g. `maze2d-umaze/real/td3bc/seed-0`. */
-/** The cell a result path names (`cells/<dataset>/<source>/<agent>/seed-<n>.json`), if it does: the inverse of {@link cellPath}. */
+/**
+ * The cell a result path names (`cells/<dataset>/<source>/<agent>/seed-<n>.json`),
+ * if it does: the inverse of {@link cellPath}.
+ */
 export function cellOfPath(path: string): CellKey | undefined {
   const match = /^cells\/([^/]+)\/([^/]+)\/([^/]+)\/seed-(\d+)\.json$/.exec(
     path.replaceAll("\\", "/"),
