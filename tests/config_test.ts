@@ -48,16 +48,23 @@ Deno.test("config: flags override the file; a bad file is named", async () => {
   await Deno.remove(folder, { recursive: true });
 });
 
-Deno.test("config: the shipped grid files are valid and name known plugins", async () => {
+Deno.test("config: the shipped grid files are valid, name known plugins and give them valid options", async () => {
   const { PluginRegistry } = await import("../core/registry.ts");
   const { builtinPlugins } = await import("../plugins/mod.ts");
   const registry = new PluginRegistry(builtinPlugins);
   for (const entry of Deno.readDirSync(new URL("../grids/", import.meta.url))) {
     const config = await loadGridConfig(`grids/${entry.name}`, {});
     for (const dataset of config.datasets) registry.environmentFor(dataset);
-    for (const source of config.sources) registry.source(source);
-    for (const agent of config.agents) registry.agent(agent);
+    for (const source of config.sources) registry.source(source, config.sourceOptions[source]);
+    for (const agent of config.agents) registry.agent(agent, config.agentOptions[agent]);
   }
+  // The paper's grid spells out the paper's choices, whatever the defaults become.
+  const paper = await loadGridConfig("grids/paper-table2.json", {});
+  assertEquals(registry.agent("td3bc", paper.agentOptions.td3bc).options.criticUpdatesPerStep, 2);
+  assertEquals(
+    registry.source("policy-guided", paper.sourceOptions["policy-guided"]).options.guidanceStrength,
+    1,
+  );
 });
 
 Deno.test("config: a name twice, options for a plugin not in the grid and absurd sizes are errors", () => {

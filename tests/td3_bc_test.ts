@@ -154,3 +154,38 @@ Deno.test("td3bc's Q term: −λ·mean Q₁ with λ = α/mean|Q₁| held constan
   expected.forEach((e, i) => assert.ok(Math.abs(actual[i] - e) < 1e-5, `${actual} vs ${expected}`));
   tf.dispose([q, value, ...grads]);
 });
+
+Deno.test("td3bc criticUpdatesPerStep: one step of 2 critic updates is two CORL steps on the same batch", () => {
+  const data = pointDataset(10, 1);
+  const batches = (() => {
+    const rng = new Rng(5);
+    return [0, 1, 2].map(() => sampleBatch(data, 32, rng));
+  })();
+  const create = (options: Record<string, unknown>) =>
+    td3bc({ ...smallOptions, ...options }).create({
+      observationDim: 2,
+      actionDim: 2,
+      seed: 11,
+      preset: "smoke",
+    });
+  const probe = data.observations.subarray(0, 16);
+  const before = tf.memory().numTensors;
+  // The authors' step: 2 critic updates (fresh smoothing noise each), then the actor.
+  const authors = create({ criticUpdatesPerStep: 2, policyFrequency: 1 });
+  // CORL's count: every update is one critic update, the actor on every 2nd.
+  const corl = create({ criticUpdatesPerStep: 1, policyFrequency: 2 });
+  const once = create({ criticUpdatesPerStep: 1, policyFrequency: 1 });
+  for (const batch of batches) {
+    authors.update(batch);
+    corl.update(batch);
+    corl.update(batch);
+    once.update(batch);
+  }
+  const authorsActions = authors.act(probe, 8, true);
+  assert.deepEqual(authorsActions, corl.act(probe, 8, true));
+  // The count matters: one critic update per actor update gives other parameters.
+  assert.notDeepEqual(authorsActions, once.act(probe, 8, true));
+  for (const agent of [authors, corl, once]) agent.dispose();
+  assert.equal(tf.memory().numTensors, before, "tensors left after dispose");
+  assert.throws(() => td3bc({ criticUpdatesPerStep: 0 }), /td3bc options\.criticUpdatesPerStep/);
+});

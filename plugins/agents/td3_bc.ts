@@ -82,8 +82,16 @@ export const td3bcOptionsSchema = z.strictObject({
   policyNoise: z.number().nonnegative().default(0.2),
   /** Clip c of the target policy smoothing noise. */
   noiseClip: z.number().nonnegative().default(0.5),
-  /** Critic steps per actor (and target) step. */
+  /** Steps (calls of `update`) per actor and target step: TD3's policy delay, CORL's count. */
   policyFrequency: positiveInt.default(2),
+  /**
+   * Critic updates in one step, each on the step's batch with fresh smoothing
+   * noise. 1 is CORL's count; the PGD authors' code does 2 critic updates and
+   * one actor update per step (`num_critic_updates_per_step` = 2 with no
+   * policy delay), so their "1M steps" are 2M critic updates:
+   * `grids/paper-table2.json` sets 2 and `policyFrequency` 1.
+   */
+  criticUpdatesPerStep: positiveInt.default(1),
   /** Normalise observations with the dataset's mean and std (TD3+BC and CORL do). */
   normalizeObservations: z.boolean().default(true),
   /** Added to the std when normalising (CORL's 1e-3). */
@@ -190,18 +198,13 @@ class Td3bcAgent implements Agent {
     const o = this.#options;
     const count = batch.size;
     const [obsDim, actDim] = [this.#observationDim, this.#actionDim];
-    // Target policy smoothing noise ε = clip(N(0, σ²), −c, c), drawn from the agent's seed.
-    const noise = new Float32Array(count * actDim);
-    for (let i = 0; i < noise.length; i++) {
-      noise[i] = Math.min(o.noiseClip, Math.max(-o.noiseClip, o.policyNoise * this.#rng.normal()));
-    }
     const notDoneDiscount = new Float32Array(count);
     for (let i = 0; i < count; i++) notDoneDiscount[i] = o.discount * (1 - batch.dones[i]);
     // As CORL counts: the actor (and targets) step on every policyFrequency-th update.
     this.#step += 1;
     const updateActor = this.#step % o.policyFrequency === 0;
 
-    const criticLoss = tf.tidy(() => {
+    return tf.tidy(() => {
       const states = tf.tensor2d(this.#normalizer.apply(batch.observations, count), [
         count,
         obsDim,
@@ -212,23 +215,13 @@ class Td3bcAgent implements Agent {
         [count, obsDim],
       );
       const rewards = tf.tensor2d(batch.rewards, [count, 1]);
-
-      // TD target y = r + γ(1 − d)·min_i Q'_i(s', clip(π'(s') + ε, −1, 1)).
-      const nextActions = tf.clipByValue(
-        tf.add(tf.tanh(this.#actorTarget.predict(nextStates)), tf.tensor2d(noise, [count, actDim])),
-        -1,
-        1,
-      );
-      const nextQ = tf.min(this.#criticTarget.predict(tf.concat([nextStates, nextActions], 1)), 0);
-      const target = tf.add(rewards, tf.mul(tf.tensor2d(notDoneDiscount, [count, 1]), nextQ));
-
-      // Critic loss: MSE(Q₁, y) + MSE(Q₂, y).
       const stateActions = tf.concat([states, actions], 1);
-      const critic = tf.variableGrads(
-        () => tf.mul(tf.mean(tf.squaredDifference(this.#critic.apply(stateActions), target)), 2),
-        this.#critic.variables,
-      );
-      this.#criticOptimizer.step(critic.grads);
+
+      let criticLoss = 0;
+      for (let update = 0; update < o.criticUpdatesPerStep; update++) {
+        criticLoss += this.#updateCritic(nextStates, rewards, stateActions, notDoneDiscount);
+      }
+      criticLoss /= o.criticUpdatesPerStep;
 
       if (updateActor) {
         // Actor loss: −λ·mean Q₁(s, π(s)) + mean (π(s) − a)².
@@ -250,9 +243,42 @@ class Td3bcAgent implements Agent {
         this.#lastBcLoss = bcLoss!.dataSync()[0];
         bcLoss!.dispose();
       }
+      return { criticLoss, actorLoss: this.#lastActorLoss, bcLoss: this.#lastBcLoss };
+    });
+  }
+
+  /** One critic update on the step's batch; returns its loss. */
+  #updateCritic(
+    nextStates: tf.Tensor2D,
+    rewards: tf.Tensor2D,
+    stateActions: tf.Tensor2D,
+    notDoneDiscount: Float32Array,
+  ): number {
+    const o = this.#options;
+    const [count, actDim] = [rewards.shape[0], this.#actionDim];
+    // Target policy smoothing noise ε = clip(N(0, σ²), −c, c), drawn from the agent's seed.
+    const noise = new Float32Array(count * actDim);
+    for (let i = 0; i < noise.length; i++) {
+      noise[i] = Math.min(o.noiseClip, Math.max(-o.noiseClip, o.policyNoise * this.#rng.normal()));
+    }
+    return tf.tidy(() => {
+      // TD target y = r + γ(1 − d)·min_i Q'_i(s', clip(π'(s') + ε, −1, 1)).
+      const nextActions = tf.clipByValue(
+        tf.add(tf.tanh(this.#actorTarget.predict(nextStates)), tf.tensor2d(noise, [count, actDim])),
+        -1,
+        1,
+      );
+      const nextQ = tf.min(this.#criticTarget.predict(tf.concat([nextStates, nextActions], 1)), 0);
+      const target = tf.add(rewards, tf.mul(tf.tensor2d(notDoneDiscount, [count, 1]), nextQ));
+
+      // Critic loss: MSE(Q₁, y) + MSE(Q₂, y).
+      const critic = tf.variableGrads(
+        () => tf.mul(tf.mean(tf.squaredDifference(this.#critic.apply(stateActions), target)), 2),
+        this.#critic.variables,
+      );
+      this.#criticOptimizer.step(critic.grads);
       return critic.value.dataSync()[0];
     });
-    return { criticLoss, actorLoss: this.#lastActorLoss, bcLoss: this.#lastBcLoss };
   }
 
   /** π(s) in [−1, 1] for `count` observations. */
