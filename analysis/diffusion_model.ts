@@ -11,23 +11,23 @@ import { parseDiffusionOptions, resolveSizes } from "../diffusion/options.ts";
 import { guidanceFor, sampleWindows } from "../diffusion/sampling.ts";
 import { guidanceOptionsOf, samplerOptionsOf } from "../diffusion/settings.ts";
 import { trainOrLoadDenoiser } from "../diffusion/train_or_load.ts";
-import { rowLayout } from "../diffusion/windows.ts";
+import type { RowLayout } from "../diffusion/windows.ts";
 import type { TrajectoryModel } from "./analyze.ts";
 import type { SyntheticTrajectories } from "./trajectories.ts";
 
 /**
  * Un-normalised windows (`count × length × rowWidth`, rows of observation,
- * pre-tanh action, reward, done) as synthetic trajectories with actions
- * squashed by tanh, as the sources turn them into transitions.
+ * encoded action, reward, done) as synthetic trajectories with actions
+ * decoded by the layout's transform, as the sources turn them into transitions.
  */
 export function windowsToTrajectories(
   windows: Float32Array,
   count: number,
   length: number,
-  observationDim: number,
-  actionDim: number,
+  layout: RowLayout,
 ): SyntheticTrajectories {
-  const layout = rowLayout(observationDim, actionDim);
+  const { observationDim, actionDim } = layout;
+  const { decode } = layout.actionTransform;
   if (windows.length !== count * length * layout.rowWidth) {
     throw new Error(
       `windows: expected ${count}×${length}×${layout.rowWidth} values, got ${windows.length}`,
@@ -39,7 +39,7 @@ export function windowsToTrajectories(
     const at = row * layout.rowWidth;
     observations.set(windows.subarray(at, at + observationDim), row * observationDim);
     for (let j = 0; j < actionDim; j++) {
-      actions[row * actionDim + j] = Math.tanh(windows[at + layout.actionOffset + j]);
+      actions[row * actionDim + j] = decode(windows[at + layout.actionOffset + j]);
     }
   }
   return { count, length, observationDim, actionDim, observations, actions };
@@ -57,7 +57,6 @@ export async function diffusionTrajectoryModel(
   const parsed = parseDiffusionOptions("policy-guided", options);
   const sizes = resolveSizes(parsed, context.preset);
   const model = await trainOrLoadDenoiser(context, parsed, sizes);
-  const { observationDim, actionDim } = context.dataset;
   return {
     sample({ policy, guidance, count, seed }) {
       const windows = sampleWindows(
@@ -70,7 +69,7 @@ export async function diffusionTrajectoryModel(
         (fraction) => context.reporter.progress("diffusion-sample", fraction),
       );
       return Promise.resolve(
-        windowsToTrajectories(windows, count, sizes.trajectoryLength, observationDim, actionDim),
+        windowsToTrajectories(windows, count, sizes.trajectoryLength, model.layout),
       );
     },
     dispose() {

@@ -3,11 +3,12 @@
  * `Σ_t log π_target(a_t | s_t)` with respect to the action block of a
  * z-scored window, with states held fixed.
  *
- * In a window row, the action entry `x` is z-scored `atanh(a)`, so the
- * environment action is `a = tanh(x·std + mean)`. The policy gives a Gaussian
- * `N(μ(s), σ(s))` over `a` (TD3+BC: `N(π(s), 1)`; IQL: its Gaussian actor,
- * no tanh Jacobian), hence, per entry,
- * `∂/∂x log N(a | μ, σ) = −(a − μ)/σ² · (1 − a²) · std`.
+ * In a window row, the action entry `x` is z-scored `atanh(a)` (the default
+ * action transform), so the environment action is `a = tanh(x·std + mean)`.
+ * The policy gives a Gaussian `N(μ(s), σ(s))` over `a` (TD3+BC: `N(π(s), 1)`;
+ * IQL: its Gaussian actor, no tanh Jacobian), hence, per entry,
+ * `∂/∂x log N(a | μ, σ) = −(a − μ)/σ² · (1 − a²) · std`; another transform
+ * puts its own slope `da/dy` in place of `1 − a²`.
  *
  * @module
  */
@@ -64,7 +65,7 @@ export interface ActionScore {
 /**
  * `∇_x Σ_t log π(a_t | s_t)` over the action entries of z-scored windows
  * (`count × length × rowWidth`), with `s_t` the un-normalised observation of
- * the same row (held fixed) and `a_t = tanh(un-normalised action)`.
+ * the same row (held fixed) and `a_t` the decoded un-normalised action.
  */
 export function actionScore(
   windows: Float32Array,
@@ -74,6 +75,7 @@ export function actionScore(
   policy: PolicyView,
 ): ActionScore {
   const { rowWidth, observationDim, actionDim, actionOffset } = layout;
+  const { decode, slope } = layout.actionTransform;
   const observations = new Float32Array(rows * observationDim);
   for (let row = 0; row < rows; row++) {
     for (let j = 0; j < observationDim; j++) {
@@ -94,7 +96,8 @@ export function actionScore(
     for (let j = 0; j < actionDim; j++) {
       const column = actionOffset + j;
       const index = row * rowWidth + column;
-      const action = Math.tanh(windows[index] * stats.std[column] + stats.mean[column]);
+      const stored = windows[index] * stats.std[column] + stats.mean[column];
+      const action = decode(stored);
       const mu = mean[row * actionDim + j];
       const sd = std[row * actionDim + j];
       if (!(sd > 0)) {
@@ -104,7 +107,7 @@ export function actionScore(
       }
       const z = (action - mu) / sd;
       logLikelihood += -0.5 * z * z - Math.log(sd) - halfLogTwoPi;
-      gradient[index] = (-z / sd) * (1 - action * action) * stats.std[column];
+      gradient[index] = (-z / sd) * slope(stored) * stats.std[column];
     }
   }
   return { gradient, meanLogLikelihood: logLikelihood / rows };

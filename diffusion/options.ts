@@ -58,6 +58,13 @@ export const diffusionOptionsSchema = z.strictObject({
   realFraction: z.number().min(0).max(0.99).default(0),
   // Windows and training (Table 3 and the reference code).
   windowStride: positiveInt.default(8),
+  /**
+   * How a window row stores actions: `atanh` (the authors' code: `atanh(clip(a, ±actionClip))`,
+   * samples squashed back by `tanh`) or `none` (`a` itself, samples clipped to [−1, 1]).
+   */
+  actionTransform: z.enum(["atanh", "none"]).default("atanh"),
+  /** `atanh` only: the clip before `atanh` (authors: 0.999, ±3.8 after it; 0.99 gives ±2.6). */
+  actionClip: z.number().gt(0).lt(1).default(0.999),
   validationFraction: z.number().gt(0).lt(1).default(0.05),
   learningRate: z.number().positive().default(2e-3),
   learningRateSchedule: z.enum(["warmup-cosine", "cosine", "constant"]).default("warmup-cosine"),

@@ -14,6 +14,7 @@ import { describeHolder } from "../core/lock.ts";
 import { tf } from "../core/compute.ts";
 import type { SourceContext } from "../core/contracts/source.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
+import type { D4rlDataset } from "../core/types.ts";
 import {
   cacheKey,
   datasetFingerprint,
@@ -29,7 +30,19 @@ import { byWholePercent } from "./progress.ts";
 import { trainOptionsOf } from "./settings.ts";
 import { trainDenoiser } from "./train.ts";
 import { type UNetConfig, validateUNetConfig } from "./unet1d.ts";
-import { cutWindows, normalizeRows, rowLayout, rowStats, splitByEpisode } from "./windows.ts";
+import {
+  cutWindows,
+  normalizeRows,
+  type RowLayout,
+  rowLayout,
+  rowStats,
+  splitByEpisode,
+} from "./windows.ts";
+import {
+  type ActionTransform,
+  actionTransform,
+  defaultActionTransform,
+} from "./action_transform.ts";
 
 /** What train-or-load reads of a source's context. */
 export type DenoiserContext = Pick<
@@ -64,7 +77,7 @@ export async function prepareDenoiser(
   sizes: DiffusionSizes,
 ): Promise<StoredDenoiser> {
   const { dataset } = context;
-  const layout = rowLayout(dataset.observationDim, dataset.actionDim);
+  const layout = layoutOf(dataset, options);
   const config: UNetConfig = {
     rowWidth: layout.rowWidth,
     features: sizes.features,
@@ -82,6 +95,10 @@ export async function prepareDenoiser(
     windowStride: options.windowStride,
     validationFraction: options.validationFraction,
     training: trainOptionsOf(options, sizes, 0),
+    // Absent for the authors' encoding, so models cached before the option existed stay valid.
+    ...(isDefaultTransform(layout.actionTransform)
+      ? {}
+      : { actionTransform: [layout.actionTransform.name, layout.actionTransform.clip] }),
     preset: context.preset,
     seed: context.seed,
     compute: computeKey(),
@@ -112,10 +129,24 @@ export async function trainOrLoadDenoiser(
   sizes: DiffusionSizes,
 ): Promise<LoadedDenoiser> {
   const stored = await prepareDenoiser(context, options, sizes);
-  return new LoadedDenoiser(
-    stored,
-    rowLayout(context.dataset.observationDim, context.dataset.actionDim),
+  return new LoadedDenoiser(stored, layoutOf(context.dataset, options));
+}
+
+/** The row layout of a dataset's windows under the options' action transform. */
+export function layoutOf(
+  dataset: Pick<D4rlDataset, "observationDim" | "actionDim">,
+  options: Pick<DiffusionOptions, "actionTransform" | "actionClip">,
+): RowLayout {
+  return rowLayout(
+    dataset.observationDim,
+    dataset.actionDim,
+    actionTransform(options.actionTransform, options.actionClip),
   );
+}
+
+function isDefaultTransform(transform: ActionTransform): boolean {
+  return transform.name === defaultActionTransform.name &&
+    transform.clip === defaultActionTransform.clip;
 }
 
 /** Cuts, z-scores and splits a dataset's windows, then trains a denoiser on them. */
@@ -127,10 +158,11 @@ function trainOnDataset(
   heartbeat: () => void,
 ): StoredDenoiser {
   const { dataset } = context;
-  const layout = rowLayout(dataset.observationDim, dataset.actionDim);
+  const layout = layoutOf(dataset, options);
   const windows = cutWindows(dataset, {
     trajectoryLength: sizes.trajectoryLength,
     stride: options.windowStride,
+    actionTransform: layout.actionTransform,
   });
   if (windows.count < 2) {
     throw new Error(

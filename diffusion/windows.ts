@@ -11,9 +11,7 @@
  */
 import type { D4rlDataset, Transitions } from "../core/types.ts";
 import { allocateTransitions } from "../core/transitions.ts";
-
-/** Actions are clipped to ±this before `atanh`, so the transform stays finite. */
-export const actionClip = 0.999;
+import { type ActionTransform, defaultActionTransform } from "./action_transform.ts";
 
 /** The layout of one window row. */
 export interface RowLayout {
@@ -29,13 +27,20 @@ export interface RowLayout {
   rewardColumn: number;
   /** Column of the done flag. */
   doneColumn: number;
+  /** How an action entry is stored (default: the authors' `atanh(clip(a, ±0.999))`). */
+  actionTransform: ActionTransform;
 }
 
 /** The row layout for given observation and action widths. */
-export function rowLayout(observationDim: number, actionDim: number): RowLayout {
+export function rowLayout(
+  observationDim: number,
+  actionDim: number,
+  actionTransform: ActionTransform = defaultActionTransform,
+): RowLayout {
   return {
     observationDim,
     actionDim,
+    actionTransform,
     rowWidth: observationDim + actionDim + 2,
     actionOffset: observationDim,
     rewardColumn: observationDim + actionDim,
@@ -51,7 +56,7 @@ export interface WindowSet {
   trajectoryLength: number;
   /** Number of windows. */
   count: number;
-  /** `count × trajectoryLength × rowWidth`, actions already through `atanh`. */
+  /** `count × trajectoryLength × rowWidth`, actions already encoded (`layout.actionTransform`). */
   data: Float32Array;
   /** Episode index of each window (episodes numbered in dataset order). */
   episodeOfWindow: Int32Array;
@@ -65,6 +70,8 @@ export interface WindowOptions {
   trajectoryLength: number;
   /** Keep every `stride`-th valid start of an episode (the reference code: 8). */
   stride: number;
+  /** How actions are stored (default: `atanh(clip(a, ±0.999))`). */
+  actionTransform?: ActionTransform;
 }
 
 /** One episode as an inclusive row range of the dataset. */
@@ -96,8 +103,8 @@ export function splitEpisodes(dataset: D4rlDataset): EpisodeSpan[] {
  * one episode; it may hold a terminal only at its last step; windows ending
  * on a timeout (or on the dataset's unterminated end) are dropped; of the
  * valid starts, every `stride`-th is kept, plus the episode's first and any
- * window ending in a terminal. Actions go through `atanh(clip(a, ±0.999))`;
- * `done` holds terminals only.
+ * window ending in a terminal. Actions are encoded by `options.actionTransform`
+ * (the authors' `atanh(clip(a, ±0.999))` by default); `done` holds terminals only.
  */
 export function cutWindows(dataset: D4rlDataset, options: WindowOptions): WindowSet {
   const { trajectoryLength, stride } = options;
@@ -107,7 +114,8 @@ export function cutWindows(dataset: D4rlDataset, options: WindowOptions): Window
   if (!Number.isInteger(stride) || stride < 1) {
     throw new Error(`windows: stride must be a positive integer, got ${stride}`);
   }
-  const layout = rowLayout(dataset.observationDim, dataset.actionDim);
+  const layout = rowLayout(dataset.observationDim, dataset.actionDim, options.actionTransform);
+  const { encode } = layout.actionTransform;
   const episodes = splitEpisodes(dataset);
   const starts: number[] = [];
   const episodeIds: number[] = [];
@@ -136,8 +144,7 @@ export function cutWindows(dataset: D4rlDataset, options: WindowOptions): Window
         data[out++] = dataset.observations[row * observationDim + j];
       }
       for (let j = 0; j < actionDim; j++) {
-        const action = dataset.actions[row * actionDim + j];
-        data[out++] = Math.atanh(Math.min(actionClip, Math.max(-actionClip, action)));
+        data[out++] = encode(dataset.actions[row * actionDim + j]);
       }
       data[out++] = dataset.rewards[row];
       data[out++] = dataset.terminals[row] !== 0 ? 1 : 0;
@@ -210,7 +217,8 @@ export function unnormalizeRows(data: Float32Array, stats: RowStats): Float32Arr
 
 /**
  * Un-normalised windows to transitions: `s = x[:-1]`, `s' = x[1:]`, and
- * `a = tanh(action)`, `r`, `done = done > 0.5` from the first L−1 rows.
+ * `a` decoded by the layout's action transform (`tanh` by default), `r`,
+ * `done = done > 0.5` from the first L−1 rows.
  */
 export function windowsToTransitions(
   windows: Float32Array,
@@ -219,6 +227,7 @@ export function windowsToTransitions(
   layout: RowLayout,
 ): Transitions {
   const { rowWidth, observationDim, actionDim, actionOffset, rewardColumn, doneColumn } = layout;
+  const { decode } = layout.actionTransform;
   if (windows.length !== count * trajectoryLength * rowWidth) {
     throw new Error(
       `windows: expected ${count}×${trajectoryLength}×${rowWidth} values, got ${windows.length}`,
@@ -237,7 +246,7 @@ export function windowsToTransitions(
         nextObservations[index * observationDim + j] = windows[next + j];
       }
       for (let j = 0; j < actionDim; j++) {
-        actions[index * actionDim + j] = Math.tanh(windows[row + actionOffset + j]);
+        actions[index * actionDim + j] = decode(windows[row + actionOffset + j]);
       }
       rewards[index] = windows[row + rewardColumn];
       dones[index] = windows[row + doneColumn] > 0.5 ? 1 : 0;

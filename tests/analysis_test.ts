@@ -8,6 +8,7 @@ import { makeLocomotionEnvironment } from "../plugins/envs/locomotion.ts";
 import { type AnalysisProviders, analyze, type TrajectoryModel } from "../analysis/analyze.ts";
 import { petsTrajectoryModel } from "../analysis/pets_model.ts";
 import { windowsToTrajectories } from "../analysis/diffusion_model.ts";
+import { rowLayout } from "../diffusion/windows.ts";
 import {
   meanActionLogLikelihood,
   replayDynamicsError,
@@ -66,7 +67,7 @@ Deno.test("diffusion windows (observation, atanh action, reward, done) replay as
       windows[t * rowWidth + od + j] = Math.atanh(recorded.actions[t * ad + j]);
     }
   }
-  const trajectories = windowsToTrajectories(windows, 1, length, od, ad);
+  const trajectories = windowsToTrajectories(windows, 1, length, rowLayout(od, ad));
   assert.equal(trajectories.length, 16);
   const errors = replayDynamicsError(trajectories, environment, 16);
   assert.equal(errors.length, 15, "a window of 16 states gives 15 steps");

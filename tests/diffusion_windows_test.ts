@@ -10,6 +10,7 @@ import {
   unnormalizeRows,
   windowsToTransitions,
 } from "../diffusion/windows.ts";
+import { actionTransform } from "../diffusion/action_transform.ts";
 
 /** A dataset whose observation is the row index, so windows show where they start. */
 function indexedDataset(size: number, terminalsAt: number[], timeoutsAt: number[]): D4rlDataset {
@@ -152,5 +153,38 @@ Deno.test("real windows through z-scores and back give the dataset's own transit
     assert.ok(Math.abs(t.rewards[i] - dataset.rewards[row]) < 1e-4, "r is the row's reward");
     assert.equal(t.dones[i], 0);
     assert.ok(!timeouts.includes(row), "no transition crosses an episode boundary");
+  }
+});
+
+Deno.test("action transforms: atanh with its clip, or raw actions clipped back to [−1, 1]", () => {
+  const atanh = actionTransform("atanh");
+  const softer = actionTransform("atanh", 0.99);
+  const none = actionTransform("none");
+  // The authors' stretch of a saturated action, and the softer clip's.
+  assert.ok(Math.abs(atanh.encode(1) - Math.atanh(0.999)) < 1e-12);
+  assert.ok(Math.abs(softer.encode(-1) + Math.atanh(0.99)) < 1e-12);
+  assert.equal(none.encode(1), 1);
+  for (const transform of [atanh, softer, none]) {
+    for (const action of [-0.9, -0.3, 0, 0.5, 0.95]) {
+      assert.ok(Math.abs(transform.decode(transform.encode(action)) - action) < 1e-9);
+    }
+  }
+  assert.equal(none.decode(1.7), 1);
+  assert.equal(none.decode(-3), -1);
+  assert.equal(none.slope(1.7), 0);
+  assert.equal(none.slope(0.2), 1);
+  assert.throws(() => actionTransform("atanh", 1), /clip must lie in \(0, 1\)/);
+
+  // Windows store the encoding; transitions decode it.
+  const dataset = indexedDataset(8, [], [7]);
+  dataset.actions.set([1, -1, 0.5, 0.2, 0, 0, 0, 0]);
+  for (const transform of [atanh, none]) {
+    const set = cutWindows(dataset, { trajectoryLength: 4, stride: 4, actionTransform: transform });
+    const { rowWidth, actionOffset } = set.layout;
+    assert.equal(set.layout.actionTransform, transform);
+    assert.equal(set.data[actionOffset], Math.fround(transform.encode(1)));
+    const t = windowsToTransitions(set.data.subarray(0, 4 * rowWidth), 1, 4, set.layout);
+    assert.ok(Math.abs(t.actions[0] - (transform.name === "none" ? 1 : 0.999)) < 1e-6);
+    assert.ok(Math.abs(t.actions[2] - 0.5) < 1e-6);
   }
 });

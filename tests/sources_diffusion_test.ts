@@ -291,3 +291,26 @@ Deno.test("guidanceStepScaling 'table4' scales λ by 256 / sampler steps; 'none'
     /policy-guided options\.guidanceStepScaling/,
   );
 });
+
+Deno.test("actionTransform: raw actions train their own model and come back clipped to [−1, 1]", async () => {
+  const before = tf.memory().numTensors;
+  const ctx = context(0);
+  const models = () => [...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin"));
+  const atanh = unguided();
+  await atanh.prepare!(ctx);
+  const raw = unguided({ actionTransform: "none" });
+  await raw.prepare!(ctx);
+  assert.equal(models().length, 2, "the action encoding is part of the model's cache key");
+  const data = await raw.generate(ctx, { generation: 0 });
+  assertWellFormed(data, perGeneration);
+  // The point task's actions are not saturated: decoded raw actions are not all at the clip.
+  assert.ok(data.actions.some((a) => Math.abs(a) < 0.9));
+  for (const source of [atanh, raw]) source.dispose!();
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(
+    () => parseDiffusionOptions("unguided", { actionTransform: "tanh" }),
+    /unguided options\.actionTransform/,
+  );
+  assert.throws(() => parseDiffusionOptions("unguided", { actionClip: 1 }), /options\.actionClip/);
+  await Deno.remove(cacheDir, { recursive: true });
+});
