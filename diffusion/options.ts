@@ -65,6 +65,11 @@ export const diffusionOptionsSchema = z.strictObject({
   actionTransform: z.enum(["atanh", "none"]).default("atanh"),
   /** `atanh` only: the clip before `atanh` (authors: 0.999, ±3.8 after it; 0.99 gives ±2.6). */
   actionClip: z.number().gt(0).lt(1).default(0.999),
+  /**
+   * Beyond the paper: rows also hold `Δ = s_{t+1} − s_t`, and a transition's `s′` is `s + Δ`
+   * rather than the next row's state, so one-step dynamics are modelled directly.
+   */
+  stateDifferences: z.boolean().default(false),
   validationFraction: z.number().gt(0).lt(1).default(0.05),
   learningRate: z.number().positive().default(2e-3),
   learningRateSchedule: z.enum(["warmup-cosine", "cosine", "constant"]).default("warmup-cosine"),

@@ -95,10 +95,11 @@ export async function prepareDenoiser(
     windowStride: options.windowStride,
     validationFraction: options.validationFraction,
     training: trainOptionsOf(options, sizes, 0),
-    // Absent for the authors' encoding, so models cached before the option existed stay valid.
+    // Absent for the authors' rows, so models cached before these options existed stay valid.
     ...(isDefaultTransform(layout.actionTransform)
       ? {}
       : { actionTransform: [layout.actionTransform.name, layout.actionTransform.clip] }),
+    ...(layout.deltaOffset === null ? {} : { stateDifferences: true }),
     preset: context.preset,
     seed: context.seed,
     compute: computeKey(),
@@ -132,16 +133,15 @@ export async function trainOrLoadDenoiser(
   return new LoadedDenoiser(stored, layoutOf(context.dataset, options));
 }
 
-/** The row layout of a dataset's windows under the options' action transform. */
+/** The row layout of a dataset's windows under the options' row encoding. */
 export function layoutOf(
   dataset: Pick<D4rlDataset, "observationDim" | "actionDim">,
-  options: Pick<DiffusionOptions, "actionTransform" | "actionClip">,
+  options: Pick<DiffusionOptions, "actionTransform" | "actionClip" | "stateDifferences">,
 ): RowLayout {
-  return rowLayout(
-    dataset.observationDim,
-    dataset.actionDim,
-    actionTransform(options.actionTransform, options.actionClip),
-  );
+  return rowLayout(dataset.observationDim, dataset.actionDim, {
+    actionTransform: actionTransform(options.actionTransform, options.actionClip),
+    stateDifferences: options.stateDifferences,
+  });
 }
 
 function isDefaultTransform(transform: ActionTransform): boolean {
@@ -162,7 +162,10 @@ function trainOnDataset(
   const windows = cutWindows(dataset, {
     trajectoryLength: sizes.trajectoryLength,
     stride: options.windowStride,
-    actionTransform: layout.actionTransform,
+    encoding: {
+      actionTransform: layout.actionTransform,
+      stateDifferences: options.stateDifferences,
+    },
   });
   if (windows.count < 2) {
     throw new Error(

@@ -2,7 +2,9 @@
  * Trajectory windows for the diffusion model (paper Sections 3–4; window
  * length in Table 3): a window stacks `[observation, action, reward, done]` per
  * step into one row, so a window is `trajectoryLength × rowWidth` with
- * `rowWidth = observationDim + actionDim + 2`.
+ * `rowWidth = observationDim + actionDim + 2`. With `stateDifferences` a row
+ * also holds `Δ = s_{t+1} − s_t` after the observation, and a transition's
+ * `s′` is `s + Δ` rather than the next row's state.
  *
  * Also the way back: synthetic windows become the transitions an agent
  * trains on (paper Section 4).
@@ -19,8 +21,10 @@ export interface RowLayout {
   observationDim: number;
   /** Width of one action. */
   actionDim: number;
-  /** `observationDim + actionDim + 2` (observation, action, reward, done). */
+  /** Entries per row: `observationDim + actionDim + 2`, plus `observationDim` with state differences. */
   rowWidth: number;
+  /** Column of the first entry of `Δ = s_{t+1} − s_t`, or `null` without state differences. */
+  deltaOffset: number | null;
   /** Column of the first action entry. */
   actionOffset: number;
   /** Column of the reward. */
@@ -31,20 +35,31 @@ export interface RowLayout {
   actionTransform: ActionTransform;
 }
 
-/** The row layout for given observation and action widths. */
+/** How a row encodes a step, beyond the observation and action widths. */
+export interface RowEncoding {
+  /** How actions are stored (default: the authors' `atanh(clip(a, ±0.999))`). */
+  actionTransform?: ActionTransform;
+  /** Store `Δ = s_{t+1} − s_t` after the observation, and read `s′ = s + Δ` (default: no). */
+  stateDifferences?: boolean;
+}
+
+/** The row layout for given observation and action widths and encoding. */
 export function rowLayout(
   observationDim: number,
   actionDim: number,
-  actionTransform: ActionTransform = defaultActionTransform,
+  encoding: RowEncoding = {},
 ): RowLayout {
+  const deltaWidth = encoding.stateDifferences ? observationDim : 0;
+  const actionOffset = observationDim + deltaWidth;
   return {
     observationDim,
     actionDim,
-    actionTransform,
-    rowWidth: observationDim + actionDim + 2,
-    actionOffset: observationDim,
-    rewardColumn: observationDim + actionDim,
-    doneColumn: observationDim + actionDim + 1,
+    actionTransform: encoding.actionTransform ?? defaultActionTransform,
+    rowWidth: actionOffset + actionDim + 2,
+    deltaOffset: encoding.stateDifferences ? observationDim : null,
+    actionOffset,
+    rewardColumn: actionOffset + actionDim,
+    doneColumn: actionOffset + actionDim + 1,
   };
 }
 
@@ -70,8 +85,8 @@ export interface WindowOptions {
   trajectoryLength: number;
   /** Keep every `stride`-th valid start of an episode (the reference code: 8). */
   stride: number;
-  /** How actions are stored (default: `atanh(clip(a, ±0.999))`). */
-  actionTransform?: ActionTransform;
+  /** How a row encodes a step (default: the authors' rows). */
+  encoding?: RowEncoding;
 }
 
 /** One episode as an inclusive row range of the dataset. */
@@ -103,8 +118,9 @@ export function splitEpisodes(dataset: D4rlDataset): EpisodeSpan[] {
  * one episode; it may hold a terminal only at its last step; windows ending
  * on a timeout (or on the dataset's unterminated end) are dropped; of the
  * valid starts, every `stride`-th is kept, plus the episode's first and any
- * window ending in a terminal. Actions are encoded by `options.actionTransform`
- * (the authors' `atanh(clip(a, ±0.999))` by default); `done` holds terminals only.
+ * window ending in a terminal. Actions are encoded by the encoding's action
+ * transform (the authors' `atanh(clip(a, ±0.999))` by default); `done` holds
+ * terminals only. A state difference past the episode's last row is 0.
  */
 export function cutWindows(dataset: D4rlDataset, options: WindowOptions): WindowSet {
   const { trajectoryLength, stride } = options;
@@ -114,7 +130,7 @@ export function cutWindows(dataset: D4rlDataset, options: WindowOptions): Window
   if (!Number.isInteger(stride) || stride < 1) {
     throw new Error(`windows: stride must be a positive integer, got ${stride}`);
   }
-  const layout = rowLayout(dataset.observationDim, dataset.actionDim, options.actionTransform);
+  const layout = rowLayout(dataset.observationDim, dataset.actionDim, options.encoding);
   const { encode } = layout.actionTransform;
   const episodes = splitEpisodes(dataset);
   const starts: number[] = [];
@@ -136,12 +152,21 @@ export function cutWindows(dataset: D4rlDataset, options: WindowOptions): Window
   });
   const { rowWidth, observationDim, actionDim } = layout;
   const data = new Float32Array(starts.length * trajectoryLength * rowWidth);
+  const { observations } = dataset;
   let out = 0;
-  for (const start of starts) {
+  starts.forEach((start, w) => {
+    const episodeEnd = episodes[episodeIds[w]].end;
     for (let step = 0; step < trajectoryLength; step++) {
       const row = start + step;
       for (let j = 0; j < observationDim; j++) {
-        data[out++] = dataset.observations[row * observationDim + j];
+        data[out++] = observations[row * observationDim + j];
+      }
+      if (layout.deltaOffset !== null) {
+        const hasNext = row < episodeEnd;
+        for (let j = 0; j < observationDim; j++) {
+          const here = observations[row * observationDim + j];
+          data[out++] = hasNext ? observations[(row + 1) * observationDim + j] - here : 0;
+        }
       }
       for (let j = 0; j < actionDim; j++) {
         data[out++] = encode(dataset.actions[row * actionDim + j]);
@@ -149,7 +174,7 @@ export function cutWindows(dataset: D4rlDataset, options: WindowOptions): Window
       data[out++] = dataset.rewards[row];
       data[out++] = dataset.terminals[row] !== 0 ? 1 : 0;
     }
-  }
+  });
   return {
     layout,
     trajectoryLength,
@@ -216,9 +241,9 @@ export function unnormalizeRows(data: Float32Array, stats: RowStats): Float32Arr
 }
 
 /**
- * Un-normalised windows to transitions: `s = x[:-1]`, `s' = x[1:]`, and
- * `a` decoded by the layout's action transform (`tanh` by default), `r`,
- * `done = done > 0.5` from the first L−1 rows.
+ * Un-normalised windows to transitions: `s = x[:-1]`, `s' = x[1:]` (or
+ * `s + Δ` with state differences), and `a` decoded by the layout's action
+ * transform (`tanh` by default), `r`, `done = done > 0.5` from the first L−1 rows.
  */
 export function windowsToTransitions(
   windows: Float32Array,
@@ -227,6 +252,7 @@ export function windowsToTransitions(
   layout: RowLayout,
 ): Transitions {
   const { rowWidth, observationDim, actionDim, actionOffset, rewardColumn, doneColumn } = layout;
+  const { deltaOffset } = layout;
   const { decode } = layout.actionTransform;
   if (windows.length !== count * trajectoryLength * rowWidth) {
     throw new Error(
@@ -243,7 +269,9 @@ export function windowsToTransitions(
       const next = row + rowWidth;
       for (let j = 0; j < observationDim; j++) {
         observations[index * observationDim + j] = windows[row + j];
-        nextObservations[index * observationDim + j] = windows[next + j];
+        nextObservations[index * observationDim + j] = deltaOffset === null
+          ? windows[next + j]
+          : windows[row + j] + windows[row + deltaOffset + j];
       }
       for (let j = 0; j < actionDim; j++) {
         actions[index * actionDim + j] = decode(windows[row + actionOffset + j]);

@@ -84,7 +84,7 @@ const statePolicy: PolicyView = {
 
 for (const transform of [actionTransform("atanh"), actionTransform("none")]) {
   Deno.test(`guidance gradient matches finite differences of Σ log π over the action block only (${transform.name} actions)`, () => {
-    const layout = rowLayout(2, 2, transform);
+    const layout = rowLayout(2, 2, { actionTransform: transform });
     const stats = {
       mean: Float32Array.from([0.1, -0.2, 0.3, -0.1, 0, 0]),
       std: Float32Array.from([1, 2, 0.5, 0.8, 1, 1]),

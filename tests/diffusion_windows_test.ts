@@ -179,7 +179,11 @@ Deno.test("action transforms: atanh with its clip, or raw actions clipped back t
   const dataset = indexedDataset(8, [], [7]);
   dataset.actions.set([1, -1, 0.5, 0.2, 0, 0, 0, 0]);
   for (const transform of [atanh, none]) {
-    const set = cutWindows(dataset, { trajectoryLength: 4, stride: 4, actionTransform: transform });
+    const set = cutWindows(dataset, {
+      trajectoryLength: 4,
+      stride: 4,
+      encoding: { actionTransform: transform },
+    });
     const { rowWidth, actionOffset } = set.layout;
     assert.equal(set.layout.actionTransform, transform);
     assert.equal(set.data[actionOffset], Math.fround(transform.encode(1)));
@@ -187,4 +191,35 @@ Deno.test("action transforms: atanh with its clip, or raw actions clipped back t
     assert.ok(Math.abs(t.actions[0] - (transform.name === "none" ? 1 : 0.999)) < 1e-6);
     assert.ok(Math.abs(t.actions[2] - 0.5) < 1e-6);
   }
+});
+
+Deno.test("state differences: rows hold Δ = s_{t+1} − s_t (0 past the episode), transitions read s′ = s + Δ", () => {
+  // Observations are the row index, so every Δ inside an episode is 1.
+  const dataset = indexedDataset(12, [5], [11]);
+  const set = cutWindows(dataset, {
+    trajectoryLength: 3,
+    stride: 1,
+    encoding: { stateDifferences: true },
+  });
+  const { rowWidth, deltaOffset, actionOffset } = set.layout;
+  assert.equal(deltaOffset, 1);
+  assert.equal(actionOffset, 2);
+  assert.equal(rowWidth, 5);
+  assert.deepEqual(windowStarts(set.data, set.count, 3, rowWidth), [0, 1, 2, 3, 6, 7, 8]);
+  for (let w = 0; w < set.count; w++) {
+    for (let step = 0; step < 3; step++) {
+      const row: number = (w * 3 + step) * rowWidth;
+      // The window from row 3 ends at the terminal row 5: nothing follows it in its episode.
+      const expected: number = set.data[row] === 5 ? 0 : 1;
+      assert.equal(set.data[row + deltaOffset!], expected, `window ${w}, step ${step}`);
+    }
+  }
+  // s′ comes from Δ, not from the next row: make them disagree.
+  const windows = Float32Array.from([
+    [0, 0.5, 0.1, 1, 0],
+    [7, 0.5, 0.1, 1, 0],
+  ].flat());
+  const t = windowsToTransitions(windows, 1, 2, set.layout);
+  assert.deepEqual(Array.from(t.observations), [0]);
+  assert.deepEqual(Array.from(t.nextObservations), [0.5]);
 });

@@ -292,7 +292,7 @@ Deno.test("guidanceStepScaling 'table4' scales λ by 256 / sampler steps; 'none'
   );
 });
 
-Deno.test("actionTransform: raw actions train their own model and come back clipped to [−1, 1]", async () => {
+Deno.test("row encodings: raw actions and state differences train their own models and yield transitions", async () => {
   const before = tf.memory().numTensors;
   const ctx = context(0);
   const models = () => [...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin"));
@@ -300,12 +300,22 @@ Deno.test("actionTransform: raw actions train their own model and come back clip
   await atanh.prepare!(ctx);
   const raw = unguided({ actionTransform: "none" });
   await raw.prepare!(ctx);
-  assert.equal(models().length, 2, "the action encoding is part of the model's cache key");
+  const deltas = unguided({ stateDifferences: true });
+  await deltas.prepare!(ctx);
+  assert.equal(models().length, 3, "the row encoding is part of the model's cache key");
   const data = await raw.generate(ctx, { generation: 0 });
   assertWellFormed(data, perGeneration);
   // The point task's actions are not saturated: decoded raw actions are not all at the clip.
   assert.ok(data.actions.some((a) => Math.abs(a) < 0.9));
-  for (const source of [atanh, raw]) source.dispose!();
+  const stepped = await deltas.generate(ctx, { generation: 0 });
+  assertWellFormed(stepped, perGeneration);
+  // The point moves a small step: s′ = s + Δ stays near s (the data's steps are 0.1·a).
+  let largest = 0;
+  for (let i = 0; i < stepped.observations.length; i++) {
+    largest = Math.max(largest, Math.abs(stepped.nextObservations[i] - stepped.observations[i]));
+  }
+  assert.ok(largest < 1, `largest |s′ − s| ${largest}`);
+  for (const source of [atanh, raw, deltas]) source.dispose!();
   assert.equal(tf.memory().numTensors, before);
   assert.throws(
     () => parseDiffusionOptions("unguided", { actionTransform: "tanh" }),
