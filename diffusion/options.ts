@@ -70,6 +70,11 @@ export const diffusionOptionsSchema = z.strictObject({
    * rather than the next row's state, so one-step dynamics are modelled directly.
    */
   stateDifferences: z.boolean().default(false),
+  /**
+   * GroupNorm statistics per time step, as the authors' U-Net computes them (under `vmap`);
+   * false: per window, over all its time steps (the usual U-Net, and the default here).
+   */
+  groupNormPerStep: z.boolean().default(false),
   validationFraction: z.number().gt(0).lt(1).default(0.05),
   learningRate: z.number().positive().default(2e-3),
   learningRateSchedule: z.enum(["warmup-cosine", "cosine", "constant"]).default("warmup-cosine"),

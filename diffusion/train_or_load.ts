@@ -83,6 +83,8 @@ export async function prepareDenoiser(
     features: sizes.features,
     numBlocks: sizes.numBlocks,
     trajectoryLength: sizes.trajectoryLength,
+    // Absent unless set, so models cached before the option existed keep their keys.
+    ...(options.groupNormPerStep ? { normPerStep: true } : {}),
   };
   validateUNetConfig(config);
   const key = await cacheKey({

@@ -21,6 +21,12 @@ export interface UNetConfig {
   numBlocks: number;
   /** Window length; must be divisible by `2^(numBlocks−1)` (paper: 16). */
   trajectoryLength: number;
+  /**
+   * GroupNorm statistics per time step (over one row's channel group), as the
+   * authors' U-Net computes them under `vmap`; absent or false: per window,
+   * over all its time steps (the usual U-Net).
+   */
+  normPerStep?: boolean;
 }
 
 /** Named parameters of the network. */
@@ -203,12 +209,23 @@ export function conv1dSame(x: tf.Tensor3D, weight: tf.Tensor3D, bias: tf.Tensor1
   return tf.reshape(tf.add(product, bias), [batch, length, outputChannels]);
 }
 
-/** GroupNorm(8) over the channels, scale and shift, then ReLU: one kernel each way on wasm. */
-function groupNormRelu(params: UNetParams, name: string, x: tf.Tensor3D): tf.Tensor3D {
-  return groupNormOp(x, params[`${name}.gamma`], params[`${name}.beta`], normGroups, {
+/**
+ * GroupNorm(8) over the channels, scale and shift, then ReLU: one kernel each
+ * way on wasm. Per step, each time step is normalised as a window of length 1.
+ */
+function groupNormRelu(
+  params: UNetParams,
+  name: string,
+  x: tf.Tensor3D,
+  perStep: boolean,
+): tf.Tensor3D {
+  const [batch, length, channels] = x.shape;
+  const input = perStep ? tf.reshape(x, [batch * length, 1, channels]) as tf.Tensor3D : x;
+  const output = groupNormOp(input, params[`${name}.gamma`], params[`${name}.beta`], normGroups, {
     epsilon: 1e-5,
     relu: true,
   }) as tf.Tensor3D;
+  return perStep ? tf.reshape(output, [batch, length, channels]) : output;
 }
 
 function swish(x: tf.Tensor2D): tf.Tensor2D {
@@ -253,6 +270,7 @@ export function unetForward(
   cNoise: tf.Tensor1D,
 ): tf.Tensor3D {
   const { features, numBlocks } = config;
+  const perStep = config.normPerStep ?? false;
   let embedding = dense(params, "embed.0", noiseFeatures(cNoise, features / 4));
   embedding = dense(params, "embed.1", swish(embedding));
   const embeddingActivated = swish(embedding);
@@ -262,18 +280,18 @@ export function unetForward(
   let h = x;
   for (let level = 0; level < numBlocks; level++) {
     h = tf.add(conv(params, `down${level}.conv0`, h), projection(`down${level}.noise`));
-    h = groupNormRelu(params, `down${level}.norm0`, h);
-    h = groupNormRelu(params, `down${level}.norm1`, conv(params, `down${level}.conv1`, h));
+    h = groupNormRelu(params, `down${level}.norm0`, h, perStep);
+    h = groupNormRelu(params, `down${level}.norm1`, conv(params, `down${level}.conv1`, h), perStep);
     skips.push(h);
     if (level < numBlocks - 1) h = maxPool2(h);
   }
   for (let level = numBlocks - 2; level >= 0; level--) {
     h = upsample2(h);
     h = tf.add(conv(params, `up${level}.conv0`, h), projection(`up${level}.noise`));
-    h = groupNormRelu(params, `up${level}.norm0`, h);
+    h = groupNormRelu(params, `up${level}.norm0`, h, perStep);
     h = tf.concat([h, skips[level]], 2);
-    h = groupNormRelu(params, `up${level}.norm1`, conv(params, `up${level}.conv1`, h));
-    h = groupNormRelu(params, `up${level}.norm2`, conv(params, `up${level}.conv2`, h));
+    h = groupNormRelu(params, `up${level}.norm1`, conv(params, `up${level}.conv1`, h), perStep);
+    h = groupNormRelu(params, `up${level}.norm2`, conv(params, `up${level}.conv2`, h), perStep);
   }
   return conv(params, "out", h);
 }

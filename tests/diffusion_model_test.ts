@@ -143,3 +143,60 @@ Deno.test("training: the held-out validation loss falls and no tensor is left be
   tf.dispose(Object.values(trained.params));
   assert.equal(tf.memory().numTensors, before);
 });
+
+Deno.test("per-step GroupNorm: each time step normalised as a window of its own; it trains", () => {
+  const before = tf.memory().numTensors;
+  const forward = (config: UNetConfig, batch: number) => {
+    const params = initUNetParams(config, 2);
+    const size = batch * config.trajectoryLength * config.rowWidth;
+    const out = tf.tidy(() =>
+      unetForward(
+        config,
+        params,
+        tf.tensor3d(randomArray(size, 5), [batch, config.trajectoryLength, config.rowWidth]),
+        tf.tensor1d(randomArray(batch, 6)),
+      ).dataSync()
+    );
+    tf.dispose(Object.values(params));
+    return out;
+  };
+  // A window of one step: the two normalisations are the same computation.
+  const single: UNetConfig = { rowWidth: 5, features: 16, numBlocks: 1, trajectoryLength: 1 };
+  assert.deepEqual(forward({ ...single, normPerStep: true }, 3), forward(single, 3));
+  // Longer windows: statistics per step differ from statistics over the window.
+  const longer: UNetConfig = { rowWidth: 5, features: 16, numBlocks: 2, trajectoryLength: 8 };
+  const perStep = forward({ ...longer, normPerStep: true }, 3);
+  const perWindow = forward(longer, 3);
+  assert.ok(perStep.every(Number.isFinite));
+  assert.notDeepEqual(perStep, perWindow);
+  assert.equal(tf.memory().numTensors, before);
+
+  // The sine windows of the training test above. With features 16 a group holds two channels, so
+  // per-step statistics are coarse: it learns, more slowly (150 steps: 1.06 → 0.87, per window 0.68).
+  const rng = new Rng(7);
+  const windows = (count: number) => {
+    const out = new Float32Array(count * 8 * 4);
+    for (let w = 0; w < count; w++) {
+      const phase = rng.range(0, 2 * Math.PI);
+      const amplitude = rng.range(0.5, 1.5);
+      for (let t = 0; t < 8; t++) {
+        for (let c = 0; c < 4; c++) {
+          out[(w * 8 + t) * 4 + c] = amplitude * Math.sin(phase + 0.4 * t + c);
+        }
+      }
+    }
+    return out;
+  };
+  const trained = trainDenoiser(
+    { rowWidth: 4, features: 16, numBlocks: 2, trajectoryLength: 8, normPerStep: true },
+    windows(512),
+    windows(64),
+    trainOptions,
+    3,
+  );
+  const first = trained.history[0].validationLoss;
+  const last = trained.history[trained.history.length - 1].validationLoss;
+  assert.ok(last < 0.85 * first, `validation loss ${first} → ${last}`);
+  tf.dispose(Object.values(trained.params));
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -292,7 +292,7 @@ Deno.test("guidanceStepScaling 'table4' scales λ by 256 / sampler steps; 'none'
   );
 });
 
-Deno.test("row encodings: raw actions and state differences train their own models and yield transitions", async () => {
+Deno.test("row encodings and per-step GroupNorm train their own models and yield transitions", async () => {
   const before = tf.memory().numTensors;
   const ctx = context(0);
   const models = () => [...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin"));
@@ -302,7 +302,9 @@ Deno.test("row encodings: raw actions and state differences train their own mode
   await raw.prepare!(ctx);
   const deltas = unguided({ stateDifferences: true });
   await deltas.prepare!(ctx);
-  assert.equal(models().length, 3, "the row encoding is part of the model's cache key");
+  const perStep = unguided({ groupNormPerStep: true });
+  await perStep.prepare!(ctx);
+  assert.equal(models().length, 4, "the row encoding and the norm are part of the cache key");
   const data = await raw.generate(ctx, { generation: 0 });
   assertWellFormed(data, perGeneration);
   // The point task's actions are not saturated: decoded raw actions are not all at the clip.
@@ -315,7 +317,8 @@ Deno.test("row encodings: raw actions and state differences train their own mode
     largest = Math.max(largest, Math.abs(stepped.nextObservations[i] - stepped.observations[i]));
   }
   assert.ok(largest < 1, `largest |s′ − s| ${largest}`);
-  for (const source of [atanh, raw, deltas]) source.dispose!();
+  assertWellFormed(await perStep.generate(ctx, { generation: 0 }), perGeneration);
+  for (const source of [atanh, raw, deltas, perStep]) source.dispose!();
   assert.equal(tf.memory().numTensors, before);
   assert.throws(
     () => parseDiffusionOptions("unguided", { actionTransform: "tanh" }),
