@@ -26,6 +26,7 @@ import {
   subjectGrid,
 } from "./controls.ts";
 import { gridProgress } from "./progress.ts";
+import { tableColumns } from "./terminal.ts";
 import {
   markedEvents,
   planShard,
@@ -168,7 +169,7 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
       `${outcome.failed.length} failed` +
       ` in ${minutes.toFixed(1)} min`,
   );
-  const report = await writeReports(config.out);
+  const report = await writeReports(config.out, { terminalColumns: tableColumns() });
   console.log("\n" + report.terminal);
   console.log(`report: ${report.htmlPath}`);
   console.log(`summary: ${report.markdownPath}`);
@@ -316,7 +317,7 @@ export function program(): Command {
       .description("rebuild the HTML, Markdown, CSV and JSON reports of a result folder")
       .argument("[dir]", "result folder", "results/bench")
       .action(async (dir) => {
-        const report = await writeReports(dir);
+        const report = await writeReports(dir, { terminalColumns: tableColumns() });
         console.log(report.terminal);
         console.log(`report: ${report.htmlPath}`);
       }),

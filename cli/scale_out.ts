@@ -23,6 +23,7 @@ import { ResultStore } from "../core/store.ts";
 import { cellId } from "../core/results.ts";
 import { UserError } from "../core/errors.ts";
 import { writeReports } from "../reports/mod.ts";
+import { tableColumns } from "./terminal.ts";
 
 function positiveInteger(flag: string) {
   return (value: string): number => {
@@ -128,7 +129,7 @@ export function scaleOutCommands(): Command[] {
         for (const path of outcome.skipped.slice(0, 10)) console.log(`  ${path}`);
       }
       if (flags.report && outcome.cells > 0) {
-        const report = await writeReports(target);
+        const report = await writeReports(target, { terminalColumns: tableColumns() });
         console.log("\n" + report.terminal);
         console.log(`report: ${report.htmlPath}`);
       }

@@ -138,6 +138,14 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   const schedule = agent.schedule;
   // The files this cell's data came from (trained models), by content.
   const artefacts: Artefact[] = [];
+  // The harness's phase (prepare, generate, train, evaluate) names every
+  // progress report; a source's own steps (a denoiser's training, its
+  // sampling) are reported inside the phase that runs them.
+  let phase = "prepare";
+  const sourceReporter = {
+    log: (message: string) => reporter.log(message),
+    progress: (step: string, fraction: number) => reporter.progress(`${phase}: ${step}`, fraction),
+  };
   const sourceContext: SourceContext = {
     datasetId: cell.dataset,
     dataset,
@@ -146,7 +154,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
     preset: config.preset,
     agentSteps: schedule.trainingSteps,
     cacheDir: join(config.cacheDir, "models"),
-    reporter,
+    reporter: sourceReporter,
     recordArtefact(artefact) {
       if (
         !artefacts.some((known) => known.path === artefact.path && known.sha256 === artefact.sha256)
@@ -184,11 +192,13 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
   const generations: CellResult["generations"] = [];
   try {
     let since = performance.now();
+    reporter.progress("prepare", 0);
     await withinTime(source.prepare?.(sourceContext), `data source '${source.name}' prepare`);
     timings.prepareSeconds = seconds(since);
 
     const generate = async (request: GenerateRequest, step: number): Promise<Transitions> => {
       const started = performance.now();
+      phase = "generate";
       reporter.progress("generate", 0);
       const generated = await withinTime(
         source.generate(sourceContext, request),
@@ -246,6 +256,7 @@ export async function runCell(cell: CellKey, context: CellEnvironment): Promise<
       if ((step + 1) % schedule.evaluateEvery === 0 || last) {
         timings.trainSeconds += seconds(since);
         const evaluationStart = performance.now();
+        reporter.progress("evaluate", (step + 1) / schedule.trainingSteps);
         const evaluation = evaluator.evaluate(policy, evaluationSeed, step + 1);
         evaluations.push(evaluation);
         timings.evaluateSeconds += seconds(evaluationStart);

@@ -84,7 +84,7 @@ export interface ComputeOptions {
 
 /** The one-line suggestion shown when no BLAS library is found. */
 export const blasInstallHint =
-  "install a system BLAS for about 3x faster runs (the default grid: 18.8 → 6.1 min on 2 cores): " +
+  "install a system BLAS for runs about 3x faster (measured end to end on 2 cores): " +
   "apt install libopenblas0 (Debian/Ubuntu), Intel MKL (libmkl_rt), or macOS (Accelerate)";
 
 /** The one-line suggestion shown when FFI is not permitted. */

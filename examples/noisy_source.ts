@@ -8,7 +8,7 @@
  * @module
  */
 import { z } from "zod";
-import { type DataSource, deriveSeed, Rng, toTransitions } from "../mod.ts";
+import { type DataSource, deriveSeed, Rng, toTransitions } from "pgd-bench";
 
 const optionsSchema = z.strictObject({
   /** Standard deviation of the noise, in units of each state dimension's std. */

@@ -6,6 +6,21 @@
  */
 import type { MeanEstimate } from "../stats/summary.ts";
 
+/**
+ * What a Welch test over `seeds` seeds per side can say, as a clause for a
+ * legend ("" from four seeds on): with one seed none is made, with two or
+ * three it has a degree of freedom or two.
+ */
+export function fewSeedsClause(seeds: number): string {
+  if (seeds === 1) return "; with one seed no test can be made";
+  if (seeds > 1 && seeds < 4) {
+    return `; with ${seeds} seeds a test has about ${seeds - 1} degree${
+      seeds === 2 ? "" : "s"
+    } of freedom and rarely finds a difference`;
+  }
+  return "";
+}
+
 /** Mark of policy-guided significantly above unguided. */
 export const unguidedMark = "†";
 

@@ -7,6 +7,7 @@
  * @module
  */
 import { listFilesRecursively } from "../core/files.ts";
+import { stableStringify } from "../core/fingerprint.ts";
 import { cellMarkerSchema } from "../core/status.ts";
 import { z } from "zod";
 import {
@@ -107,6 +108,35 @@ function toLink(runDir: string, path: string): string {
   return relative(runDir, path).split("\\").join("/");
 }
 
+/**
+ * Refuses a folder whose cells were made by more than one configuration (a
+ * preset, a backend, one source's or one agent's options): a report would
+ * blend them into one table. The error names two cells that differ.
+ */
+export function checkOneConfiguration(cells: LoadedCell[], runDir: string): void {
+  const first = new Map<string, { value: string; file: string }>();
+  for (const { result, file } of cells) {
+    const settings: [string, unknown][] = [
+      ["preset", result.preset],
+      ["backend", result.backend],
+      [`options of source '${result.cell.source}'`, result.sourceOptions],
+      [`options of agent '${result.cell.agent}'`, result.agentOptions],
+    ];
+    for (const [setting, value] of settings) {
+      const text = stableStringify(value);
+      const seen = first.get(setting);
+      if (!seen) first.set(setting, { value: text, file });
+      else if (seen.value !== text) {
+        throw new UserError(
+          `'${runDir}' holds cells of more than one configuration (${setting}: ${seen.value} in ` +
+            `'${seen.file}', ${text} in '${file}'); one report would blend them: keep each run ` +
+            `in its own folder`,
+        );
+      }
+    }
+  }
+}
+
 /** Reads and validates a result folder; a bad file is an error naming it and the field at fault. */
 export async function loadRun(runDir: string): Promise<RunResults> {
   if (!(await isDirectory(runDir))) {
@@ -152,6 +182,7 @@ export async function loadRun(runDir: string): Promise<RunResults> {
     }
   }
   cells.sort((a, b) => compareKeys(a.result.cell, b.result.cell));
+  checkOneConfiguration(cells, runDir);
 
   const analysis: LoadedAnalysis[] = [];
   const analysisDir = join(runDir, "analysis");

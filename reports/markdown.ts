@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
+import {
+  fewSeedsClause,
+  formatEstimate,
+  formatNumber,
+  formatPValue,
+  unguidedMark,
+} from "./format.ts";
 import { formatQualityValue, presentColumns, qualityColumns } from "./quality.ts";
 import {
   type AggregateSummary,
@@ -43,13 +49,7 @@ export function legend(summary: ReportSummary): string {
   } per entry (n where fewer); **bold**: ` +
     `significantly above \`real\` for the same agent, ${unguidedMark}: policy-guided ` +
     `significantly above unguided (Welch's t-test, two-sided p < ${summary.significanceLevel}` +
-    (seeds === 1
-      ? "; with one seed no test can be made"
-      : seeds > 1 && seeds < 4
-      ? `; with ${seeds} seeds a test has about ${seeds - 1} degree${
-        seeds === 2 ? "" : "s"
-      } of freedom and rarely finds a difference`
-      : "") +
+    fewSeedsClause(seeds) +
     `).` +
     (summary.blocks.some((block) => block.datasets.length > 1)
       ? " Totals average the per-dataset means."

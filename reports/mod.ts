@@ -41,7 +41,7 @@ export interface WrittenReports {
   qualityCsvPath: string;
   /** Table 2 in Markdown with its legend. */
   markdown: string;
-  /** Table 2 as aligned plain text with a one-line legend, for a terminal. */
+  /** Table 2 as aligned plain text with its legend, for a terminal of `terminalColumns`. */
   terminal: string;
 }
 
@@ -54,10 +54,16 @@ export function toJson(value: unknown): string {
   ) + "\n";
 }
 
+/** What a report is built with: the summary's options and the terminal's width. */
+export interface ReportOptions extends SummaryOptions {
+  /** The width {@link WrittenReports.terminal} fits in, in characters (default 100). */
+  terminalColumns?: number;
+}
+
 /** Rebuilds every report of the run in `runDir` from its cell, run and analysis files. */
 export async function writeReports(
   runDir: string,
-  options: SummaryOptions = {},
+  options: ReportOptions = {},
 ): Promise<WrittenReports> {
   const summary = summarizeRun(await loadRun(runDir), options);
   const chartJs = await readChartJs();
@@ -78,6 +84,6 @@ export async function writeReports(
     jsonPath,
     qualityCsvPath,
     markdown: `${renderMainTable(summary)}\n\n${legend(summary)}`,
-    terminal: renderTerminalTable(summary),
+    terminal: renderTerminalTable(summary, options.terminalColumns),
   };
 }

@@ -1,4 +1,6 @@
-import { assertEquals, assertRejects, assertThrows } from "./assert.ts";
+import { assertEquals, assertOk, assertRejects, assertThrows } from "./assert.ts";
+import { td3bcSchedules } from "../plugins/agents/td3_bc.ts";
+import { iqlSchedules } from "../plugins/agents/iql.ts";
 import { loadGridConfig, parseGridConfig } from "../core/config.ts";
 import { UserError } from "../core/errors.ts";
 
@@ -97,4 +99,14 @@ Deno.test("config: a name twice, options for a plugin not in the grid and absurd
     UserError,
     "the grid has 144000 cells; at most 100000",
   );
+});
+
+Deno.test("presets: at quick each built-in agent is evaluated at least ten times a run", () => {
+  // A learning curve of fewer points reads as a straight line.
+  for (const [agent, schedules] of [["td3bc", td3bcSchedules], ["iql", iqlSchedules]] as const) {
+    const { trainingSteps, evaluateEvery } = schedules.quick;
+    const evaluations = Math.floor(trainingSteps / evaluateEvery) +
+      (trainingSteps % evaluateEvery === 0 ? 0 : 1);
+    assertOk(evaluations >= 10, `${agent}: ${evaluations} evaluations at quick`);
+  }
 });

@@ -2,7 +2,10 @@
  * Opens the HTML report in headless Chromium (Debian's package, installed by
  * scripts/install_browser.sh when missing) and checks, in the DOM the browser
  * produced after running the page's scripts, that every chart painted pixels
- * and that the tables show the numbers of the cell files.
+ * and that the tables show the numbers of the cell files: n per entry, the
+ * reference points, the totals rows, aggregates per agent. (Few seeds, no
+ * analysis yet, the Welch table's improvement column and a folder of two
+ * configurations: tests/report_items_test.ts.)
  */
 import { assertEquals, assertOk } from "./assert.ts";
 import { syntheticGrid, writeSyntheticRun } from "./fixtures/synthetic_run.ts";
@@ -154,6 +157,50 @@ Deno.test({
           shown.get(id)?.startsWith(expected),
           `${id}: page shows '${shown.get(id)}', expected '${expected}'`,
         );
+      }
+
+      // n: the legend gives the seeds per entry, and an entry with fewer says how many.
+      const legendText = decode(
+        dom.match(/<section id="table2">.*?<p class="legend">(.*?)<\/p>/s)?.[1] ?? "",
+      );
+      assertOk(legendText.includes("over 4 seeds per entry (n where fewer)"), legendText);
+      for (const [id, scores] of byEntry) {
+        if (scores.length < 4) {
+          assertOk(shown.get(id)?.includes(`(n=${scores.length})`), `${id}: ${shown.get(id)}`);
+        }
+      }
+      assertOk([...byEntry.values()].some((scores) => scores.length < 4), "an entry with n < 4");
+      // Reference points of every dataset in the legend.
+      for (const dataset of syntheticGrid.datasets) {
+        assertOk(
+          new RegExp(
+            `${dataset}: random policy -?[\\d.]+, zero return -?[\\d.]+, the dataset's behaviour`,
+          )
+            .test(legendText),
+          `references of ${dataset}: ${legendText}`,
+        );
+      }
+      // A totals row per block of several datasets, a number in each agent × source column.
+      const totals = [...dom.matchAll(/<tr class="total"><th>([^<]*)<\/th>(.*?)<\/tr>/g)];
+      assertOk(totals.length >= 2, `totals rows: ${totals.map((m) => m[1]).join(", ")}`);
+      for (const [, title, row] of totals) {
+        const values = [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => decode(m[1]));
+        assertEquals(values.length, syntheticGrid.agents.length * syntheticGrid.sources.length);
+        assertOk(
+          values.every((value) => /^-?\d+\.\d ± \d+\.\d/.test(value)),
+          `${title}: ${values}`,
+        );
+      }
+      // Aggregates keep the agents apart: one bar group per dataset group and agent.
+      const reportData = JSON.parse(
+        dom.match(/<script type="application\/json" id="report-data">(.*?)<\/script>/s)![1],
+      ) as { charts: { id: string; config: { data: { labels: string[] } } }[] };
+      for (const id of ["chart-family", "chart-level", "chart-iqm"]) {
+        const labels = reportData.charts.find((chart) => chart.id === id)!.config.data.labels;
+        for (const agent of syntheticGrid.agents) {
+          assertOk(labels.some((label) => label.endsWith(` · ${agent}`)), `${id}: ${labels}`);
+        }
+        assertOk(!labels.some((label) => !/ · \S+$/.test(label)), `${id} blends agents: ${labels}`);
       }
 
       // The cell list shows each run's final score and links its JSON.

@@ -40,13 +40,14 @@ import { variableFrom } from "../../nn/flat.ts";
 /**
  * Training schedule per preset. `paper` is the paper's (1M steps, 16
  * evaluation episodes). `quick` fits the default grid (maze2d-umaze × three
- * data sources × both agents × two seeds, two workers on two cores) into
- * about ten minutes; IQL gets 16k steps there because it rises more slowly
- * than TD3+BC on maze2d (scores by step count: docs/measurements.md).
+ * data sources × both agents × four seeds, two workers on two cores) into
+ * about 22 minutes with OpenBLAS, and evaluates ten times a run so that a
+ * learning curve shows learning; IQL gets 16k steps there because it rises
+ * more slowly than TD3+BC on maze2d (scores by step count: docs/measurements.md).
  */
 export const iqlSchedules: Record<PresetName, AgentSchedule> = {
   smoke: { trainingSteps: 300, batchSize: 64, evaluateEvery: 300, evaluationEpisodes: 2 },
-  quick: { trainingSteps: 16_000, batchSize: 256, evaluateEvery: 2_000, evaluationEpisodes: 16 },
+  quick: { trainingSteps: 16_000, batchSize: 256, evaluateEvery: 1_600, evaluationEpisodes: 16 },
   paper: {
     trainingSteps: 1_000_000,
     batchSize: 256,
