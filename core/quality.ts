@@ -80,6 +80,11 @@ export const qualityRecordSchema = z.object({
   doneFraction: z.number().optional(),
   /** Mean log-likelihood of the actions under the policy that guided the generation. */
   guideLogLikelihood: z.number().optional(),
+  /**
+   * The held-out real transitions' mean log-likelihood under that same policy: how on-policy
+   * the dataset itself is for it, the mark guidance should clear.
+   */
+  realGuideLogLikelihood: z.number().optional(),
   /** Mean log-likelihood of the actions under the agent's final policy. */
   finalLogLikelihood: z.number().optional(),
   /**
@@ -341,7 +346,10 @@ export class QualityProbe {
     const count = Math.min(this.#sampleSize, transitions.size);
     const sample = { from: transitions, rows: drawRows(transitions.size, count, this.#rng) };
     const record = this.#record(sample, generation, step);
-    if (guide) record.guideLogLikelihood = logLikelihood(guide, sample);
+    if (guide) {
+      record.guideLogLikelihood = logLikelihood(guide, sample);
+      record.realGuideLogLikelihood = logLikelihood(guide, this.#heldOut);
+    }
     if (this.#simulator.planView) record.paths = tracePaths(transitions, this.#rng);
     const replay = replayError(transitions, this.#simulator, this.#rng);
     if (replay) record.replayError = replay;

@@ -110,6 +110,14 @@ export const qualityColumns: readonly QualityColumn[] = [
     of: (record) => record.guideLogLikelihood,
   },
   {
+    key: "realGuideLogLikelihood",
+    title: "real log-lik. (guide)",
+    digits: 3,
+    meaning:
+      "held-out real actions' log-likelihood under that same policy: guided data should score above it",
+    of: (record) => record.realGuideLogLikelihood,
+  },
+  {
     key: "finalLogLikelihood",
     title: "log-lik. (final)",
     digits: 3,

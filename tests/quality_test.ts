@@ -134,6 +134,14 @@ Deno.test("quality: the likelihood ranks the policy the actions came from first"
       },
     });
     const record = probe.measure(real, 0, 0, policy(true));
+    // The held-out real actions under the same guide: the mark guided data should clear.
+    const order = new Rng(4).shuffle([...Array(real.size).keys()]);
+    const shuffled = gatherTransitions(real, order);
+    shuffled.actions.set(gatherTransitions(real, new Rng(5).shuffle(order)).actions);
+    const offPolicy = probe.measure(shuffled, 1, 0, policy(true));
+    assert.ok(Math.abs(record.realGuideLogLikelihood! - record.guideLogLikelihood!) < 0.5);
+    assert.equal(offPolicy.realGuideLogLikelihood, record.realGuideLogLikelihood);
+    assert.ok(offPolicy.guideLogLikelihood! < offPolicy.realGuideLogLikelihood! - 1);
     probe.finish(policy(false));
     assert.ok(record.guideLogLikelihood! > record.finalLogLikelihood! + 1);
     assert.ok(probe.records().every((r) => Number.isFinite(r.finalLogLikelihood)));
