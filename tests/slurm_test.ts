@@ -184,9 +184,13 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "pgd-slurm-test-" });
     const logs: string[] = [];
     let cluster: Cluster | undefined;
+    let finished = false;
+    // What the cleanup found wrong; a failure of the test's body is not hidden by it.
+    const problems: string[] = [];
     try {
       // Seeds 1 and 2 put 1, 2 and 3 groups on the 3 shards, and the unguided and policy-guided
-      // cells of each seed, which share one denoiser, on two shards that run at once.
+      // cells of each seed, which share one denoiser, on two different shards; on 2 cores, those
+      // two tasks run at once for most of their time.
       const noData = join(dir, "no-d4rl-files");
       await Deno.mkdir(noData);
       const grid = {
@@ -368,21 +372,31 @@ Deno.test({
         assertOk(/ on 1 worker\b/.test(text), text);
       }
       console.log(`slurm test: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      finished = true;
     } finally {
       if (cluster) {
         const { code, stderr } = await cluster.stop();
         const clusterDir = dirname(cluster.conf);
         // No daemon, slurmstepd or job of this cluster is left.
-        const pgrep = await command("pgrep", ["-f", clusterDir], childEnv());
-        assertEquals(pgrep.output.trim(), "", `processes left: ${pgrep.output}`);
-        assertEquals(await processesWith(`SLURM_CONF=${cluster.conf}`), []);
-        assertEquals(code, 0, stderr);
-        assertOk(!(await fileExists(clusterDir)), `${clusterDir} was not removed`);
+        const pgrep = await command("pgrep", ["-a", "-f", clusterDir], childEnv());
+        if (pgrep.output.trim()) problems.push(`processes left:\n${pgrep.output}`);
+        const left = await processesWith(`SLURM_CONF=${cluster.conf}`);
+        if (left.length) problems.push(`processes of the cluster left: ${left.join(" ")}`);
+        if (code !== 0) problems.push(`slurm_cluster.sh exited with ${code}:\n${stderr}`);
+        if (await fileExists(clusterDir)) problems.push(`${clusterDir} was not removed`);
       }
-      for (const log of logs) await Deno.remove(log).catch(() => {});
+      for (const log of logs) {
+        if (!finished) {
+          const text = await Deno.readTextFile(log).catch(() => "(none)\n");
+          console.error(`--- ${log} (last lines) ---\n${text.split("\n").slice(-15).join("\n")}`);
+        }
+        await Deno.remove(log).catch(() => {});
+      }
       // The folder the scripts made, when nothing else is in it.
       await Deno.remove(join(root, "logs")).catch(() => {});
       await Deno.remove(dir, { recursive: true });
+      if (problems.length && !finished) console.error(problems.join("\n"));
     }
+    if (problems.length) throw new Error(problems.join("\n"));
   },
 });
