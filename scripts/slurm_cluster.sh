@@ -83,17 +83,18 @@ pids=()
 # the slurmstepd of each job (slurmd's children, reparented), the jobs.
 cluster_processes() {
   local environ pid
-  for environ in /proc/[0-9]*/environ; do
+  # grep without SLURM_CONF, or it would find itself.
+  for environ in $(env -u SLURM_CONF grep -lzxF "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null); do
     pid=${environ#/proc/}
     pid=${pid%/environ}
-    [ "$pid" = $$ ] && continue
-    if { tr "\0" "\n" <"$environ"; } 2>/dev/null | grep -qxF "SLURM_CONF=$conf"; then echo "$pid"; fi
+    [ "$pid" = $$ ] || echo "$pid"
   done
 }
 
 stop() {
   local status=$? pid left i
   trap - EXIT INT TERM HUP
+  [ -n "${hold_pid:-}" ] && kill "$hold_pid" 2>/dev/null
   if [ -n "${slurmctld_pid:-}" ] && kill -0 "$slurmctld_pid" 2>/dev/null; then
     # Cancelled first, so that slurmd ends each job's processes itself.
     mapfile -t jobs < <(SLURM_CONF="$conf" squeue -h -o %A 2>/dev/null)
@@ -115,7 +116,7 @@ stop() {
     sleep 0.2
   done
   [ -n "${left// /}" ] && say "processes still running after the stop: $left"
-  wait 2>/dev/null
+  wait "${pids[@]}" 2>/dev/null
   rm -rf "$dir"
   exit "$status"
 }
@@ -228,5 +229,6 @@ else
   # descriptor, since a background command's standard input is /dev/null.
   exec 4<&0
   cat <&4 >/dev/null &
-  wait $!
+  hold_pid=$!
+  wait "$hold_pid"
 fi
