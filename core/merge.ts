@@ -39,7 +39,13 @@ export interface MergeOutcome {
 }
 
 /** Files a report writes beside the results; the merged folder gets its own. */
-const reportFiles = new Set(["report.html", "summary.md", "results.csv", "summary.json"]);
+const reportFiles = new Set([
+  "report.html",
+  "summary.md",
+  "results.csv",
+  "summary.json",
+  "quality.csv",
+]);
 
 /** Fields of the grid configs that must agree for results to share one report. */
 const mustAgree = ["preset", "backend", "sourceOptions", "agentOptions"] as const;

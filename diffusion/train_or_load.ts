@@ -55,10 +55,10 @@ export type DenoiserContext = Pick<
  * process share them; only the latest few are kept (a paper-size model is
  * about 0.7 GB).
  */
-const trainedInProcess = new Map<string, StoredDenoiser>();
+const trainedInProcess = new Map<string, { model: StoredDenoiser; sha256: string }>();
 const keptInProcess = 2;
 
-function remember(path: string, model: StoredDenoiser): void {
+function remember(path: string, model: { model: StoredDenoiser; sha256: string }): void {
   trainedInProcess.delete(path);
   trainedInProcess.set(path, model);
   while (trainedInProcess.size > keptInProcess) {
@@ -107,8 +107,13 @@ export async function prepareDenoiser(
     compute: computeKey(),
   });
   const path = `${context.cacheDir}/diffusion-${key}.bin`;
+  // Every cell records the denoiser it used, however it got it (trained, loaded, or kept in
+  // this process), so that a cell's result does not depend on which cells shared a process.
   const remembered = trainedInProcess.get(path);
-  if (remembered) return remembered;
+  if (remembered) {
+    context.recordArtefact?.({ kind: "denoiser", path, sha256: remembered.sha256 });
+    return remembered.model;
+  }
   let trainedHere = false;
   const stored = await produceOnce(path, () => loadDenoiser(path), async (heartbeat) => {
     trainedHere = true;
@@ -117,8 +122,9 @@ export async function prepareDenoiser(
     return made;
   }, { onWait: (holder) => context.reporter.log(describeHolder(`${path}.lock`, holder)) });
   if (!trainedHere) context.reporter.log(`diffusion: loaded denoiser ${path}`);
-  remember(path, stored);
-  context.recordArtefact?.({ kind: "denoiser", path, sha256: await fileSha256(path) });
+  const sha256 = await fileSha256(path);
+  remember(path, { model: stored, sha256 });
+  context.recordArtefact?.({ kind: "denoiser", path, sha256 });
   return stored;
 }
 

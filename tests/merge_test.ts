@@ -97,6 +97,7 @@ Deno.test("merge combines shards into one folder whose manifest lists the whole 
     const first = await shardFolder(join(dir, "s0"), [a, b], { index: 0, count: 2 });
     const second = await shardFolder(join(dir, "s1"), [c, d], { index: 1, count: 2 });
     await Deno.writeTextFile(join(second, "report.html"), "<html></html>");
+    await Deno.writeTextFile(join(second, "quality.csv"), "dataset,source\n");
     await Deno.writeTextFile(join(second, "notes.txt"), "a file a merge does not know");
     const before = await snapshot(first);
     const outcome = await mergeResults([first, second], join(dir, "merged"));

@@ -13,7 +13,7 @@ import { parseAllDocuments } from "npm:yaml@2.9.1";
 import { Job } from "npm:kubernetes-models@5.1.0/batch/v1";
 // deno-lint-ignore no-import-prefix -- test-only Kubernetes schemas (from the OpenAPI spec)
 import { ConfigMap, PersistentVolumeClaim } from "npm:kubernetes-models@5.1.0/v1";
-import { cellId, type CellKey, cellPath, type CellResult } from "../core/results.ts";
+import { cellId, type CellKey, cellPath } from "../core/results.ts";
 import { parseGridConfig } from "../core/config.ts";
 import { planCells } from "../core/plan.ts";
 import { shardOf } from "../core/shard.ts";
@@ -21,6 +21,7 @@ import { markerPath, markFailed, markRunning, readStatus, renderStatus } from ".
 import { ResultStore } from "../core/store.ts";
 import { join } from "../core/paths.ts";
 import { planShard } from "../cli/scale_out.ts";
+import { childEnv, resultsOf } from "./fixtures/cli_run.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const main = join(root, "cli/main.ts");
@@ -44,15 +45,6 @@ function seedsFor(wanted: number[]): number[] {
     }
   }
   return seeds;
-}
-
-/** The environment of a child process: ours without any scheduler variables, plus `extra`. */
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const name of Object.keys(env)) {
-    if (name.startsWith("SLURM_") || name === "JOB_COMPLETION_INDEX") delete env[name];
-  }
-  return { ...env, NO_COLOR: "1", CI: "1", ...extra };
 }
 
 function spawnCli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
@@ -91,17 +83,6 @@ function gridArgs(seeds: number[], out: string, agentOptions?: string): string[]
     `--data-dir=${noDataDir}`,
     ...(agentOptions ? [`--agent-options=${agentOptions}`] : []),
   ];
-}
-
-/** A cell's numbers: its result without the fields that say when, where and how fast. */
-function numbersOf(result: CellResult): Record<string, unknown> {
-  const { timings: _t, host: _h, startedAt: _s, finishedAt: _f, ...numbers } = result;
-  return numbers;
-}
-
-async function resultsOf(folder: string): Promise<Map<string, Record<string, unknown>>> {
-  const results = await new ResultStore(folder).readAll();
-  return new Map(results.map((result) => [cellId(result.cell), numbersOf(result)]));
 }
 
 Deno.test("scale-out: 3 shards from Slurm's and Kubernetes' variables, merged, equal one process", async () => {

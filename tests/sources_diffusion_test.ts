@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
 import { silentReporter } from "../core/contracts/common.ts";
-import { dataSourceSchema, type SourceContext } from "../core/contracts/source.ts";
+import { type Artefact, dataSourceSchema, type SourceContext } from "../core/contracts/source.ts";
 import { Rng } from "../core/rng.ts";
 import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
 import { loadDenoiser } from "../diffusion/cache.ts";
@@ -145,7 +145,8 @@ Deno.test("regeneration schedule: periodic generations per preset, continuous ge
 Deno.test("prepare trains and caches a denoiser; both sources yield finite, well-shaped transitions", async () => {
   const before = tf.memory().numTensors;
   const guided = policyGuided();
-  const ctx = context(1);
+  const guidedArtefacts: Artefact[] = [];
+  const ctx = { ...context(1), recordArtefact: (a: Artefact) => guidedArtefacts.push(a) };
   await guided.prepare!(ctx);
   const files = [...Deno.readDirSync(cacheDir)].map((e) => e.name).filter((n) =>
     n.endsWith(".bin")
@@ -172,7 +173,13 @@ Deno.test("prepare trains and caches a denoiser; both sources yield finite, well
   // The unguided source shares the cached model and never asks the policy.
   const plain = unguided();
   const watched = countingPolicy();
-  await plain.prepare!(ctx);
+  // It records the model it used like the cell that trained it, though it found it in this
+  // process: a cell's result must not depend on which cells shared a process.
+  const plainArtefacts: Artefact[] = [];
+  await plain.prepare!({ ...ctx, recordArtefact: (a: Artefact) => plainArtefacts.push(a) });
+  assert.equal(guidedArtefacts.length, 1);
+  assert.equal(guidedArtefacts[0].path, `${cacheDir}/${files[0]}`);
+  assert.deepEqual(plainArtefacts, guidedArtefacts);
   assertWellFormed(await plain.generate(ctx, { generation: 1, policy: watched }), perGeneration);
   assert.equal(watched.calls, 0);
   assert.equal([...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin")).length, 1);
