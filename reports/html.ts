@@ -109,6 +109,8 @@ interface ChartSpec {
   id: string;
   title: string;
   config: Record<string, unknown>;
+  /** The one dataset the chart shows (its canvas says so in `data-dataset`), if it shows one. */
+  dataset?: string;
 }
 
 function finiteOrNull(value: number): number | null {
@@ -340,8 +342,9 @@ function curveCharts(summary: ReportSummary): ChartSpec[] {
         });
       });
       if (series.length === 0) continue;
-      charts.push(
-        lineChart(
+      charts.push({
+        dataset,
+        ...lineChart(
           `chart-curve-${index++}`,
           `${dataset} · ${agent}`,
           series,
@@ -349,7 +352,7 @@ function curveCharts(summary: ReportSummary): ChartSpec[] {
           "normalised score",
           referenceLinesOf(summary, dataset),
         ),
-      );
+      });
     }
   }
   return charts;
@@ -357,8 +360,9 @@ function curveCharts(summary: ReportSummary): ChartSpec[] {
 
 /** Final score per dataset: one chart each, a bar group per agent, with the dataset's reference lines. */
 function datasetScoreBars(summary: ReportSummary): ChartSpec[] {
-  return summary.datasets.map((dataset, index) =>
-    barChart(
+  return summary.datasets.map((dataset, index) => ({
+    dataset,
+    ...barChart(
       `chart-dataset-${index}`,
       `${dataset}: final score`,
       summary.agents,
@@ -377,8 +381,8 @@ function datasetScoreBars(summary: ReportSummary): ChartSpec[] {
       }),
       "normalised score (mean ± s.e.)",
       referenceLinesOf(summary, dataset),
-    )
-  );
+    ),
+  }));
 }
 
 function likelihoodChart(result: TrajectoryLikelihood, id: string): ChartSpec {
@@ -548,7 +552,9 @@ function groupsOf(summary: ReportSummary, kind: DatasetGroup["kind"]): DatasetGr
 function chartBlock(chart: ChartSpec, wide = false): string {
   return `<figure class="chart${wide ? " wide" : ""}"><figcaption>${
     escapeHtml(chart.title)
-  }</figcaption><div class="canvas-box"><canvas id="${chart.id}"></canvas></div></figure>`;
+  }</figcaption><div class="canvas-box"><canvas id="${chart.id}"${
+    chart.dataset === undefined ? "" : ` data-dataset="${escapeHtml(chart.dataset)}"`
+  }></canvas></div></figure>`;
 }
 
 function plural(count: number, one: string, many: string): string {
