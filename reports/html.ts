@@ -1,11 +1,13 @@
 /**
  * The HTML report: one self-contained page per run with chart.js inlined, so
- * it opens offline. Table 2 with significant improvements shaded, aggregate
- * bars (Figure 4) and interquartile means with bootstrap intervals, learning
- * curves, Figures 5 and 6 when analysis results exist, missing cells, run
- * metadata and a link to every cell's JSON. After drawing, the page marks each
- * canvas with `data-drawn` and a painted-pixel count, so a headless browser
- * can check that every chart drew.
+ * it opens offline. Table 2 with significant improvements shaded and a
+ * final-score chart per dataset, aggregate bars (Figure 4) and interquartile
+ * means with bootstrap intervals, learning curves, Figures 5 and 6 when
+ * analysis results exist, missing cells, run metadata and a link to every
+ * cell's JSON. A dataset's own charts draw its reference lines
+ * (reference_lines.ts). After drawing, the page marks each canvas with
+ * `data-drawn`, a painted-pixel count and the reference lines it drew
+ * (`data-reference-lines`), so a headless browser can check every chart.
  *
  * @module
  */
