@@ -1,11 +1,15 @@
 /**
  * The CSV export (RFC 4180): one row per dataset × source × agent and per
  * aggregate, with the same numbers as the Markdown and HTML tables plus the
- * test statistics, for spreadsheets and plotting scripts.
+ * test statistics, for spreadsheets and plotting scripts. Dataset rows also
+ * carry the dataset's reference scores (random policy, zero return, the
+ * dataset's behaviour; D4RL's expert is 100 on every row, so not repeated);
+ * aggregate rows leave them empty, as references do not average across
+ * datasets.
  *
  * @module
  */
-import type { Comparison, ReportSummary } from "./summary.ts";
+import type { Comparison, DatasetReferences, ReportSummary } from "./summary.ts";
 
 /** The CSV's columns, in order. */
 export const csvColumns = [
@@ -28,6 +32,9 @@ export const csvColumns = [
   "p_vs_unguided",
   "improves_on_unguided",
   "complete",
+  "reference_random_policy",
+  "reference_zero_return",
+  "reference_dataset_behaviour",
 ] as const;
 
 type CsvRow = Partial<Record<(typeof csvColumns)[number], string | number | boolean>>;
@@ -38,6 +45,14 @@ export function csvField(value: string | number | boolean | undefined): string {
   if (typeof value === "number") return Number.isFinite(value) ? String(value) : "";
   const text = String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function references(recorded: DatasetReferences | undefined): CsvRow {
+  return {
+    reference_random_policy: recorded?.randomPolicy,
+    reference_zero_return: recorded?.zeroReturn,
+    reference_dataset_behaviour: recorded?.datasetBehavior,
+  };
 }
 
 function tests(versusReal?: Comparison, versusUnguided?: Comparison): CsvRow {
@@ -72,6 +87,7 @@ export function renderCsv(summary: ReportSummary): string {
       standard_error: cell.estimate.standardError,
       ...tests(cell.versusReal, cell.versusUnguided),
       complete: true,
+      ...references(summary.references.find((r) => r.dataset === cell.dataset)),
     });
   }
   for (const aggregate of summary.aggregates) {

@@ -1,11 +1,13 @@
 /**
  * The HTML report: one self-contained page per run with chart.js inlined, so
- * it opens offline. Table 2 with significant improvements shaded, aggregate
- * bars (Figure 4) and interquartile means with bootstrap intervals, learning
- * curves, Figures 5 and 6 when analysis results exist, missing cells, run
- * metadata and a link to every cell's JSON. After drawing, the page marks each
- * canvas with `data-drawn` and a painted-pixel count, so a headless browser
- * can check that every chart drew.
+ * it opens offline. Table 2 with significant improvements shaded and a
+ * final-score chart per dataset, aggregate bars (Figure 4) and interquartile
+ * means with bootstrap intervals, learning curves, Figures 5 and 6 when
+ * analysis results exist, missing cells, run metadata and a link to every
+ * cell's JSON. A dataset's own charts draw its reference lines
+ * (reference_lines.ts). After drawing, the page marks each canvas with
+ * `data-drawn`, a painted-pixel count and the reference lines it drew
+ * (`data-reference-lines`), so a headless browser can check every chart.
  *
  * @module
  */
@@ -20,6 +22,7 @@ import {
   referenceLabel,
 } from "./quality.ts";
 import { renderPlanFigure } from "./plan_svg.ts";
+import { type ReferenceLine, referenceLinesLegend, referenceLinesOf } from "./reference_lines.ts";
 import {
   type AggregateSummary,
   allAgents,
@@ -108,10 +111,44 @@ interface ChartSpec {
   id: string;
   title: string;
   config: Record<string, unknown>;
+  /** The one dataset the chart shows (its canvas says so in `data-dataset`), if it shows one. */
+  dataset?: string;
 }
 
 function finiteOrNull(value: number): number | null {
   return Number.isFinite(value) ? value : null;
+}
+
+/** Room above and below the data, so a line at the axis's end (expert at 100) is not hidden in its edge. */
+function headroom(references: ReferenceLine[]): Record<string, unknown> {
+  return references.length > 0 ? { grace: "5%" } : {};
+}
+
+/**
+ * Chart datasets of reference lines. chart.js draws nothing for them (no line,
+ * no points); their points only make the y axis reach the value, and the
+ * page's `referenceLines` plugin strokes each across the whole chart area,
+ * which a line through category centres or the curves' step range would not.
+ */
+function referenceDatasets(
+  lines: ReferenceLine[],
+  points: (value: number) => unknown[],
+): Record<string, unknown>[] {
+  return lines.map((line) => ({
+    type: "line",
+    label: line.label,
+    reference: line.value,
+    referenceKind: line.kind,
+    data: points(line.value),
+    borderColor: line.colour,
+    backgroundColor: "transparent",
+    borderDash: line.dash,
+    borderWidth: 1.5,
+    showLine: false,
+    pointRadius: 0,
+    pointHitRadius: 0,
+    fill: false,
+  }));
 }
 
 function barChart(
@@ -120,9 +157,13 @@ function barChart(
   groups: string[],
   series: { label: string; colour: string; values: number[]; low: number[]; high: number[] }[],
   yTitle: string,
+  references: ReferenceLine[] = [],
 ): ChartSpec {
   // The axis must reach the whisker ends, which chart.js does not know about.
-  const ends = series.flatMap((s) => [...s.low, ...s.high, ...s.values]).filter(Number.isFinite);
+  const ends = [
+    ...series.flatMap((s) => [...s.low, ...s.high, ...s.values]),
+    ...references.map((line) => line.value),
+  ].filter(Number.isFinite);
   const range = ends.length > 0
     ? { suggestedMin: Math.min(0, ...ends), suggestedMax: Math.max(0, ...ends) }
     : {};
@@ -133,17 +174,24 @@ function barChart(
       type: "bar",
       data: {
         labels: groups,
-        datasets: series.map((s) => ({
-          label: s.label,
-          data: s.values.map(finiteOrNull),
-          backgroundColor: translucent(s.colour, 0.75),
-          borderColor: s.colour,
-          borderWidth: 1,
-          maxBarThickness: 56,
-          errorBars: s.values.map((_, i) => [finiteOrNull(s.low[i]), finiteOrNull(s.high[i])]),
-        })),
+        datasets: [
+          ...series.map((s): Record<string, unknown> => ({
+            label: s.label,
+            data: s.values.map(finiteOrNull),
+            backgroundColor: translucent(s.colour, 0.75),
+            borderColor: s.colour,
+            borderWidth: 1,
+            maxBarThickness: 56,
+            errorBars: s.values.map((_, i) => [finiteOrNull(s.low[i]), finiteOrNull(s.high[i])]),
+          })),
+          ...referenceDatasets(references, (value) => groups.map(() => value)),
+        ],
       },
-      options: { scales: { y: { ...range, title: { display: true, text: yTitle } } } },
+      options: {
+        scales: {
+          y: { ...range, ...headroom(references), title: { display: true, text: yTitle } },
+        },
+      },
     },
   };
 }
@@ -163,6 +211,7 @@ function lineChart(
   series: LineSeries[],
   xTitle: string,
   yTitle: string,
+  references: ReferenceLine[] = [],
 ): ChartSpec {
   const datasets: Record<string, unknown>[] = [];
   for (const s of series) {
@@ -203,6 +252,11 @@ function lineChart(
       fill: false,
     });
   }
+  const xs = series.flatMap((s) => s.x).filter(Number.isFinite);
+  if (xs.length > 0) {
+    const [first, last] = [Math.min(...xs), Math.max(...xs)];
+    datasets.push(...referenceDatasets(references, (y) => [{ x: first, y }, { x: last, y }]));
+  }
   return {
     id,
     title,
@@ -212,7 +266,7 @@ function lineChart(
       options: {
         scales: {
           x: { type: "linear", title: { display: true, text: xTitle } },
-          y: { title: { display: true, text: yTitle } },
+          y: { ...headroom(references), title: { display: true, text: yTitle } },
         },
       },
     },
@@ -290,18 +344,47 @@ function curveCharts(summary: ReportSummary): ChartSpec[] {
         });
       });
       if (series.length === 0) continue;
-      charts.push(
-        lineChart(
+      charts.push({
+        dataset,
+        ...lineChart(
           `chart-curve-${index++}`,
           `${dataset} · ${agent}`,
           series,
           "gradient steps",
           "normalised score",
+          referenceLinesOf(summary, dataset),
         ),
-      );
+      });
     }
   }
   return charts;
+}
+
+/** Final score per dataset: one chart each, a bar group per agent, with the dataset's reference lines. */
+function datasetScoreBars(summary: ReportSummary): ChartSpec[] {
+  return summary.datasets.map((dataset, index) => ({
+    dataset,
+    ...barChart(
+      `chart-dataset-${index}`,
+      `${dataset}: final score`,
+      summary.agents,
+      summary.sources.map((source, sourceIndex) => {
+        const found = summary.agents.map((agent) => findCell(summary, dataset, source, agent));
+        const values = found.map((cell) => cell?.estimate.mean ?? NaN);
+        // One seed has no standard error: the bar stands without a whisker.
+        const errors = found.map((cell) => cell?.estimate.standardError ?? NaN);
+        return {
+          label: source,
+          colour: colourFor(source, sourceIndex),
+          values,
+          low: values.map((v, i) => v - errors[i]),
+          high: values.map((v, i) => v + errors[i]),
+        };
+      }),
+      "normalised score (mean ± s.e.)",
+      referenceLinesOf(summary, dataset),
+    ),
+  }));
 }
 
 function likelihoodChart(result: TrajectoryLikelihood, id: string): ChartSpec {
@@ -471,7 +554,9 @@ function groupsOf(summary: ReportSummary, kind: DatasetGroup["kind"]): DatasetGr
 function chartBlock(chart: ChartSpec, wide = false): string {
   return `<figure class="chart${wide ? " wide" : ""}"><figcaption>${
     escapeHtml(chart.title)
-  }</figcaption><div class="canvas-box"><canvas id="${chart.id}"></canvas></div></figure>`;
+  }</figcaption><div class="canvas-box"><canvas id="${chart.id}"${
+    chart.dataset === undefined ? "" : ` data-dataset="${escapeHtml(chart.dataset)}"`
+  }></canvas></div></figure>`;
 }
 
 function plural(count: number, one: string, many: string): string {
@@ -667,7 +752,39 @@ const pageScript = `
       });
     },
   };
-  Chart.register(errorBars);
+  // Strokes each reference dataset (its score is in the dataset's "reference") across the chart
+  // area, and records on the canvas what it drew, for a reader's tools and the browser test.
+  const referenceLines = {
+    id: "referenceLines",
+    afterDatasetsDraw(chart) {
+      const ctx = chart.ctx;
+      const area = chart.chartArea;
+      const drawn = [];
+      chart.data.datasets.forEach((dataset, index) => {
+        if (typeof dataset.reference !== "number" || !chart.isDatasetVisible(index)) return;
+        const y = chart.scales[chart.getDatasetMeta(index).yAxisID].getPixelForValue(dataset.reference);
+        if (!(y >= area.top - 0.5 && y <= area.bottom + 0.5)) return;
+        ctx.save();
+        ctx.strokeStyle = dataset.borderColor;
+        ctx.lineWidth = dataset.borderWidth || 1.5;
+        ctx.setLineDash(dataset.borderDash || []);
+        ctx.beginPath();
+        ctx.moveTo(area.left, y); ctx.lineTo(area.right, y);
+        ctx.stroke();
+        ctx.restore();
+        drawn.push({
+          kind: dataset.referenceKind,
+          label: dataset.label,
+          value: dataset.reference,
+          y: Math.round(y),
+          left: Math.round(area.left),
+          right: Math.round(area.right),
+        });
+      });
+      chart.canvas.dataset.referenceLines = JSON.stringify(drawn);
+    },
+  };
+  Chart.register(errorBars, referenceLines);
   Chart.defaults.animation = false;
   Chart.defaults.responsive = true;
   Chart.defaults.maintainAspectRatio = false;
@@ -680,11 +797,11 @@ const pageScript = `
       config.options.animation = false;
       config.options.plugins = Object.assign({}, config.options.plugins, {
         legend: { labels: { filter: (item, data) => !data.datasets[item.datasetIndex].band } },
-        tooltip: { filter: (item) => !item.dataset.band },
+        tooltip: { filter: (item) => !item.dataset.band && item.dataset.reference === undefined },
       });
       let points = 0;
       for (const dataset of config.data.datasets) {
-        if (dataset.band) continue;
+        if (dataset.band || dataset.reference !== undefined) continue;
         for (const value of dataset.data) {
           const y = value !== null && typeof value === "object" ? value.y : value;
           if (y !== null && y !== undefined) points++;
@@ -732,6 +849,7 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
   const iqmGroups = [...suites, ...families, ...levels];
   const iqmChart = iqmGroups.length > 0 ? interquartileBars(summary, iqmGroups) : undefined;
   const curves = curveCharts(summary);
+  const datasetCharts = datasetScoreBars(summary);
   const analysisCharts: ChartSpec[] = [];
   // Figure 5 before Figure 6, whatever the file names.
   const analysis = [...summary.analysis].sort((a, b) =>
@@ -759,6 +877,7 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
     )
   );
   const charts = [
+    ...datasetCharts,
     ...aggregateCharts,
     ...(iqmChart ? [iqmChart] : []),
     ...curves,
@@ -800,8 +919,11 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
 <p class="legend">${
     escapeHtml(legend(summary)).replace(/\*\*bold\*\*/, '<span class="swatch">shaded</span>')
       .replaceAll("`", "")
-  }</p></section>
-<section id="aggregates"><h2>Aggregates</h2><p class="legend">Mean over datasets of the per-dataset means ± standard error; the IQM chart pools all runs with 95% stratified bootstrap intervals. ${agentNote}</p>
+  }</p>
+<h3>Per dataset</h3><p class="legend">Bars: mean ± standard error over seeds, as in the table. ${
+    escapeHtml(referenceLinesLegend)
+  }</p><div class="charts">${datasetCharts.map((c) => chartBlock(c)).join("")}</div></section>
+<section id="aggregates"><h2>Aggregates</h2><p class="legend">Mean over datasets of the per-dataset means ± standard error; the IQM chart pools all runs with 95% stratified bootstrap intervals. ${agentNote} Reference lines belong to one dataset each, so these charts draw none (see Table 2's per-dataset charts and the learning curves).</p>
 <div class="charts">${aggregateCharts.map((c) => chartBlock(c)).join("")}${
     iqmChart ? chartBlock(iqmChart, iqmGroups.length > 3) : ""
   }</div>
@@ -820,9 +942,9 @@ ${
       : ""
   }
 </section>
-<section id="curves"><h2>Learning curves</h2><p class="legend">Mean normalised score over seeds at each evaluation, shaded ± standard error.</p><div class="charts">${
-    curves.map((c) => chartBlock(c)).join("")
-  }</div></section>
+<section id="curves"><h2>Learning curves</h2><p class="legend">Mean normalised score over seeds at each evaluation, shaded ± standard error. ${
+    escapeHtml(referenceLinesLegend)
+  }</p><div class="charts">${curves.map((c) => chartBlock(c)).join("")}</div></section>
 ${qualitySection(summary, replayCharts)}
 <section id="analysis"><h2>Trajectory analysis (Figures 5 and 6)</h2>${
     analysisCharts.length

@@ -60,7 +60,7 @@ export function legend(summary: ReportSummary): string {
 /** Reference points per dataset, one sentence. */
 function referencesLine(summary: ReportSummary): string {
   if (!summary.references.length) return "";
-  return " References: " +
+  return " References (D4RL normalisation: random reference 0, expert 100): " +
     summary.references.map((r) =>
       `${r.dataset}: random policy ${formatNumber(r.randomPolicy)}, zero return ${
         formatNumber(r.zeroReturn)

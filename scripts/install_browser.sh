@@ -1,14 +1,19 @@
 #!/bin/sh
 # Installs Debian's chromium, which the report's browser test drives headlessly.
 # Does nothing when chromium is already on PATH; installs with apt only when
-# running as root where apt-get exists; otherwise says what to do and fails.
+# running as root where apt-get exists; otherwise says why not and fails, and
+# the browser test is then reported as ignored with that message.
 set -eu
 
 if command -v chromium >/dev/null 2>&1; then
   exit 0
 fi
-if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "install_browser: chromium is not installed; install Debian's 'chromium' package (as root: apt-get install chromium)" >&2
+if [ "$(id -u)" != "0" ]; then
+  echo "install_browser: chromium is not on the PATH, and only root can install it with apt-get (as root: apt-get install chromium)" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install_browser: chromium is not on the PATH, and there is no apt-get to install it with; install a Chromium that runs as 'chromium'" >&2
   exit 1
 fi
 log=$(mktemp)

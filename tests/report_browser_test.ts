@@ -1,55 +1,35 @@
 /**
  * Opens the HTML report in headless Chromium (Debian's package, installed by
- * scripts/install_browser.sh when missing) and checks, in the DOM the browser
- * produced after running the page's scripts, that every chart painted pixels
- * and that the tables show the numbers of the cell files: n per entry, the
- * reference points, the totals rows, aggregates per agent. (Few seeds, no
- * analysis yet, the Welch table's improvement column and a folder of two
- * configurations: tests/report_items_test.ts.)
+ * scripts/install_browser.sh when missing, where root and apt-get allow) and
+ * checks, in the DOM the browser produced after running the page's scripts,
+ * that every chart painted pixels and that the tables show the numbers of the
+ * cell files: n per entry, the reference points and the lines drawn for them,
+ * the totals rows, aggregates per agent. (Few seeds, no analysis yet, the
+ * Welch table's improvement column and a folder of two configurations:
+ * tests/report_items_test.ts.) Where no browser runs and none can be
+ * installed, the test is reported as ignored with the reason (the lookup:
+ * tests/chromium.ts; its tests: tests/browser_lookup_test.ts).
  */
 import { assertEquals, assertOk } from "./assert.ts";
 import { syntheticGrid, writeSyntheticRun } from "./fixtures/synthetic_run.ts";
 import { writeReports } from "../reports/mod.ts";
 import { formatEstimate, formatNumber } from "../reports/format.ts";
+import { referenceLabels } from "../reports/reference_lines.ts";
 import { cellPath, type CellResult } from "../core/results.ts";
 import { join, toFileUrl } from "../core/paths.ts";
+import { chromiumVariable, findBrowser, shortReason, systemProbes } from "./chromium.ts";
 
-const installScript = new URL("../scripts/install_browser.sh", import.meta.url).pathname;
-
-async function hasChromium(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("chromium", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-async function ensureChromium(): Promise<void> {
-  if (await hasChromium()) return;
-  const { success, stderr } = await new Deno.Command("sh", {
-    args: [installScript],
-    stdout: "null",
-    stderr: "piped",
-  })
-    .output();
-  if (!success || !(await hasChromium())) {
-    throw new Error(
-      `chromium is required for this test: ${new TextDecoder().decode(stderr).trim()}`,
-    );
-  }
+// Decided before any test runs, so a missing browser makes the test ignored, not failed.
+const browser = await findBrowser(Deno.env.get(chromiumVariable), systemProbes());
+if (browser.reason !== undefined) {
+  console.error(`report browser test ignored: ${browser.reason}`);
 }
 
 /** Runs headless Chromium on a page with a fresh profile; returns stdout. */
 async function chromium(page: string, extra: string[]): Promise<string> {
   const profile = await Deno.makeTempDir({ prefix: "pgd-chromium-" });
   try {
-    const { success, code, stdout, stderr } = await new Deno.Command("chromium", {
+    const { success, code, stdout, stderr } = await new Deno.Command(browser.binary!, {
       args: [
         "--headless",
         "--no-sandbox",
@@ -92,10 +72,11 @@ function decode(html: string): string {
 }
 
 Deno.test({
-  name: "the HTML report draws every chart and shows the cells' numbers in headless Chromium",
+  name: "the HTML report draws every chart and shows the cells' numbers in headless Chromium" +
+    (browser.reason === undefined ? "" : ` (ignored: ${shortReason(browser.reason)})`),
+  ignore: browser.reason !== undefined,
   sanitizeResources: false,
   async fn() {
-    await ensureChromium();
     const runDir = await Deno.makeTempDir({ prefix: "pgd-report-browser-" });
     try {
       const results: CellResult[] = await writeSyntheticRun(runDir);
@@ -104,9 +85,10 @@ Deno.test({
 
       // Every canvas drew: the page records painted pixels per canvas after drawing.
       const canvases = [...dom.matchAll(/<canvas[^>]*>/g)].map((m) => attributes(m[0]));
-      // 3 aggregate bar charts + IQM, one learning-curve chart per dataset × agent, one
-      // replay-error chart per dataset, Figures 5 and 6.
-      const expectedCharts = 4 + syntheticGrid.datasets.length * syntheticGrid.agents.length +
+      // A final-score chart per dataset, 3 aggregate bar charts + IQM, one learning-curve chart
+      // per dataset × agent, one replay-error chart per dataset, Figures 5 and 6.
+      const expectedCharts = syntheticGrid.datasets.length + 4 +
+        syntheticGrid.datasets.length * syntheticGrid.agents.length +
         syntheticGrid.datasets.length + 2;
       assertEquals(canvases.length, expectedCharts, "one canvas per chart");
       for (const canvas of canvases) {
@@ -201,6 +183,102 @@ Deno.test({
           assertOk(labels.some((label) => label.endsWith(` · ${agent}`)), `${id}: ${labels}`);
         }
         assertOk(!labels.some((label) => !/ · \S+$/.test(label)), `${id} blends agents: ${labels}`);
+      }
+
+      // Reference lines: on each dataset's final-score bars and learning curves, the dataset's
+      // random policy, zero return and behaviour (means over its cells, computed here) and
+      // D4RL's expert (100), drawn across the chart by the page and listed in the legend.
+      type Config = { data: { datasets: Record<string, unknown>[] } };
+      const configOf = new Map(
+        (reportData.charts as unknown as { id: string; config: Config }[]).map((chart) => [
+          chart.id,
+          chart.config,
+        ]),
+      );
+      const expectedLines = (dataset: string) => {
+        const recorded = results.filter((r) => r.cell.dataset === dataset).map((r) =>
+          r.references!
+        );
+        const meanOf = (pick: (r: (typeof recorded)[0]) => number) =>
+          recorded.reduce((sum, r) => sum + pick(r), 0) / recorded.length;
+        return [
+          ["randomPolicy", meanOf((r) => r.randomPolicy)],
+          ["zeroReturn", meanOf((r) => r.zeroReturn)],
+          ["datasetBehavior", meanOf((r) => r.datasetBehavior)],
+          ["expert", 100],
+        ] as [keyof typeof referenceLabels, number][];
+      };
+      type Drawn = { kind: string; label: string; value: number; y: number; left: number };
+      const drawnLines = (canvas: Record<string, string>): Drawn[] =>
+        JSON.parse(decode(canvas["data-reference-lines"] ?? "null")) ?? [];
+      const perDataset = canvases.filter((canvas) => canvas["data-dataset"] !== undefined);
+      assertEquals(
+        perDataset.map((canvas) => canvas.id.replace(/-\d+$/, "")).sort(),
+        [
+          ...syntheticGrid.datasets.map(() => "chart-dataset"),
+          ...syntheticGrid.datasets.flatMap(() => syntheticGrid.agents.map(() => "chart-curve")),
+        ].sort(),
+        "a score chart per dataset and a curve per dataset × agent carry their dataset",
+      );
+      for (const canvas of perDataset) {
+        const dataset = canvas["data-dataset"];
+        const expected = expectedLines(dataset);
+        const drawn = drawnLines(canvas);
+        assertEquals(drawn.map((line) => line.kind), expected.map(([kind]) => kind), canvas.id);
+        for (const [kind, value] of expected) {
+          const line = drawn.find((line) => line.kind === kind)!;
+          assertOk(Math.abs(line.value - value) < 1e-9, `${canvas.id} ${kind}: ${line.value}`);
+          assertOk(line.label.startsWith(referenceLabels[kind]), `${canvas.id}: ${line.label}`);
+          if (kind !== "expert") {
+            assertOk(line.label.endsWith(`(${formatNumber(value)})`), line.label);
+          }
+          // In the legend: the chart's datasets hold the line under the same label.
+          const legendEntry = configOf.get(canvas.id)!.data.datasets.find((d) =>
+            d.label === line.label
+          );
+          assertEquals(legendEntry?.reference, line.value, `${canvas.id}: ${line.label} listed`);
+        }
+        // Drawn where the axis puts each value: a higher score lies higher on the canvas,
+        // and every line spans the plot from its left edge, within the canvas.
+        const byValue = [...drawn].sort((a, b) => b.value - a.value);
+        for (let i = 1; i < byValue.length; i++) {
+          assertOk(byValue[i - 1].y < byValue[i].y, `${canvas.id}: lines out of order`);
+        }
+        for (const line of drawn) {
+          assertOk(line.y > 0 && line.y < Number(canvas.height), `${canvas.id}: y ${line.y}`);
+          assertOk(line.left > 0 && line.left < Number(canvas.width) / 3, `${canvas.id}`);
+        }
+      }
+      assertOk(
+        perDataset.some((c) => drawnLines(c)[0].value !== drawnLines(perDataset[0])[0].value),
+        "references differ between datasets (maze2d-medium lost a seed)",
+      );
+      // The per-dataset bars show the table's means.
+      for (const canvas of perDataset.filter((c) => c.id.startsWith("chart-dataset-"))) {
+        const datasets = configOf.get(canvas.id)!.data.datasets;
+        for (const source of syntheticGrid.sources) {
+          const bars = datasets.find((d) => d.label === source)!.data as (number | null)[];
+          syntheticGrid.agents.forEach((agent, i) => {
+            const scores = byEntry.get(`${canvas["data-dataset"]}/${source}/${agent}`)!;
+            const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
+            assertOk(Math.abs(bars[i]! - mean) < 1e-9, `${canvas.id} ${source} ${agent}`);
+          });
+        }
+      }
+      // Aggregates over several datasets draw none, and list none.
+      for (const id of ["chart-family", "chart-level", "chart-suite", "chart-iqm"]) {
+        const canvas = canvases.find((canvas) => canvas.id === id)!;
+        assertEquals(drawnLines(canvas), [], `${id} draws no reference line`);
+        assertOk(!configOf.get(id)!.data.datasets.some((d) => "reference" in d), id);
+      }
+      // What each line is, under the charts that draw them.
+      for (const section of ["table2", "curves"]) {
+        const text = decode(
+          dom.match(new RegExp(`<section id="${section}">.*?</section>`, "s"))?.[0] ?? "",
+        );
+        for (const label of Object.values(referenceLabels)) {
+          assertOk(text.includes(`${label} — `), `${section} explains ${label}`);
+        }
       }
 
       // The cell list shows each run's final score and links its JSON.

@@ -123,6 +123,10 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
       written.markdown,
     );
     assertOk(written.markdown.includes("over 4 seeds per entry"), written.markdown);
+    assertOk(
+      written.markdown.includes("References (D4RL normalisation: random reference 0, expert 100)"),
+      written.markdown,
+    );
     // The terminal gets plain aligned text: no Markdown, narrow, every dataset and source.
     const terminal = written.terminal.split("\n");
     assertOk(!written.terminal.includes("|") && !written.terminal.includes("**"), written.terminal);
@@ -183,6 +187,37 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
         `CSV mean of ${row.dataset}/${row.source}/${row.agent}`,
       );
       assertEquals(Number(row.runs), entryScores.length);
+      // The dataset's references: means over all its cells, computed here from the cell files.
+      const recorded = results.filter((r) => r.cell.dataset === row.dataset).map((r) =>
+        r.references!
+      );
+      const meanOf = (pick: (r: (typeof recorded)[0]) => number) =>
+        recorded.reduce((sum, r) => sum + pick(r), 0) / recorded.length;
+      for (
+        const [column, expected] of [
+          ["reference_random_policy", meanOf((r) => r.randomPolicy)],
+          ["reference_zero_return", meanOf((r) => r.zeroReturn)],
+          ["reference_dataset_behaviour", meanOf((r) => r.datasetBehavior)],
+        ] as const
+      ) {
+        assertOk(
+          Math.abs(Number(row[column]) - expected) < 1e-9 && row[column] !== "",
+          `${row.dataset} ${column}: ${row[column]}, expected ${expected}`,
+        );
+      }
+    }
+    // The fixture's maze2d-medium lacks a seed, so its random-policy reference differs.
+    assertOk(
+      new Set(datasetRows.map((row) => row.reference_random_policy)).size > 1,
+      "references differ per dataset",
+    );
+    // References do not average across datasets: aggregate rows leave them empty.
+    for (const row of csvRows.filter((row) => row.scope !== "dataset")) {
+      assertEquals(
+        [row.reference_random_policy, row.reference_zero_return, row.reference_dataset_behaviour],
+        ["", "", ""],
+        `${row.scope} ${row.group}`,
+      );
     }
     assertOk(
       csvRows.some((row) => row.scope === "family" && row.group === "hopper"),
