@@ -366,13 +366,15 @@ export class Mlp {
         )
       )
     );
+    // Through fresh buffers: TF.js's wasm kernels read a buffer's shape as it
+    // was made, and a single network's bias must be made rank 1 to fuse.
     stack.biases.forEach((bias, layer) =>
       tf.tidy(() => {
         const gathered = tf.concat(
           sources.map(([net, member]) => memberOf(net.biases[layer], member)),
           0,
         );
-        bias.assign(tf.reshape(gathered, bias.shape));
+        bias.assign(tf.tensor(gathered.dataSync(), bias.shape));
       })
     );
     return stack;

@@ -6,8 +6,11 @@
  * paper's U-Net size (features 1024, batch 16, length 16, 25 channels).
  *
  *     deno run --allow-all scripts/gpu_check.ts webgpu [--features 1024] [--batch 16] [--steps 20]
+ *       [--stacks 4,16]
  *
- * Prints the path in use, then one line per step: median and minimum
+ * Also a stack of K seeds' TD3+BC updates (`createStack`, K from `--stacks`):
+ * on a CPU stacking saves little (docs/measurements.md), on a GPU each kernel
+ * does K seeds' work for one launch. Prints the path in use, then one line per step: median and minimum
  * milliseconds over the timed steps (after three warm-up steps, which
  * include shader compilation). Exits with 3 when the backend does not start,
  * saying why, so that the shell script can go on to the next backend.
@@ -32,6 +35,9 @@ function flag(name: string, fallback: number): number {
 const features = flag("features", 1024);
 const unetBatch = flag("batch", 16);
 const steps = flag("steps", 20);
+const stacksAt = args.indexOf("--stacks");
+const stacks = (stacksAt < 0 ? "4,16" : args[stacksAt + 1] ?? "").split(",").filter(Boolean)
+  .map(Number);
 const trajectoryLength = 16;
 
 let path: string;
@@ -84,13 +90,24 @@ function time(name: string, step: () => void): void {
     nextObservations: normals(rng, size * observationDim),
     dones: new Float32Array(size),
   };
-  const agent = td3bc().create({ observationDim, actionDim, seed: 1, preset: "paper" });
+  const context = (seed: number) => ({ observationDim, actionDim, seed, preset: "paper" as const });
+  const agent = td3bc().create(context(1));
   // update() reads its losses back, so each call waits for the device.
   time("TD3+BC update (2 updates per step)", () => {
     agent.update(batch);
     agent.update(batch);
   });
   agent.dispose();
+  // Seeds as a batch dimension: K seeds per kernel, where a GPU should gain most.
+  for (const k of stacks) {
+    const stack = td3bc().createStack!(Array.from({ length: k }, (_, i) => context(i + 1)));
+    const batches = Array.from({ length: k }, () => batch);
+    time(`TD3+BC stack of ${k} (2 updates of ${k} seeds per step; divide by ${k} per seed)`, () => {
+      stack.update(batches);
+      stack.update(batches);
+    });
+    stack.dispose();
+  }
 }
 
 // The denoiser's training step (EDM loss, backward, Adam, EMA); step() reads its loss back.

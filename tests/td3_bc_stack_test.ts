@@ -37,7 +37,7 @@ function contextsOf(seeds: number[], data: Transitions): AgentContext[] {
  * batches: every step's losses and, after training, deterministic and noisy
  * actions, compared bit for bit.
  */
-function compareWithSingleAgents(seeds: number[], steps: number): void {
+function compareWithSingleAgents(seeds: number[], steps: number, tolerance = 0): void {
   const data = pointDataset(20, 4);
   const plugin = td3bc(smallOptions);
   const contexts = contextsOf(seeds, data);
@@ -63,24 +63,44 @@ function compareWithSingleAgents(seeds: number[], steps: number): void {
     const actions = agent.act(probe, 16, true);
     const noisy = agent.act(probe, 16, false);
     agent.dispose();
+    const same = (actual: unknown, expected: unknown, what: string) => {
+      if (tolerance === 0) return assert.deepEqual(actual, expected, what);
+      const [a, b] = [Object.values(actual as object), Object.values(expected as object)];
+      assert.equal(a.length, b.length, what);
+      a.forEach((value: number, i) =>
+        assert.ok(
+          Math.abs(value - b[i]) <= tolerance * Math.max(1, Math.abs(b[i])),
+          `${what}: ${value} against ${b[i]}`,
+        )
+      );
+    };
     losses.forEach((metrics, step) =>
-      assert.deepEqual(stackLosses[step][k], metrics, `member ${k}, step ${step + 1}: losses`)
+      same(stackLosses[step][k], metrics, `member ${k}, step ${step + 1}: losses`)
     );
-    assert.deepEqual(stackActions[k], actions, `member ${k}: actions after ${steps} steps`);
-    assert.deepEqual(stackNoisy[k], noisy, `member ${k}: noisy actions (its own noise stream)`);
+    same(stackActions[k], actions, `member ${k}: actions after ${steps} steps`);
+    same(stackNoisy[k], noisy, `member ${k}: noisy actions (its own noise stream)`);
   });
 }
 
-const sets: KernelSet[] = nativeKernelsAvailable() ? ["blas", "wasm"] : ["wasm"];
+// The fused network kernels (blas and wasm sets) run every member's products
+// and reductions as the single agent does: bit-identical. TF.js's own kernels
+// (the shipped set, as on the cpu and webgpu backends) fuse a single network's
+// bias into its product but add a stack's separately: equal up to rounding.
+const sets: [KernelSet, number][] = [
+  ...(nativeKernelsAvailable() ? [["blas", 0] as [KernelSet, number]] : []),
+  ["wasm", 0],
+  ["shipped", 1e-5],
+];
 
-for (const set of sets) {
-  Deno.test(`td3bc stack [${set} kernels]: each member is bit-identical to its seed's agent alone`, () => {
+for (const [set, tolerance] of sets) {
+  const property = tolerance === 0 ? "bit-identical to" : `within ${tolerance} (relative) of`;
+  Deno.test(`td3bc stack [${set} kernels]: each member is ${property} its seed's agent alone`, () => {
     const active = kernelSet()!;
     setKernelSet(set);
     try {
       const before = tf.memory().numTensors;
-      compareWithSingleAgents([5, 6, 7], 6);
-      compareWithSingleAgents([11], 4);
+      compareWithSingleAgents([5, 6, 7], 6, tolerance);
+      compareWithSingleAgents([11], 4, tolerance);
       assert.equal(tf.memory().numTensors, before, "tensors left after dispose");
     } finally {
       setKernelSet(active);
