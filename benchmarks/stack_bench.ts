@@ -1,14 +1,14 @@
 /**
- * Seeds as a batch dimension: the per-seed cost of a TD3+BC update when K
- * seeds train as one stack (`createStack`, K = 1, 2, 4, 8), against the
- * single agent's update, on each kernel set that runs the fused networks
- * (`blas` where a library is found, `wasm`), beside the PyTorch anchor (one
- * seed, one thread; benchmarks/anchors.ts) timed in the same sitting.
+ * Seeds as a batch dimension: the per-seed cost of a TD3+BC and an IQL update
+ * when K seeds train as one stack (`createStack`, K = 1, 2, 4, 8), against
+ * the single agent's update, on each kernel set that runs the fused networks
+ * (`blas` where a library is found, `wasm`), beside the PyTorch TD3+BC anchor
+ * (one seed, one thread; benchmarks/anchors.ts) timed in the same sitting.
  *
  * Sizes are the anchor's: observation 17, action 6, batch 256 per seed,
- * 256-256 networks. One timed call runs two updates of every member (one
- * critic-only, one with the actor and targets, as the anchor alternates), so
- * a call's time divided by 2K is one seed's update.
+ * 256-256 networks. One timed call runs two updates of every member (for
+ * TD3+BC one critic-only, one with the actor and targets, as the anchor
+ * alternates), so a call's time divided by 2K is one seed's update.
  *
  *     PGD_ANCHOR_DIR=path/to/anchors deno bench --allow-all benchmarks/stack_bench.ts
  *
@@ -29,6 +29,8 @@ import {
 import { Rng } from "../core/rng.ts";
 import type { AgentContext } from "../core/contracts/agent.ts";
 import type { TransitionBatch } from "../core/types.ts";
+import type { AgentPlugin } from "../core/contracts/agent.ts";
+import { iql } from "../plugins/agents/iql.ts";
 import { td3bc } from "../plugins/agents/td3_bc.ts";
 import { type Anchor, anchorMs, explainAnchors, runAnchor } from "./anchors.ts";
 
@@ -65,7 +67,8 @@ const context = (seed: number): AgentContext => ({
 
 /** Per-seed wall-clock and CPU milliseconds of each timed call, by bench name. */
 const samples = new Map<string, { wall: number[]; cpu: number[] }>();
-const rows: [KernelSet, string][] = [];
+/** Bench names in table order, with their agent, kernel set and work. */
+const rows: { agent: string; path: KernelSet; work: string; name: string }[] = [];
 
 /**
  * Benches of `make`'s step, which updates `seeds` seeds twice per call: one
@@ -73,21 +76,22 @@ const rows: [KernelSet, string][] = [];
  * the run, and a drifting load on a shared machine falls on all alike.
  */
 function bench(
+  agent: string,
   path: KernelSet,
-  label: string,
+  work: string,
   seeds: number,
   make: () => () => void,
 ): (pass: number) => void {
-  const name = `TD3+BC ${label} [${path}]`;
+  const name = `${agent} ${work} [${path}]`;
   const times = { wall: [] as number[], cpu: [] as number[] };
   samples.set(name, times);
-  rows.push([path, name]);
+  rows.push({ agent, path, work, name });
   let step: (() => void) | undefined;
   return (pass: number) =>
     Deno.bench({
       name: `${name} (pass ${pass + 1})`,
-      group: `TD3+BC per seed [${path}] (pass ${pass + 1})`,
-      baseline: label === "single agent",
+      group: `${agent} per seed [${path}] (pass ${pass + 1})`,
+      baseline: work === "single agent",
       n: Math.max(4, Math.ceil(24 / seeds)),
       warmup: 2,
       fn: () => {
@@ -105,27 +109,30 @@ function bench(
     });
 }
 
+const agents: [string, () => AgentPlugin][] = [["TD3+BC", () => td3bc()], ["IQL", () => iql()]];
 const passes = 3;
 const registrations: ((pass: number) => void)[] = [];
-for (const path of paths) {
-  registrations.push(bench(path, "single agent", 1, () => {
-    const agent = td3bc().create(context(1));
-    const batch = randomBatch(1);
-    return () => {
-      agent.update(batch);
-      agent.update(batch);
-    };
-  }));
-  for (const k of sizes) {
-    registrations.push(bench(path, `stack of ${k}`, k, () => {
-      const seeds = Array.from({ length: k }, (_, i) => i + 1);
-      const stack = td3bc().createStack!(seeds.map(context));
-      const batches = seeds.map(randomBatch);
+for (const [agent, plugin] of agents) {
+  for (const path of paths) {
+    registrations.push(bench(agent, path, "single agent", 1, () => {
+      const single = plugin().create(context(1));
+      const batch = randomBatch(1);
       return () => {
-        stack.update(batches);
-        stack.update(batches);
+        single.update(batch);
+        single.update(batch);
       };
     }));
+    for (const k of sizes) {
+      registrations.push(bench(agent, path, `stack of ${k}`, k, () => {
+        const seeds = Array.from({ length: k }, (_, i) => i + 1);
+        const stack = plugin().createStack!(seeds.map(context));
+        const batches = seeds.map(randomBatch);
+        return () => {
+          stack.update(batches);
+          stack.update(batches);
+        };
+      }));
+    }
   }
 }
 for (let pass = 0; pass < passes; pass++) for (const register of registrations) register(pass);
@@ -145,24 +152,22 @@ globalThis.addEventListener("unload", () => {
   const lines = [
     `compute path: ${info.path}`,
     `PyTorch TD3+BC update, one seed, one thread (runs: ${runs}): ${torch?.toFixed(2) ?? "-"} ms`,
-    "path | work | per-seed median ms | × single agent | × PyTorch | per-seed CPU median ms | " +
-    "CPU × single agent",
+    "agent | path | work | per-seed median ms | × single agent | × PyTorch TD3+BC | " +
+    "per-seed CPU median ms | CPU × single agent",
   ];
-  for (const path of paths) {
-    const single = samples.get(`TD3+BC single agent [${path}]`)!;
-    const [singleWall, singleCpu] = single.wall.length > 0
-      ? [median(single.wall), median(single.cpu)]
-      : [undefined, undefined];
-    for (const [rowPath, name] of rows) {
-      const times = samples.get(name)!;
-      if (rowPath !== path || times.wall.length === 0) continue;
-      const [wall, cpu] = [median(times.wall), median(times.cpu)];
-      const work = name.replace(/^TD3\+BC /, "").replace(/ \[.*\]$/, "");
-      lines.push(
-        `${path} | ${work} | ${wall.toFixed(2)} | ${ratio(wall, singleWall)} | ` +
-          `${ratio(wall, torch)} | ${cpu.toFixed(2)} | ${ratio(cpu, singleCpu)}`,
-      );
-    }
+  for (const row of rows) {
+    const times = samples.get(row.name)!;
+    const single = samples.get(`${row.agent} single agent [${row.path}]`)!;
+    if (times.wall.length === 0 || single.wall.length === 0) continue;
+    const [wall, cpu] = [median(times.wall), median(times.cpu)];
+    const [singleWall, singleCpu] = [median(single.wall), median(single.cpu)];
+    const versusTorch = row.agent === "TD3+BC" ? ratio(wall, torch) : "-";
+    lines.push(
+      `${row.agent} | ${row.path} | ${row.work} | ${wall.toFixed(2)} | ${
+        ratio(wall, singleWall)
+      } | ` +
+        `${versusTorch} | ${cpu.toFixed(2)} | ${ratio(cpu, singleCpu)}`,
+    );
   }
   console.log(lines.join("\n"));
 });
