@@ -366,15 +366,16 @@ export class Mlp {
         )
       )
     );
-    // Through fresh buffers: TF.js's wasm kernels read a buffer's shape as it
-    // was made, and a single network's bias must be made rank 1 to fuse.
+    // Through a fresh buffer (× 1 is exact): TF.js's wasm kernels read a
+    // buffer's shape as it was made, and a single network's bias must be made
+    // rank 1 to fuse into its product.
     stack.biases.forEach((bias, layer) =>
       tf.tidy(() => {
         const gathered = tf.concat(
           sources.map(([net, member]) => memberOf(net.biases[layer], member)),
           0,
         );
-        bias.assign(tf.tensor(gathered.dataSync(), bias.shape));
+        bias.assign(tf.mul(tf.reshape(gathered, bias.shape), 1));
       })
     );
     return stack;

@@ -10,10 +10,20 @@
  *
  * Also a stack of K seeds' TD3+BC updates (`createStack`, K from `--stacks`):
  * on a CPU stacking saves little (docs/measurements.md), on a GPU each kernel
- * does K seeds' work for one launch. Prints the path in use, then one line per step: median and minimum
- * milliseconds over the timed steps (after three warm-up steps, which
- * include shader compilation). Exits with 3 when the backend does not start,
- * saying why, so that the shell script can go on to the next backend.
+ * does K seeds' work for one launch. `--hidden` and `--agent-batch` shrink the
+ * agent (for a functional run on a software adapter). Prints the path in use,
+ * then one line per step: median and minimum milliseconds over the timed
+ * steps (after three warm-up steps, which include shader compilation). Exits
+ * with 3 when the backend does not start, saying why, so that the shell
+ * script can go on to the next backend.
+ *
+ * Deno's WebGPU has no synchronous read: TF.js's `dataSync` on `webgpu` copies
+ * through an OffscreenCanvas, which Deno lacks, so the agents' `update` and
+ * the denoiser's `step` (which read their losses back) fail there as they
+ * are. On `webgpu` this check therefore defers each such read: `dataSync`
+ * keeps the tensor and returns zeros, and every timed step ends by awaiting
+ * the kept tensors, which waits for the GPU to finish the step's work. The
+ * losses are not used by the arithmetic timed, so the work is the same.
  *
  * @module
  */
@@ -35,6 +45,8 @@ function flag(name: string, fallback: number): number {
 const features = flag("features", 1024);
 const unetBatch = flag("batch", 16);
 const steps = flag("steps", 20);
+const hidden = flag("hidden", 256);
+const agentBatch = flag("agent-batch", 256);
 const stacksAt = args.indexOf("--stacks");
 const stacks = (stacksAt < 0 ? "4,16" : args[stacksAt + 1] ?? "").split(",").filter(Boolean)
   .map(Number);
@@ -59,13 +71,36 @@ if (path.endsWith(", software)") && !Deno.env.get("GPU_CHECK_ALLOW_SOFTWARE")) {
 
 const normals = (rng: Rng, size: number) => Float32Array.from({ length: size }, () => rng.normal());
 
-/** Runs `step` three times untimed, then `steps` times timed; the step must finish its work (read a value back). */
-function time(name: string, step: () => void): void {
-  for (let i = 0; i < 3; i++) step();
+/** Tensors whose synchronous reads were deferred (webgpu only). */
+const deferred: tf.Tensor[] = [];
+if (backend === "webgpu") {
+  tf.Tensor.prototype.dataSync = function (this: tf.Tensor) {
+    deferred.push(tf.keep(tf.clone(this)));
+    return new Float32Array(this.size);
+  } as typeof tf.Tensor.prototype.dataSync;
+}
+
+/** Awaits every deferred read: the device has then finished the work they depend on. */
+async function settle(): Promise<void> {
+  const pending = deferred.splice(0);
+  await Promise.all(pending.map((tensor) => tensor.data()));
+  for (const tensor of pending) tensor.dispose();
+}
+
+/**
+ * Runs `step` three times untimed, then `steps` times timed; the step must
+ * finish its work (read a value back, or leave a deferred read to settle).
+ */
+async function time(name: string, step: () => void): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    step();
+    await settle();
+  }
   const times: number[] = [];
   for (let i = 0; i < steps; i++) {
     const start = performance.now();
     step();
+    await settle();
     times.push(performance.now() - start);
   }
   times.sort((a, b) => a - b);
@@ -78,7 +113,7 @@ function time(name: string, step: () => void): void {
 
 // TD3+BC: two updates per timed call (critic-only, then with actor and targets), halved.
 {
-  const [observationDim, actionDim, size] = [17, 6, 256];
+  const [observationDim, actionDim, size] = [17, 6, agentBatch];
   const rng = new Rng(1);
   const batch: TransitionBatch = {
     size,
@@ -91,21 +126,25 @@ function time(name: string, step: () => void): void {
     dones: new Float32Array(size),
   };
   const context = (seed: number) => ({ observationDim, actionDim, seed, preset: "paper" as const });
-  const agent = td3bc().create(context(1));
+  const plugin = td3bc({ hiddenDims: [hidden, hidden] });
+  const agent = plugin.create(context(1));
   // update() reads its losses back, so each call waits for the device.
-  time("TD3+BC update (2 updates per step)", () => {
+  await time("TD3+BC update (2 updates per step)", () => {
     agent.update(batch);
     agent.update(batch);
   });
   agent.dispose();
   // Seeds as a batch dimension: K seeds per kernel, where a GPU should gain most.
   for (const k of stacks) {
-    const stack = td3bc().createStack!(Array.from({ length: k }, (_, i) => context(i + 1)));
+    const stack = plugin.createStack!(Array.from({ length: k }, (_, i) => context(i + 1)));
     const batches = Array.from({ length: k }, () => batch);
-    time(`TD3+BC stack of ${k} (2 updates of ${k} seeds per step; divide by ${k} per seed)`, () => {
-      stack.update(batches);
-      stack.update(batches);
-    });
+    await time(
+      `TD3+BC stack of ${k} (2 updates of ${k} seeds per step; divide by ${k} per seed)`,
+      () => {
+        stack.update(batches);
+        stack.update(batches);
+      },
+    );
     stack.dispose();
   }
 }
@@ -131,7 +170,7 @@ function time(name: string, step: () => void): void {
     }),
     3,
   );
-  time(`U-Net step F=${features} batch ${unetBatch} length ${trajectoryLength}`, () => {
+  await time(`U-Net step F=${features} batch ${unetBatch} length ${trajectoryLength}`, () => {
     trainer.step();
   });
 }
