@@ -23,6 +23,7 @@ const smallOptions = {
 testOnKernelSets("iql stack", (tolerance) => {
   compareStackWithSingleAgents(iql(smallOptions), [5, 6, 7], 5, tolerance);
   compareStackWithSingleAgents(iql(smallOptions), [11], 3, tolerance);
+  compareStackWithSingleAgents(iql(smallOptions), [2, 3], 3, tolerance, 7);
 });
 
 Deno.test("iql stack: checks its members and batches", () => {

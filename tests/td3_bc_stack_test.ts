@@ -21,6 +21,7 @@ const smallOptions = {
 testOnKernelSets("td3bc stack", (tolerance) => {
   compareStackWithSingleAgents(td3bc(smallOptions), [5, 6, 7], 6, tolerance);
   compareStackWithSingleAgents(td3bc(smallOptions), [11], 4, tolerance);
+  compareStackWithSingleAgents(td3bc(smallOptions), [2, 3], 4, tolerance, 7);
 });
 
 Deno.test("td3bc stack: checks its members and batches", () => {
