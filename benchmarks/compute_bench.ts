@@ -45,6 +45,7 @@ import {
   tf,
 } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
+import { type Anchor, anchorMs, explainAnchors, runAnchor } from "./anchors.ts";
 import type { PolicyView, TransitionBatch } from "../core/types.ts";
 import type { AgentPlugin } from "../core/contracts/agent.ts";
 import { td3bc } from "../plugins/agents/td3_bc.ts";
@@ -63,7 +64,6 @@ const paths: KernelSet[] = nativeKernelsAvailable()
   : ["wasm", "shipped"];
 const env = (name: string) => Deno.env.get(name)?.toLowerCase();
 const runShippedSteps = env("PGD_BENCH_SHIPPED") !== "off";
-const anchorDir = Deno.env.get("PGD_ANCHOR_DIR");
 
 // ---------------------------------------------------------------------------
 // Timings kept here, so that the closing table can show medians and ratios.
@@ -90,48 +90,16 @@ function median(values: number[]): number {
 }
 
 // ---------------------------------------------------------------------------
-// PyTorch anchors, run before the benches and again after them: on a shared
-// machine the load drifts, so each ratio uses the faster of the two runs.
-
-interface Anchor {
-  script: string;
-  args: string[];
-  /** Median milliseconds of each run. */
-  runs: number[];
-}
+// PyTorch anchors (benchmarks/anchors.ts), run before the benches and again after them.
 
 const anchors: Record<string, Anchor> = {
   td3bc: { script: "torch_td3bc_step.py", args: ["1"], runs: [] },
   unet64: { script: "torch_unet_step.py", args: ["64", "32", "16", "25"], runs: [] },
   unet128: { script: "torch_unet_step.py", args: ["128", "32", "16", "25"], runs: [] },
 };
-const runAnchors = env("PGD_BENCH_ANCHORS") !== "off" && anchorDir !== undefined;
-if (!anchorDir) {
-  console.error(
-    "anchors: PGD_ANCHOR_DIR is not set, so the PyTorch runs are skipped (ratios read -)",
-  );
-}
+explainAnchors();
 
-function runAnchor(anchor: Anchor): void {
-  const python = Deno.env.get("PGD_ANCHOR_PYTHON") ?? "/usr/bin/python3";
-  try {
-    const { success, stdout, stderr } = new Deno.Command(python, {
-      args: [anchorDir!.replace(/\/?$/, "/") + anchor.script, ...anchor.args],
-      stdout: "piped",
-      stderr: "piped",
-    }).outputSync();
-    const match = /median=([\d.]+)/.exec(new TextDecoder().decode(stdout));
-    if (success && match) anchor.runs.push(Number(match[1]));
-    else {
-      const message = new TextDecoder().decode(stderr).trim().slice(-300);
-      console.error(`anchor ${anchor.script}: ${message}`);
-    }
-  } catch (error) {
-    console.error(`anchor ${anchor.script} did not run: ${(error as Error).message}`);
-  }
-}
-
-if (runAnchors) { for (const anchor of Object.values(anchors)) runAnchor(anchor); }
+for (const anchor of Object.values(anchors)) runAnchor(anchor);
 
 // ---------------------------------------------------------------------------
 // The product's own training steps at the anchors' sizes.
@@ -328,13 +296,13 @@ trainingBench(
 );
 
 globalThis.addEventListener("unload", () => {
-  if (runAnchors) { for (const anchor of Object.values(anchors)) runAnchor(anchor); }
+  for (const anchor of Object.values(anchors)) runAnchor(anchor);
   const lines = [
     `compute path: ${info.path}`,
     "work | path | median ms | min ms | × PyTorch (median)",
   ];
   for (const [group, anchor] of anchorRows) {
-    const torch = anchor && anchor.runs.length > 0 ? Math.min(...anchor.runs) : undefined;
+    const torch = anchor && anchorMs(anchor);
     if (anchor) {
       const runs = anchor.runs.map((ms) => ms.toFixed(2)).join(", ") || "not run";
       lines.push(`${group} | torch (runs: ${runs}) | ${torch?.toFixed(2) ?? "-"} | - | 1.00`);

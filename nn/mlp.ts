@@ -50,6 +50,20 @@ export interface ApplyOptions {
    * member's forward and backward products would be wasted.
    */
   member?: number;
+  /**
+   * Run only the members `start … start + count − 1`, as an ensemble of
+   * `count` (output `[count, batch, outputDim]`; a rank-3 input holds `count`
+   * inputs): a stack of seeds' twin critics reads every seed's Q₁ alone.
+   */
+  members?: MemberRange;
+}
+
+/** A run of consecutive members of an ensemble. */
+export interface MemberRange {
+  /** First member. */
+  start: number;
+  /** Number of members. */
+  count: number;
 }
 
 /** A forward pass kept for one backward pass (see {@link Mlp.forward}). */
@@ -144,11 +158,18 @@ export class Mlp {
    * to the input when `inputGradient` is set).
    */
   apply(input: tf.Tensor, options: ApplyOptions = {}): tf.Tensor {
+    if (options.member !== undefined && options.members !== undefined) {
+      throw new Error("Mlp.apply: give 'member' or 'members', not both");
+    }
+    const range = options.member !== undefined
+      ? { start: options.member, count: 1 }
+      : options.members;
     return this.#run(
       input,
       options.inputGradient ?? false,
       options.parameterGradient ?? true,
-      options.member,
+      range,
+      options.members === undefined,
     );
   }
 
@@ -194,23 +215,36 @@ export class Mlp {
     };
   }
 
-  /** The output without gradient bookkeeping, for acting and targets. */
-  predict(input: tf.Tensor): tf.Tensor {
-    return this.#run(input, false, false);
+  /**
+   * The output without gradient bookkeeping, for acting and targets; with
+   * `member`, that member's output alone, as a single network's
+   * (`[batch, outputDim]`).
+   */
+  predict(input: tf.Tensor, member?: number): tf.Tensor {
+    return this.#run(
+      input,
+      false,
+      false,
+      member === undefined ? undefined : {
+        start: member,
+        count: 1,
+      },
+    );
   }
 
   #run(
     input: tf.Tensor,
     inputGradient: boolean,
     parameters: boolean,
-    member?: number,
+    range?: MemberRange,
+    singleMember = true,
   ): tf.Tensor {
     const { inputDim, outputDim, ensembleSize } = this.spec;
-    const batch = this.#checkInput(input, member);
+    const batch = this.#checkInput(input, range, singleMember);
     let hidden =
       (input.rank === 2 ? tf.reshape(input, [1, batch, inputDim]) : input) as tf.Tensor3D;
-    const { weights, biases } = member === undefined ? this : this.#memberParameters(member);
-    const single = ensembleSize === 1 || member !== undefined;
+    const { weights, biases } = range === undefined ? this : this.#memberParameters(range);
+    const single = ensembleSize === 1 || (range !== undefined && singleMember);
     if (fusedMlpAvailable()) {
       const output = fusedMlp(hidden, weights, biases, { input: inputGradient, parameters });
       return single ? tf.reshape(output, [batch, outputDim]) : output;
@@ -228,25 +262,34 @@ export class Mlp {
     return single ? tf.reshape(hidden, [batch, outputDim]) : hidden;
   }
 
-  /** One member's weights `[1, in, out]` and biases `[1, 1, out]` (copies). */
-  #memberParameters(member: number): { weights: tf.Tensor3D[]; biases: tf.Tensor[] } {
+  /** The weights `[count, in, out]` and biases `[count, 1, out]` of a run of members (copies). */
+  #memberParameters(range: MemberRange): { weights: tf.Tensor3D[]; biases: tf.Tensor[] } {
     const { ensembleSize } = this.spec;
-    if (!Number.isInteger(member) || member < 0 || member >= ensembleSize) {
-      throw new Error(`Mlp: member ${member} does not exist (ensemble of ${ensembleSize})`);
+    const { start, count } = range;
+    if (
+      !Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 ||
+      start + count > ensembleSize
+    ) {
+      throw new Error(
+        count === 1
+          ? `Mlp: member ${start} does not exist (ensemble of ${ensembleSize})`
+          : `Mlp: members ${start}…${start + count - 1} do not exist (ensemble of ${ensembleSize})`,
+      );
     }
     const pick = (tensor: tf.Tensor) =>
-      tf.slice(tensor.rank === 1 ? tf.reshape(tensor, [1, 1, -1]) : tensor, member, 1);
+      tf.slice(tensor.rank === 1 ? tf.reshape(tensor, [1, 1, -1]) : tensor, start, count);
     return {
       weights: this.weights.map((weight) => pick(weight) as tf.Tensor3D),
       biases: this.biases.map(pick),
     };
   }
 
-  #checkInput(input: tf.Tensor, member?: number): number {
+  #checkInput(input: tf.Tensor, range?: MemberRange, singleMember = true): number {
     const { inputDim, ensembleSize } = this.spec;
+    // One member run as a single network reads a rank-2 input; a run of members, one input each.
+    const members = range === undefined ? ensembleSize : singleMember ? 0 : range.count;
     const ok = input.shape[input.rank - 1] === inputDim &&
-      (input.rank === 2 ||
-        (input.rank === 3 && input.shape[0] === ensembleSize && member === undefined));
+      (input.rank === 2 || (input.rank === 3 && input.shape[0] === members));
     if (!ok) {
       throw new Error(
         `Mlp: input of shape [${input.shape}] does not fit: expected [batch, ${inputDim}]` +
@@ -280,6 +323,62 @@ export class Mlp {
     const copy = new Mlp({ ...this.spec, seed: 0, name: name ?? "copy" });
     copy.copyFrom(this);
     return copy;
+  }
+
+  /**
+   * A new ensemble whose member `i` is a copy of member `sources[i][1]` of
+   * network `sources[i][0]` (all of one shape): a stack of seeds' networks,
+   * each member starting exactly where it would start alone. Of one source it
+   * is a single network, shaped as that member alone.
+   */
+  static gather(sources: readonly (readonly [Mlp, number])[], name?: string): Mlp {
+    if (sources.length === 0) throw new Error("Mlp.gather: no members to gather");
+    const { inputDim, hiddenDims, outputDim } = sources[0][0].spec;
+    for (const [net, member] of sources) {
+      const spec = net.spec;
+      if (
+        spec.inputDim !== inputDim || spec.outputDim !== outputDim ||
+        !tf.util.arraysEqual([...spec.hiddenDims], [...hiddenDims])
+      ) {
+        throw new Error("Mlp.gather: the networks differ in shape");
+      }
+      if (!Number.isInteger(member) || member < 0 || member >= spec.ensembleSize) {
+        throw new Error(`Mlp.gather: member ${member} does not exist`);
+      }
+    }
+    const stack = new Mlp({
+      inputDim,
+      hiddenDims,
+      outputDim,
+      ensembleSize: sources.length,
+      seed: 0,
+      name: name ?? "stack",
+    });
+    const memberOf = (tensor: tf.Tensor, member: number) =>
+      tensor.rank === 1 ? tf.reshape(tensor, [1, 1, -1]) : tf.slice(tensor, member, 1);
+    stack.weights.forEach((weight, layer) =>
+      tf.tidy(() =>
+        weight.assign(
+          tf.concat(
+            sources.map(([net, member]) => memberOf(net.weights[layer], member)),
+            0,
+          ) as tf.Tensor3D,
+        )
+      )
+    );
+    // Through a fresh buffer (× 1 is exact): TF.js's wasm kernels read a
+    // buffer's shape as it was made, and a single network's bias must be made
+    // rank 1 to fuse into its product.
+    stack.biases.forEach((bias, layer) =>
+      tf.tidy(() => {
+        const gathered = tf.concat(
+          sources.map(([net, member]) => memberOf(net.biases[layer], member)),
+          0,
+        );
+        bias.assign(tf.mul(tf.reshape(gathered, bias.shape), 1));
+      })
+    );
+    return stack;
   }
 
   /** Frees the parameters. */

@@ -295,3 +295,44 @@ Deno.test("Mlp.forward's backward gives autodiff's parameter gradients, with and
     }
   }
 });
+
+Deno.test("Mlp.gather copies the chosen members exactly; a run of members computes as they do", () => {
+  const before = tf.memory().numTensors;
+  const spec = { inputDim: 3, hiddenDims: [5], outputDim: 2 };
+  const single = new Mlp({ ...spec, seed: 1 });
+  const pair = new Mlp({ ...spec, ensembleSize: 2, seed: 2 });
+  const stack = Mlp.gather([[pair, 1], [single, 0], [pair, 0]]);
+  assert.equal(stack.spec.ensembleSize, 3);
+  const member = (net: Mlp, index: number) =>
+    net.variables.map((v) =>
+      tf.tidy(() => Array.from((v.rank === 1 ? v : tf.slice(v, index, 1)).dataSync()))
+    );
+  assert.deepEqual(member(stack, 0), member(pair, 1));
+  assert.deepEqual(member(stack, 1), member(single, 0));
+  assert.deepEqual(member(stack, 2), member(pair, 0));
+  // One source gives a single network, shaped as one alone.
+  const lone = Mlp.gather([[pair, 1]]);
+  assert.equal(lone.spec.ensembleSize, 1);
+  assert.deepEqual(lone.biases.map((b) => b.shape), single.biases.map((b) => b.shape));
+  assert.deepEqual(member(lone, 0), member(pair, 1));
+
+  tf.tidy(() => {
+    const inputs = randomTensor([3, 4, 3], 5);
+    const all = stack.predict(inputs).arraySync() as number[][][];
+    const run = stack.apply(tf.slice(inputs, 1, 2), { members: { start: 1, count: 2 } });
+    assert.deepEqual(run.shape, [2, 4, 2]);
+    assert.deepEqual(run.arraySync(), all.slice(1, 3));
+    const one = stack.predict(tf.squeeze(tf.slice(inputs, 2, 1), [0]), 2);
+    assert.deepEqual(one.arraySync(), all[2]);
+  });
+  tf.tidy(() =>
+    assert.throws(
+      () => stack.apply(randomTensor([2, 4, 3], 1), { members: { start: 2, count: 2 } }),
+      /members 2…3 do not exist/,
+    )
+  );
+  const wider = new Mlp({ ...spec, outputDim: 3, seed: 1 });
+  assert.throws(() => Mlp.gather([[single, 0], [wider, 0]]), /differ in shape/);
+  for (const net of [single, pair, stack, lone, wider]) net.dispose();
+  assert.equal(tf.memory().numTensors, before, "tensors left after dispose");
+});

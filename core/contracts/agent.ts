@@ -46,6 +46,32 @@ export interface Agent extends PolicyView {
   dispose(): void;
 }
 
+/** One member of an {@link AgentStack}: it acts and reads as its agent alone would. */
+export interface StackMember extends PolicyView {
+  /** As {@link Agent.act}, for this member's policy and with this member's noise. */
+  act(observations: Float32Array, count: number, deterministic: boolean): Float32Array;
+}
+
+/**
+ * Agents of one plugin for several seeds, trained as one stacked computation
+ * (seeds as a batch dimension): parameters, optimiser state and target
+ * networks are stacked, and each member learns what its agent alone would
+ * learn from the same batches (its own initialisation and randomness, from
+ * its own context's seed).
+ */
+export interface AgentStack {
+  /** Number of members (seeds). */
+  readonly size: number;
+  /** The members' training schedule (one for all: they share the preset and options). */
+  readonly schedule: AgentSchedule;
+  /** One gradient step of every member, member `k` on `batches[k]`; each member's metrics. */
+  update(batches: readonly TransitionBatch[]): Record<string, number>[];
+  /** Member `index`'s policy. */
+  member(index: number): StackMember;
+  /** Frees every tensor the stack holds. */
+  dispose(): void;
+}
+
 /** An agent plugin: `name` plus `create`, made by a factory that takes the agent's options. */
 export interface AgentPlugin {
   /** Plugin name, e.g. `td3bc`. */
@@ -54,6 +80,11 @@ export interface AgentPlugin {
   options: Record<string, unknown>;
   /** Makes a fresh agent. */
   create(context: AgentContext): Agent;
+  /**
+   * Makes one stack of fresh agents, one per context (same dimensions and
+   * preset, their own seeds), where the plugin can train seeds stacked.
+   */
+  createStack?(contexts: readonly AgentContext[]): AgentStack;
 }
 
 /** The shape every agent plugin must have; checked when a plugin is loaded. */

@@ -36,6 +36,7 @@ import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
 import { variableFrom } from "../../nn/flat.ts";
+import { IqlStack } from "./iql_stack.ts";
 
 /**
  * Training schedule per preset. `paper` is the paper's (1M steps, 16
@@ -386,12 +387,25 @@ class IqlAgent implements Agent {
   }
 }
 
-/** The IQL agent plugin; `options` are validated against {@link iqlOptionsSchema}. */
+/**
+ * The IQL agent plugin; `options` are validated against
+ * {@link iqlOptionsSchema}. `createStack` trains several seeds as one stack
+ * (iql_stack.ts), each member bit-identical to its agent alone.
+ */
 export function iql(options?: unknown): AgentPlugin {
   const parsed = parseOptions(options);
   return {
     name: "iql",
     options: parsed as Record<string, unknown>,
     create: (context: AgentContext) => new IqlAgent(context, parsed),
+    createStack: (contexts: readonly AgentContext[]) => {
+      const preset = contexts[0]?.preset ?? "paper";
+      return new IqlStack(
+        contexts,
+        parsed,
+        { ...iqlSchedules[preset], ...parsed.schedule },
+        parsed.hiddenDims ?? iqlHiddenDims[preset],
+      );
+    },
   };
 }

@@ -30,6 +30,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { Td3bcStack } from "./td3_bc_stack.ts";
 
 /**
  * Training schedule per preset. `paper` is the paper's (1M steps, 16
@@ -319,12 +320,29 @@ class Td3bcAgent implements Agent {
   }
 }
 
-/** The TD3+BC agent plugin; `options` are validated against {@link td3bcOptionsSchema}. */
+/**
+ * The TD3+BC agent plugin; `options` are validated against
+ * {@link td3bcOptionsSchema}. `createStack` trains several seeds as one
+ * stack (td3_bc_stack.ts), each member bit-identical to its agent alone.
+ */
 export function td3bc(options?: unknown): AgentPlugin {
   const parsed = parseOptions(options);
   return {
     name: "td3bc",
     options: parsed as Record<string, unknown>,
     create: (context: AgentContext) => new Td3bcAgent(context, parsed),
+    createStack: (contexts: readonly AgentContext[]) => {
+      if (parsed.criticUpdatesPerStep !== 1) {
+        // The stack's update holds one critic update; the authors' count is not stacked yet.
+        throw new Error("td3bc stack: criticUpdatesPerStep other than 1 runs unstacked only");
+      }
+      const preset = contexts[0]?.preset ?? "paper";
+      return new Td3bcStack(
+        contexts,
+        parsed,
+        { ...td3bcSchedules[preset], ...parsed.schedule },
+        parsed.hiddenDims ?? td3bcHiddenDims[preset],
+      );
+    },
   };
 }
