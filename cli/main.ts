@@ -28,6 +28,7 @@ import {
 import { gridProgress } from "./progress.ts";
 import { tableColumns } from "./terminal.ts";
 import {
+  assertSameShard,
   markedEvents,
   planShard,
   scaleOutCommands,
@@ -148,6 +149,7 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
   for (const agent of config.agents) registry.agent(agent, config.agentOptions[agent]);
   for (const dataset of config.datasets) registry.environmentFor(dataset);
   const shard = planShard(config, flags);
+  await assertSameShard(config.out, shard);
   const progress = gridProgress(Boolean(flags.verbose));
   progress.log(shard.message);
   const marked = markedEvents(config, shard, progress);

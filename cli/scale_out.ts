@@ -22,6 +22,8 @@ import { type MarkedEvents, readStatus, renderStatus, withCellMarkers } from "..
 import { ResultStore } from "../core/store.ts";
 import { cellId } from "../core/results.ts";
 import { UserError } from "../core/errors.ts";
+import { readJsonIfExists } from "../core/files.ts";
+import { join } from "../core/paths.ts";
 import { writeReports } from "../reports/mod.ts";
 import { tableColumns } from "./terminal.ts";
 
@@ -88,6 +90,28 @@ export function planShard(
     manifest: { shard: { index: shard.index, count: shard.count, origin: shard.origin } },
     message: `${describeShard(shard)}: ${cells.length} of ${all.length} cells${sizes}`,
   };
+}
+
+/**
+ * Refuses to run into a result folder that holds another shard of the grid
+ * (its `run.json` names the shard): a Slurm task resubmitted alone with
+ * `--array=K` sees an array of one, so without the shard count it would run
+ * the whole grid into shard K's folder.
+ */
+export async function assertSameShard(out: string, plan: ShardPlan): Promise<void> {
+  const previous = (await readJsonIfExists(join(out, "run.json"))) as
+    | { shard?: { index: number; count: number } }
+    | undefined;
+  const before = previous?.shard;
+  if (!before) return;
+  const now = plan.shard;
+  if (now && now.index === before.index && now.count === before.count) return;
+  throw new UserError(
+    `${out} holds shard ${before.index} of ${before.count} (its run.json), but this run is ` +
+      (now ? `shard ${now.index} of ${now.count}` : "the whole grid") +
+      `: pass --shard-count ${before.count} (PGD_SHARD_COUNT=${before.count} for the Slurm ` +
+      "example), or use another --out",
+  );
 }
 
 /**

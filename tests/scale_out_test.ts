@@ -6,7 +6,7 @@
  * status view reads it all from the files; the Slurm scripts and the
  * Kubernetes manifests are well formed.
  */
-import { assertEquals, assertOk } from "./assert.ts";
+import { assertEquals, assertOk, assertRejects } from "./assert.ts";
 // deno-lint-ignore no-import-prefix -- test-only YAML parser, kept out of the project's imports
 import { parseAllDocuments } from "npm:yaml@2.9.1";
 // deno-lint-ignore no-import-prefix -- test-only Kubernetes schemas (from the OpenAPI spec)
@@ -20,7 +20,8 @@ import { shardOf } from "../core/shard.ts";
 import { markerPath, markFailed, markRunning, readStatus, renderStatus } from "../core/status.ts";
 import { ResultStore } from "../core/store.ts";
 import { join } from "../core/paths.ts";
-import { planShard } from "../cli/scale_out.ts";
+import { assertSameShard, planShard } from "../cli/scale_out.ts";
+import { UserError } from "../core/errors.ts";
 import { childEnv, resultsOf } from "./fixtures/cli_run.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -272,6 +273,31 @@ Deno.test("planShard: the cells of the shard the environment names, and the mani
   const whole = planShard(config, {}, {});
   assertEquals(whole.cells.length, 16);
   assertEquals(whole.shard, undefined);
+});
+
+Deno.test("a folder holding one shard refuses another shard or the whole grid, naming the count", async () => {
+  const config = parseGridConfig({ seeds: 8, sources: ["real"], agents: ["td3bc", "iql"] });
+  const out = await Deno.makeTempDir({ prefix: "pgd-shard-folder-" });
+  try {
+    const task = (id: string, count: string) =>
+      planShard(config, {}, { SLURM_ARRAY_TASK_ID: id, SLURM_ARRAY_TASK_COUNT: count });
+    await assertSameShard(out, task("0", "1")); // no run.json yet: anything goes
+    await Deno.writeTextFile(`${out}/run.json`, JSON.stringify(task("0", "3").manifest));
+    await assertSameShard(out, task("0", "3"));
+    // `sbatch --array=0` alone: an array of one task, whose one shard is the whole grid.
+    await assertRejects(
+      () => assertSameShard(out, task("0", "1")),
+      UserError,
+      "holds shard 0 of 3 (its run.json), but this run is shard 0 of 1: pass --shard-count 3",
+    );
+    await assertRejects(
+      () => assertSameShard(out, planShard(config, {}, {})),
+      UserError,
+      "but this run is the whole grid",
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
 Deno.test("examples: the Slurm scripts parse, the array counts from 0 and the merge waits for it", async () => {
