@@ -107,7 +107,11 @@ export class WorkerProcess {
       if (!message) {
         if (line.trim()) onLine(line);
       } else if (message.type === "liveness") {
-        await this.post({ type: "alive", id: message.id, alive: processAlive(message.pid) ?? null });
+        await this.post({
+          type: "alive",
+          id: message.id,
+          alive: processAlive(message.pid) ?? null,
+        });
       } else yield message;
     }
   }
@@ -164,7 +168,9 @@ export class PluginHost {
       }
     }
     const status = await this.#process.close();
-    throw new Error(`plugin host exited with code ${status.code} before answering '${message.type}'`);
+    throw new Error(
+      `plugin host exited with code ${status.code} before answering '${message.type}'`,
+    );
   }
 
   /** Loads the plugins and checks every name and option of `request`; returns every plugin. */

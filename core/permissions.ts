@@ -56,6 +56,8 @@ export function workerEnvironment(grants: readonly string[]): Record<string, str
   if (grants.includes("env")) return undefined;
   const granted = grants.filter((grant) => grant.startsWith("env="))
     .flatMap((grant) => grant.slice(4).split(","));
+  // A process a plugin may start is found on the PATH.
+  if (grants.some((grant) => /^run(=|$)/.test(grant))) granted.push("PATH");
   // A name ending in `*` (PGD_*) stands for every name with that prefix.
   const names = [...workerEnvironmentNames, ...granted];
   const allowed = (name: string) =>
@@ -133,9 +135,7 @@ export function packageFolders(root = projectRoot()): string[] {
  * fetched, not read.
  */
 export function pluginFolders(plugins: readonly string[]): string[] {
-  return plugins.filter((plugin) => !isUrlPlugin(plugin)).map((plugin) =>
-    dirname(resolve(plugin))
-  );
+  return plugins.filter((plugin) => !isUrlPlugin(plugin)).map((plugin) => dirname(resolve(plugin)));
 }
 
 /** Whether a plugin specifier is a URL (`https:`, `jsr:`, …) rather than a path. */
@@ -178,12 +178,17 @@ export function permissionFlags(access: WorkerAccess): string[] {
     const value = match[2]?.slice(1);
     for (const item of value === undefined ? [undefined] : value.split(",")) {
       // Paths are resolved here, where the user's working folder is known.
-      add(kind, item !== undefined && ["read", "write", "ffi"].includes(kind) ? resolve(item) : item);
+      add(
+        kind,
+        item !== undefined && ["read", "write", "ffi"].includes(kind) ? resolve(item) : item,
+      );
     }
   }
   const flags = ["--no-prompt"];
   for (const [kind, values] of lists) {
-    flags.push(values === "all" ? `--allow-${kind}` : `--allow-${kind}=${unique(values).join(",")}`);
+    flags.push(
+      values === "all" ? `--allow-${kind}` : `--allow-${kind}=${unique(values).join(",")}`,
+    );
   }
   if (!lists.has("import") && !lists.has("net")) flags.push("--deny-import");
   return flags;

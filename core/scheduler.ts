@@ -10,7 +10,7 @@ import { cellIdentity, configurationChanges, identityHash } from "./cell.ts";
 import { UserError } from "./errors.ts";
 import { groupCells, planCells } from "./plan.ts";
 import type { DatasetFile, ToWorker } from "./protocol.ts";
-import { PluginHost, WorkerProcess, workerAccess } from "./host.ts";
+import { PluginHost, workerAccess, WorkerProcess } from "./host.ts";
 import { cellId, type CellKey, cellPath } from "./results.ts";
 import { ResultStore } from "./store.ts";
 import { describeIdentity, identityKey } from "./datasets.ts";
@@ -100,7 +100,10 @@ async function runWithHost(
     cacheDir: config.cacheDir,
     preset: config.preset,
   };
-  const identities = await host.identify([...new Set(cells.map((cell) => cell.dataset))], datasetOptions);
+  const identities = await host.identify(
+    [...new Set(cells.map((cell) => cell.dataset))],
+    datasetOptions,
+  );
   for (const [dataset, identity] of Object.entries(identities)) {
     events.log(describeIdentity(dataset, identity));
   }
@@ -149,7 +152,10 @@ async function runWithHost(
   }
 
   const datasets: Record<string, DatasetFile> = {};
-  const records = await host.resolve([...new Set(pending.map((cell) => cell.dataset))], datasetOptions);
+  const records = await host.resolve(
+    [...new Set(pending.map((cell) => cell.dataset))],
+    datasetOptions,
+  );
   for (const [dataset, record] of Object.entries(records)) {
     datasets[dataset] = { path: record.path, identity: identities[dataset] };
   }

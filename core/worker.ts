@@ -124,7 +124,9 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
         try {
           send(await answer(message, load));
         } catch (error) {
-          send(fatal(error, message.type === "inspect" ? message.request.plugins : message.plugins));
+          send(
+            fatal(error, message.type === "inspect" ? message.request.plugins : message.plugins),
+          );
         }
         continue;
       }
