@@ -115,8 +115,8 @@ Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the r
     const args = smokeGrid(
       out,
       "--plugin=./tests/fixtures/crash_once_source.ts",
-      // Killing its own process is a subprocess permission, granted here.
-      "--plugin-allow=run",
+      // Killing its own process and writing its marker are granted here.
+      `--plugin-allow=run,write=${markers}`,
       "--sources=crash-once,real",
       "--seeds=2",
     );
