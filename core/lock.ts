@@ -86,8 +86,9 @@ export function processAlive(pid: number): boolean | undefined {
     return undefined;
   }
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    // A zombie (state Z, or X while it is reaped) has exited; only its parent has not looked yet.
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
   } catch {
     return false;
   }
