@@ -34,7 +34,9 @@ import type { PluginEntry } from "./registry.ts";
 
 /** The folders and grants a worker of this grid gets. */
 export function workerAccess(
-  config: Pick<GridConfig, "out" | "cacheDir" | "dataDirs" | "plugins" | "pluginAllow">,
+  config:
+    & Pick<GridConfig, "out" | "cacheDir" | "dataDirs" | "plugins" | "pluginAllow">
+    & Partial<Pick<GridConfig, "backend">>,
 ): WorkerAccess {
   const root = projectRoot();
   const out = resolve(config.out);
@@ -50,7 +52,8 @@ export function workerAccess(
     ],
     write: [out, cache],
     ffi: locateBlas(),
-    grants: config.pluginAllow,
+    // The tensorflow backend is a native Node-API addon: FFI in whole, as the user chose it.
+    grants: config.backend === "tensorflow" ? [...config.pluginAllow, "ffi"] : config.pluginAllow,
   };
 }
 

@@ -18,14 +18,21 @@ export async function moduleCache(prefix: string): Promise<string> {
   return cacheDir;
 }
 
-/** The CLI with `args` on `cacheDir`, its output piped. */
+/** The CLI with `args` on `cacheDir` (none for `""`), its output piped. */
 export function cli(
   cacheDir: string,
   args: string[],
   env: Record<string, string> = {},
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", main, ...args, "--cache-dir", cacheDir],
+    args: [
+      "run",
+      "--allow-all",
+      "--quiet",
+      main,
+      ...args,
+      ...(cacheDir ? ["--cache-dir", cacheDir] : []),
+    ],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", CI: "1", ...env },

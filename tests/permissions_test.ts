@@ -14,7 +14,7 @@ import {
 } from "../core/permissions.ts";
 import { workerAccess } from "../core/host.ts";
 import { parseGridConfig } from "../core/config.ts";
-import { cellFiles, moduleCache, run, smokeGrid } from "./grid_helpers.ts";
+import { cellFiles, cli, moduleCache, run, smokeGrid } from "./grid_helpers.ts";
 
 const cacheDir = await moduleCache("pgd-permissions-cache-");
 const plugin = "--plugin=./tests/fixtures/plugins/overreaching.ts";
@@ -155,5 +155,56 @@ Deno.test("config: a grid file's data folder that does not exist is one line nam
     );
   } finally {
     await Deno.remove(folder, { recursive: true });
+  }
+});
+
+Deno.test("permissions: a plugin module loads only in worker processes, never in the main process", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-announcing-" });
+  try {
+    const child = cli(
+      cacheDir,
+      smokeGrid(out, "--plugin=./tests/fixtures/plugins/announcing.ts", "--sources=announcing"),
+    );
+    const { code, stdout, stderr } = await child.output();
+    const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    assertEquals(code, 0, output);
+    const loaders = [...output.matchAll(/plugin loaded in process (\d+)/g)].map((m) =>
+      Number(m[1])
+    );
+    // The contract check (a plugin host) and the cell's worker.
+    assertOk(loaders.length >= 2, output);
+    assertOk(!loaders.includes(child.pid), `loaded in the main process ${child.pid}:\n${output}`);
+    assertEquals((await cellFiles(out)).length, 1);
+    // `plugins` checks and lists it through a worker too.
+    const listed = cli("", ["plugins", "--plugin=./tests/fixtures/plugins/announcing.ts"]);
+    const result = await listed.output();
+    const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+    assertEquals(result.code, 0, text);
+    assertOk(/source\s+announcing\s+\.\/tests\/fixtures\/plugins\/announcing\.ts/.test(text), text);
+    assertOk(!text.includes(`process ${listed.pid}`), text);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("permissions: a plugin whose top-level code reaches past its permissions fails the run at the check, in one line", async () => {
+  const outside = await Deno.makeTempDir({ prefix: "pgd-secret-" });
+  try {
+    const secret = `${outside}/secret.txt`;
+    await Deno.writeTextFile(secret, "not for plugins");
+    const { code, output } = await run(
+      cacheDir,
+      smokeGrid(`${outside}/out`, "--plugin=./tests/fixtures/plugins/reads_at_load.ts"),
+      { PGD_SECRET_FILE: secret },
+    );
+    assertEquals(code, 2, output);
+    assertOk(
+      /cannot load plugin '\.\/tests\/fixtures\/plugins\/reads_at_load\.ts': .*Requires read access to "[^"]*secret\.txt"/
+        .test(output),
+      output,
+    );
+    assertOk(!/\n\s+at /.test(output), `no stack:\n${output}`);
+  } finally {
+    await Deno.remove(outside, { recursive: true });
   }
 });
