@@ -135,12 +135,17 @@ export function packageFolders(root = projectRoot()): string[] {
  * fetched, not read.
  */
 export function pluginFolders(plugins: readonly string[]): string[] {
-  return plugins.filter((plugin) => !isUrlPlugin(plugin)).map((plugin) => dirname(resolve(plugin)));
+  return plugins.filter((plugin) => !isUrlPlugin(plugin)).map((plugin) =>
+    dirname(plugin.startsWith("file:") ? fromFileUrl(plugin) : resolve(plugin))
+  );
 }
 
-/** Whether a plugin specifier is a URL (`https:`, `jsr:`, …) rather than a path. */
+/**
+ * Whether a plugin specifier is fetched rather than read: a URL (`https:`,
+ * `jsr:`, …) other than `file:`, and not a Windows drive path.
+ */
 export function isUrlPlugin(specifier: string): boolean {
-  return /^[a-z][a-z0-9+.-]+:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier);
+  return /^[a-z][a-z0-9+.-]+:/i.test(specifier) && !/^(file:|[a-z]:[\\/])/i.test(specifier);
 }
 
 /** Whether the grants let a worker fetch a plugin by URL (`import` or `net`). */
@@ -202,7 +207,9 @@ export function permissionFlags(access: WorkerAccess): string[] {
 export function describeRefusal(error: Error, plugins: readonly string[]): string {
   const stack = error.stack ?? "";
   const plugin = plugins.find((specifier) => {
-    const url = isUrlPlugin(specifier) ? specifier : new URL(`file://${resolve(specifier)}`).href;
+    const url = /^[a-z][a-z0-9+.-]+:/i.test(specifier)
+      ? specifier
+      : new URL(`file://${resolve(specifier)}`).href;
     return stack.includes(url);
   });
   const kind = /Requires (\w+) access/.exec(error.message)?.[1];

@@ -7,6 +7,8 @@
  */
 import { assertEquals, assertOk } from "./assert.ts";
 import {
+  describeRefusal,
+  isUrlPlugin,
   permissionFlags,
   pluginFolders,
   workerEnvironment,
@@ -48,6 +50,24 @@ Deno.test("permissions: a worker reads and writes only the harness's folders, wi
   assertOk(granted.includes("--allow-run=echo"), `${granted}`);
   assertOk(granted.some((flag) => /^--allow-read=.*,\/srv\/extra$/.test(flag)), `${granted}`);
   assertOk(!granted.includes("--deny-import"), "net lets a plugin import by URL");
+});
+
+Deno.test("permissions: URLs are fetched, paths and file URLs read; a refusal names the plugin on its stack", () => {
+  assertOk(isUrlPlugin("https://example.org/p.ts") && isUrlPlugin("jsr:@x/p"));
+  assertOk(!isUrlPlugin("./p.ts") && !isUrlPlugin("/srv/p.ts") && !isUrlPlugin("file:///srv/p.ts"));
+  assertEquals(pluginFolders(["file:///srv/plugins/p.ts", "https://example.org/q.ts"]), [
+    "/srv/plugins",
+  ]);
+  const error = new Deno.errors.NotCapable('Requires net access to "example.org:443"');
+  error.stack = `${error.message}\n    at generate (file:///srv/plugins/p.ts:3:9)`;
+  assertEquals(
+    describeRefusal(error, ["./other.ts", "/srv/plugins/p.ts"]),
+    "permission denied to plugin '/srv/plugins/p.ts': Requires net access to \"example.org:443\" " +
+      "(grant it with --plugin-allow net, if it should)",
+  );
+  assertOk(
+    describeRefusal(error, ["./other.ts"]).startsWith("permission denied to the cell's code"),
+  );
 });
 
 Deno.test("permissions: a worker's environment holds the harness's variables alone, and those granted", () => {
