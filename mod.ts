@@ -22,6 +22,7 @@ export type { GridConfig, GridConfigInput } from "./core/config.ts";
 export { PluginRegistry } from "./core/registry.ts";
 export type { PluginEntry, PluginFactory, PluginKind, PluginSet } from "./core/registry.ts";
 export { runGrid } from "./core/scheduler.ts";
+export { PluginHost } from "./core/host.ts";
 export type { GridEvents, GridOptions, GridOutcome } from "./core/scheduler.ts";
 export { runCell } from "./core/cell.ts";
 export { ResultStore } from "./core/store.ts";

@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { makeSource } from "../core/controls.ts";
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import pc from "picocolors";
-import { type GridConfig, loadGridConfig } from "../core/config.ts";
+import { type GridConfig, loadGridConfig, parseGridConfig } from "../core/config.ts";
+import { PluginHost } from "../core/host.ts";
 import { UserError } from "../core/errors.ts";
 import { PluginRegistry } from "../core/registry.ts";
 import { runGrid } from "../core/scheduler.ts";
-import { listCachedDatasets, resolveDataset } from "../core/datasets.ts";
+import { listCachedDatasets } from "../core/datasets.ts";
 import { presetNames } from "../core/contracts/common.ts";
 import { backendNames, initCompute } from "../core/compute.ts";
 import { analyze } from "../analysis/analyze.ts";
@@ -79,7 +79,12 @@ function gridCommand(name: string, description: string) {
     .addOption(new Option("--backend <name>", "compute backend").choices(backendNames))
     .option("-o, --out <dir>", "result folder of the run")
     .option("-w, --workers <n>", "worker processes (default: one per core)", (v) => Number(v))
-    .option("--plugin <path>", "load a plugin module by path or URL (repeatable)", collectPlugins)
+    .option("--plugin <path>", "load a plugin module by path (repeatable)", collectPlugins)
+    .option(
+      "--plugin-allow <permissions>",
+      "grant plugins more than the harness needs, as Deno names it: net, read=/srv/x, env=TOKEN, run, import",
+      list,
+    )
     .option(
       "--source-options <json>",
       'options per source, e.g. {"policy-guided":{"guidanceStrength":2}}',
@@ -115,6 +120,7 @@ async function gridConfigFrom(
     out: flags.out,
     workers: flags.workers,
     plugins: flags.plugin,
+    pluginAllow: flags.pluginAllow,
     sourceOptions: flags.sourceOptions,
     agentOptions: flags.agentOptions,
     dataDirs: flags.dataDir,
@@ -123,10 +129,32 @@ async function gridConfigFrom(
   });
 }
 
-async function registryFor(plugins: string[]): Promise<PluginRegistry> {
-  const registry = new PluginRegistry(builtinPlugins);
-  for (const plugin of plugins) await registry.load(plugin);
-  return registry;
+/**
+ * A plugin host for a command's plugins: a worker process with the least
+ * permissions, where the plugins are loaded and checked (this process never
+ * imports them). Its folders are the grid's, or a command's own.
+ */
+function hostFor(
+  config: Partial<Pick<GridConfig, "out" | "cacheDir" | "dataDirs" | "plugins" | "pluginAllow">>,
+  log: (message: string) => void = (message) => console.error(pc.dim(message)),
+): PluginHost {
+  const checked = parseGridConfig({
+    plugins: config.plugins,
+    pluginAllow: config.pluginAllow,
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    ...(config.dataDirs ? { dataDirs: config.dataDirs } : {}),
+  }, "flags");
+  // A command without a result folder writes nowhere but the cache.
+  return new PluginHost(workerModule, { ...checked, out: config.out ?? checked.cacheDir }, { log });
+}
+
+/** Runs `work` with a plugin host, closing it afterwards. */
+async function withHost<T>(host: PluginHost, work: (host: PluginHost) => Promise<T>): Promise<T> {
+  try {
+    return await work(host);
+  } finally {
+    await host.close();
+  }
 }
 
 async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void> {
@@ -143,25 +171,26 @@ async function runAndReport(config: GridConfig, flags: GridFlags): Promise<void>
       );
     }
   }
-  const registry = await registryFor(config.plugins);
-  // Unknown plugin and dataset names fail here, before any work starts.
-  for (const source of config.sources) makeSource(registry, source, config.sourceOptions[source]);
-  for (const agent of config.agents) registry.agent(agent, config.agentOptions[agent]);
-  for (const dataset of config.datasets) registry.environmentFor(dataset);
   const shard = planShard(config, flags);
   await assertSameShard(config.out, shard);
   const progress = gridProgress(Boolean(flags.verbose));
-  progress.log(shard.message);
   const marked = markedEvents(config, shard, progress);
+  const host = new PluginHost(workerModule, config, marked.events);
   const started = performance.now();
   let outcome;
   try {
-    outcome = await runGrid(config, registry, marked.events, {
+    // Plugins load and unknown names and bad options fail here, in a worker,
+    // before any work starts.
+    await host.inspect(config);
+    progress.log(shard.message);
+    outcome = await runGrid(config, marked.events, {
       workerModule,
       cells: shard.cells,
       manifest: shard.manifest,
+      host,
     });
   } finally {
+    await host.close();
     await marked.flush();
     progress.stop();
   }
@@ -274,16 +303,25 @@ export function program(): Command {
       .option("--cache-dir <dir>", "cache folder", ".cache")
       .option("--data-dir <dirs>", "folders searched for D4RL files first", list, ["data/d4rl"])
       .option("--plugin <path>", "load a plugin module (repeatable)", collectPlugins)
+      .option("--plugin-allow <permissions>", "grant plugins more (see `run --help`)", list)
       .action(async (datasets, flags) => {
-        const registry = await registryFor(flags.plugin ?? []);
-        for (const dataset of datasets) {
-          const record = await resolveDataset(registry.environmentFor(dataset), dataset, {
+        const host = hostFor({
+          plugins: flags.plugin ?? [],
+          pluginAllow: flags.pluginAllow,
+          cacheDir: flags.cacheDir,
+          dataDirs: flags.dataDir,
+        });
+        const records = await withHost(host, async (host) => {
+          await host.inspect({ datasets });
+          return await host.resolve(datasets, {
             dataDirs: flags.dataDir,
             cacheDir: flags.cacheDir,
             preset: flags.preset,
             seed: flags.seed,
-            log: (message) => console.error(pc.dim(message)),
           });
+        });
+        for (const dataset of datasets) {
+          const record = records[dataset];
           console.log(
             `${dataset}: ${record.size} steps, ${record.episodes} episodes, mean return ` +
               `${record.meanReturn.toFixed(1)}, normalised score ${
@@ -328,9 +366,10 @@ export function program(): Command {
     new Command("plugins")
       .description("list the built-in plugins and any loaded with --plugin")
       .option("--plugin <path>", "load a plugin module (repeatable)", collectPlugins)
+      .option("--plugin-allow <permissions>", "grant plugins more (see `run --help`)", list)
       .action(async (flags) => {
-        const registry = await registryFor(flags.plugin ?? []);
-        for (const entry of registry.list()) {
+        const host = hostFor({ plugins: flags.plugin ?? [], pluginAllow: flags.pluginAllow });
+        for (const entry of await withHost(host, (host) => host.inspect())) {
           const datasets = entry.datasets ? `  datasets: ${entry.datasets.join(", ")}` : "";
           console.log(
             `${entry.kind.padEnd(12)} ${entry.name.padEnd(16)} ${entry.origin}${datasets}`,
@@ -372,7 +411,8 @@ export function program(): Command {
       .action(async (flags) => {
         const info = await initCompute(flags.backend);
         console.error(pc.dim(`compute: ${info.path}`));
-        const registry = await registryFor([]);
+        // The built-ins only: no user's plugin runs in this process.
+        const registry = new PluginRegistry(builtinPlugins);
         const reporter = {
           progress(phase: string, fraction: number) {
             if (fraction === 0 || fraction >= 1) {

@@ -120,9 +120,16 @@ function readEnv(name: string): string | undefined {
   }
 }
 
+/**
+ * Whether FFI is permitted: in whole, or (in a worker) for the library the
+ * scheduler named in `PGD_BLAS_LIB`.
+ */
 function ffiPermitted(): boolean {
   try {
-    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+    if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") return true;
+    const library = readEnv("PGD_BLAS_LIB");
+    return library !== undefined &&
+      Deno.permissions.querySync({ name: "ffi", path: library }).state === "granted";
   } catch {
     return false;
   }
@@ -179,6 +186,42 @@ function startWasmKernels(options: ComputeOptions): ComputeInfo {
     path: `wasm + ${blas.vendor} (${blas.path})`,
     blas: { vendor: blas.vendor, path: blas.path },
   };
+}
+
+/**
+ * The file of the BLAS library this process would use on the wasm backend
+ * (`PGD_BLAS_LIB`, else the first candidate that opens), or `undefined` when
+ * the native BLAS is turned off, not permitted or not found. A worker
+ * process may open this one file through FFI and no other; a library found
+ * by its bare name (through the loader's search path) is named by the file
+ * the loader mapped, where the system shows it.
+ */
+export function locateBlas(): string | undefined {
+  if (!blasWanted({}) || !ffiPermitted()) return undefined;
+  let blas;
+  try {
+    blas = findBlas({ libraryPath: readEnv("PGD_BLAS_LIB") });
+  } catch {
+    // An explicit library that does not open: the worker says so itself.
+    return readEnv("PGD_BLAS_LIB");
+  }
+  if (!blas) return undefined;
+  let path = blas.path;
+  if (!path.startsWith("/")) path = mappedFile(path) ?? path;
+  blas.close();
+  return path;
+}
+
+/** The file a loaded library `name` was mapped from (Linux's `/proc/self/maps`). */
+function mappedFile(name: string): string | undefined {
+  try {
+    const stem = name.replace(/\.so.*$/, ".so");
+    return Deno.readTextFileSync("/proc/self/maps").split("\n")
+      .map((line) => line.slice(line.indexOf("/")))
+      .find((file) => file.includes("/") && file.split("/").pop()!.startsWith(stem));
+  } catch {
+    return undefined;
+  }
 }
 
 async function startWebGpu(): Promise<string> {

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { presetNames } from "./contracts/common.ts";
 import { backendSchema } from "./compute.ts";
 import { formatZodIssues, UserError } from "./errors.ts";
+import { grantKinds, grantPattern, grantsImport, isUrlPlugin } from "./permissions.ts";
 
 const pluginOptions = z.record(z.string(), z.record(z.string(), z.unknown()));
 
@@ -44,6 +45,16 @@ export const gridConfigSchema = z.strictObject({
   workers: z.number().int().nonnegative().default(0),
   /** Extra plugin modules by path or URL. */
   plugins: z.array(z.string().min(1)).default([]),
+  /**
+   * Permissions granted to plugins beyond the harness's own, as Deno names
+   * them: `net`, `read=/srv/extra`, `env=API_TOKEN`, `run`, `import`, … Every
+   * worker gets them, so every plugin of the grid does.
+   */
+  pluginAllow: z.array(
+    z.string().regex(grantPattern, {
+      message: `expected a permission (${grantKinds.join(", ")}), optionally =<value>`,
+    }),
+  ).default([]),
   /** Options per data-source name. */
   sourceOptions: pluginOptions.default({}),
   /** Options per agent name. */
@@ -89,6 +100,19 @@ export const gridConfigSchema = z.strictObject({
         });
       }
     }
+  }
+  // A plugin by URL is code fetched over the network at every run: only when granted.
+  if (Array.isArray(config.plugins) && Array.isArray(config.pluginAllow)) {
+    config.plugins.forEach((plugin, index) => {
+      if (isUrlPlugin(plugin) && !grantsImport(config.pluginAllow)) {
+        context.addIssue({
+          code: "custom",
+          path: ["plugins", index],
+          message: `'${plugin}' is a URL: plugins are not fetched over the network unless ` +
+            "granted (--plugin-allow import); download it and pass its path",
+        });
+      }
+    });
   }
   const lists = [config.datasets, config.sources, config.agents, config.seeds] as unknown[];
   if (!lists.every(Array.isArray)) return;
@@ -139,9 +163,24 @@ export async function loadGridConfig(
       throw new UserError(`grid config '${file}': expected a JSON object at the top level`);
     }
     parseGridConfig(fromFile, file);
+    // Unless flags replace them, the file's data folders must exist: a typo
+    // would silently mean collected data instead of the user's files.
+    if (flags.dataDirs === undefined) await checkDataDirs(file, fromFile.dataDirs as string[]);
   }
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   return parseGridConfig({ ...fromFile, ...defined }, file ? `${file} + flags` : "flags");
+}
+
+async function checkDataDirs(file: string, folders: string[] | undefined): Promise<void> {
+  for (const [index, folder] of (folders ?? []).entries()) {
+    const found = await Deno.stat(folder).catch(() => undefined);
+    if (!found?.isDirectory) {
+      throw new UserError(
+        `grid config '${file}': key "dataDirs[${index}]": '${folder}' is not a folder; ` +
+          "expected a folder holding D4RL files (e.g. maze2d-umaze-v1.hdf5)",
+      );
+    }
+  }
 }
 
 /**

@@ -86,8 +86,9 @@ export function processAlive(pid: number): boolean | undefined {
     return undefined;
   }
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    // A zombie (state Z, or X while it is reaped) has exited; only its parent has not looked yet.
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
   } catch {
     return false;
   }
@@ -100,10 +101,24 @@ export function describeHolder(lockPath: string, holder: LockRecord | undefined)
     : `waiting for ${lockPath}: held by a process that left no readable record`;
 }
 
+/** Whether a process of this host is alive: `undefined` where this process cannot tell. */
+export type LivenessProbe = (pid: number) => boolean | undefined | Promise<boolean | undefined>;
+
+let probe: LivenessProbe = processAlive;
+
+/**
+ * Sets how this process tells whether a lock's owner lives. A worker process
+ * may not read `/proc` (it would show other processes' environments), so it
+ * asks its scheduler instead.
+ */
+export function setLivenessProbe(next: LivenessProbe): void {
+  probe = next;
+}
+
 /** Whether a lock's owner is a process of this host that has exited. */
-function ownerIsDead(holder: LockRecord | undefined): boolean {
+async function ownerIsDead(holder: LockRecord | undefined): Promise<boolean> {
   return holder !== undefined && holder.host === Deno.hostname() && holder.pid !== Deno.pid &&
-    processAlive(holder.pid) === false;
+    (await probe(holder.pid)) === false;
 }
 
 async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
@@ -138,7 +153,7 @@ export async function withLock<T>(
   let told = false;
   while (!(await tryCreate(lockPath, record))) {
     const holder = readLockRecord(lockPath);
-    if (ownerIsDead(holder)) {
+    if (await ownerIsDead(holder)) {
       // Only that owner's lock goes: another waiter may have replaced it already.
       if (readLockRecord(lockPath)?.token === holder!.token) {
         await Deno.remove(lockPath).catch(() => {});

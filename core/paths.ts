@@ -5,7 +5,7 @@
  * @module
  */
 import * as nodePath from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** Absolute path of `parts` resolved against the working directory. */
 export function resolve(...parts: string[]): string {
@@ -30,4 +30,9 @@ export function relative(from: string, path: string): string {
 /** A `file:` URL for an absolute path. */
 export function toFileUrl(path: string): URL {
   return pathToFileURL(path);
+}
+
+/** The path of a `file:` URL. */
+export function fromFileUrl(url: URL | string): string {
+  return fileURLToPath(url);
 }

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import type { DatasetIdentity } from "./datasets.ts";
+import type { DatasetIdentity, DatasetRecord } from "./datasets.ts";
+import type { PresetName } from "./contracts/common.ts";
+import type { PluginEntry } from "./registry.ts";
 import type { GridConfig } from "./config.ts";
 import type { CellKey } from "./results.ts";
 
@@ -20,10 +22,47 @@ export interface DatasetFile {
   identity: DatasetIdentity;
 }
 
-/** Scheduler → worker. */
+/** Where datasets are looked for and collected, as a worker needs it. */
+export interface DatasetRequest {
+  /** Folders searched for D4RL files. */
+  dataDirs: string[];
+  /** Cache folder of collected datasets. */
+  cacheDir: string;
+  /** Collection preset. */
+  preset: PresetName;
+  /** Collection seed. */
+  seed?: number;
+}
+
+/** What a worker checks before the grid starts: the plugins load and every name and option is valid. */
+export interface InspectRequest {
+  /** Plugin modules to load (by path or URL). */
+  plugins: string[];
+  /** Source names, with their options. */
+  sources?: string[];
+  /** Options per source name. */
+  sourceOptions?: Record<string, Record<string, unknown>>;
+  /** Agent names. */
+  agents?: string[];
+  /** Options per agent name. */
+  agentOptions?: Record<string, Record<string, unknown>>;
+  /** Dataset ids. */
+  datasets?: string[];
+}
+
+/**
+ * Scheduler → worker. `init` and `group` run cells; `inspect`, `identify`
+ * and `resolve` run plugin code the scheduler must not run itself (the
+ * contract check, finding and collecting datasets); `alive` answers a
+ * worker's question about a lock owner.
+ */
 export type ToWorker =
   | { type: "init"; config: GridConfig; datasets: Record<string, DatasetFile> }
   | { type: "group"; cells: CellKey[] }
+  | { type: "inspect"; request: InspectRequest }
+  | { type: "identify"; plugins: string[]; datasets: string[]; options: DatasetRequest }
+  | { type: "resolve"; plugins: string[]; datasets: string[]; options: DatasetRequest }
+  | { type: "alive"; id: number; alive: boolean | null }
   | { type: "exit" };
 
 /** Worker → scheduler. */
@@ -35,7 +74,12 @@ export type FromWorker =
   | { type: "finished"; cell: CellKey; finalScore: number; seconds: number }
   | { type: "failed"; cell: CellKey; message: string }
   | { type: "idle" }
-  | { type: "fatal"; message: string };
+  | { type: "inspected"; entries: PluginEntry[] }
+  | { type: "identified"; identities: Record<string, DatasetIdentity> }
+  | { type: "resolved"; records: Record<string, DatasetRecord> }
+  | { type: "collecting"; dataset: string; fraction: number }
+  | { type: "liveness"; id: number; pid: number }
+  | { type: "fatal"; message: string; user?: boolean };
 
 /** One protocol line. */
 export function encodeMessage(message: ToWorker | FromWorker): string {

@@ -9,23 +9,11 @@ import { workerCount } from "./config.ts";
 import { cellIdentity, configurationChanges, identityHash } from "./cell.ts";
 import { UserError } from "./errors.ts";
 import { groupCells, planCells } from "./plan.ts";
-import {
-  type DatasetFile,
-  decodeMessage,
-  encodeMessage,
-  type FromWorker,
-  readLines,
-} from "./protocol.ts";
-import type { PluginRegistry } from "./registry.ts";
+import type { DatasetFile, ToWorker } from "./protocol.ts";
+import { PluginHost, workerAccess, WorkerProcess } from "./host.ts";
 import { cellId, type CellKey, cellPath } from "./results.ts";
 import { ResultStore } from "./store.ts";
-import {
-  type DatasetIdentity,
-  describeIdentity,
-  identifyDataset,
-  identityKey,
-  resolveDataset,
-} from "./datasets.ts";
+import { describeIdentity, identityKey } from "./datasets.ts";
 import { readJsonIfExists, writeJsonAtomic } from "./files.ts";
 import { join } from "./paths.ts";
 import { runtimeVersions } from "./version.ts";
@@ -60,6 +48,8 @@ export interface GridOptions {
   cells?: CellKey[];
   /** Extra fields recorded in `run.json` (e.g. the shard). */
   manifest?: Record<string, unknown>;
+  /** A plugin host already started for this grid (the CLI's, which checked the plugins). */
+  host?: PluginHost;
 }
 
 /** What a grid run ended with. */
@@ -76,10 +66,28 @@ export interface GridOutcome {
   computePath?: string;
 }
 
-/** Runs every unfinished cell of the grid and returns how it went. */
+/**
+ * Runs every unfinished cell of the grid and returns how it went. No plugin
+ * code runs in this process: datasets are found and collected by a plugin
+ * host (`options.host`, or one started here) and cells by worker processes,
+ * all with the permissions of {@link workerAccess}.
+ */
 export async function runGrid(
   config: GridConfig,
-  registry: PluginRegistry,
+  events: GridEvents,
+  options: GridOptions,
+): Promise<GridOutcome> {
+  const host = options.host ?? new PluginHost(options.workerModule, config, events);
+  try {
+    return await runWithHost(config, host, events, options);
+  } finally {
+    if (!options.host) await host.close();
+  }
+}
+
+async function runWithHost(
+  config: GridConfig,
+  host: PluginHost,
   events: GridEvents,
   options: GridOptions,
 ): Promise<GridOutcome> {
@@ -87,10 +95,17 @@ export async function runGrid(
   const cells = options.cells ?? planCells(config);
   // What each dataset's data are, before anything is collected: a changed
   // file or collection setting makes its cells unfinished.
-  const identities: Record<string, DatasetIdentity> = {};
-  for (const dataset of new Set(cells.map((cell) => cell.dataset))) {
-    identities[dataset] = await identifyDataset(registry.environmentFor(dataset), dataset, config);
-    events.log(describeIdentity(dataset, identities[dataset]));
+  const datasetOptions = {
+    dataDirs: config.dataDirs,
+    cacheDir: config.cacheDir,
+    preset: config.preset,
+  };
+  const identities = await host.identify(
+    [...new Set(cells.map((cell) => cell.dataset))],
+    datasetOptions,
+  );
+  for (const [dataset, identity] of Object.entries(identities)) {
+    events.log(describeIdentity(dataset, identity));
   }
   const pending: CellKey[] = [];
   const conflicts: string[] = [];
@@ -137,14 +152,11 @@ export async function runGrid(
   }
 
   const datasets: Record<string, DatasetFile> = {};
-  for (const dataset of new Set(pending.map((cell) => cell.dataset))) {
-    const record = await resolveDataset(registry.environmentFor(dataset), dataset, {
-      dataDirs: config.dataDirs,
-      cacheDir: config.cacheDir,
-      preset: config.preset,
-      onProgress: (fraction) => events.collecting?.(dataset, fraction),
-      log: (message) => events.log(message),
-    });
+  const records = await host.resolve(
+    [...new Set(pending.map((cell) => cell.dataset))],
+    datasetOptions,
+  );
+  for (const [dataset, record] of Object.entries(records)) {
     datasets[dataset] = { path: record.path, identity: identities[dataset] };
   }
 
@@ -155,6 +167,7 @@ export async function runGrid(
       workers > 1 ? "s" : ""
     }`,
   );
+  const access = workerAccess(config);
   let computeReported = false;
   /**
    * Runs one worker process until the queue is empty. Returns `true` when it
@@ -162,16 +175,8 @@ export async function runGrid(
    * still queued, so that a new worker should take them.
    */
   const runWorker = async (index: number): Promise<boolean> => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--quiet", String(options.workerModule)],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    const encoder = new TextEncoder();
-    const post = (message: Parameters<typeof encodeMessage>[0]) =>
-      writer.write(encoder.encode(encodeMessage(message)));
+    const child = new WorkerProcess(options.workerModule, access);
+    const post = (message: ToWorker) => child.post(message);
     const inFlightCells = new Map<string, CellKey>();
     let fatal: string | undefined;
     const handOut = async (): Promise<boolean> => {
@@ -185,12 +190,9 @@ export async function runGrid(
       return true;
     };
     await post({ type: "init", config, datasets });
-    for await (const line of readLines(child.stdout)) {
-      const message = decodeMessage<FromWorker>(line);
-      if (!message) {
-        if (line.trim()) events.log(`[worker ${index}] ${line}`);
-        continue;
-      }
+    for await (
+      const message of child.messages((line) => events.log(`[worker ${index}] ${line}`))
+    ) {
       if (message.type === "ready") {
         if (!computeReported) {
           computeReported = true;
@@ -221,8 +223,7 @@ export async function runGrid(
         break;
       }
     }
-    await writer.close().catch(() => {});
-    const status = await child.status;
+    const status = await child.close();
     const lost = [...inFlightCells.values()];
     if (fatal || lost.length) {
       const reason = fatal ?? `worker ${index} exited with code ${status.code}`;

@@ -5,7 +5,16 @@
  *
  * @module
  */
-import { identityKey } from "./datasets.ts";
+import {
+  type DatasetIdentity,
+  type DatasetRecord,
+  identifyDataset,
+  identityKey,
+  resolveDataset,
+} from "./datasets.ts";
+import { makeSource } from "./controls.ts";
+import { UserError } from "./errors.ts";
+import { describeRefusal } from "./permissions.ts";
 import { initCompute } from "./compute.ts";
 import { runCell } from "./cell.ts";
 import { cellConfigHash } from "./cell.ts";
@@ -21,7 +30,7 @@ import { PluginRegistry, type PluginSet } from "./registry.ts";
 import { ResultStore } from "./store.ts";
 import type { GridConfig } from "./config.ts";
 import { type CellKey, cellPath } from "./results.ts";
-import { describeHolder, withLock } from "./lock.ts";
+import { describeHolder, processAlive, setLivenessProbe, withLock } from "./lock.ts";
 import { join } from "./paths.ts";
 
 const encoder = new TextEncoder();
@@ -30,50 +39,98 @@ function send(message: FromWorker): void {
   Deno.stdout.writeSync(encoder.encode(encodeMessage(message)));
 }
 
+/** The scheduler's messages, read in the background, and the worker's questions to it. */
+interface Channel {
+  /** The next message; `undefined` once stdin closed. */
+  next(): Promise<ToWorker | undefined>;
+  /** Asks the scheduler whether a process of this host lives. */
+  alive(pid: number): Promise<boolean | undefined>;
+  /** Whether stdin has closed (the scheduler died or is done). */
+  closed(): boolean;
+}
+
+function openChannel(): Channel {
+  const pending: ToWorker[] = [];
+  const answers = new Map<number, (alive: boolean | undefined) => void>();
+  let closed = false;
+  let asked = 0;
+  // Reads stdin in the background so a closed pipe (the scheduler died) ends the worker at once.
+  void (async () => {
+    for await (const line of readLines(Deno.stdin.readable)) {
+      const message = decodeMessage<ToWorker>(line);
+      if (message?.type === "alive") {
+        answers.get(message.id)?.(message.alive ?? undefined);
+        answers.delete(message.id);
+      } else if (message) pending.push(message);
+    }
+    closed = true;
+    for (const answer of answers.values()) answer(undefined);
+  })();
+  return {
+    async next() {
+      while (!pending.length) {
+        if (closed) return undefined;
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      return pending.shift();
+    },
+    alive(pid) {
+      if (closed) return Promise.resolve(undefined);
+      const id = ++asked;
+      return new Promise((answer) => {
+        answers.set(id, answer);
+        send({ type: "liveness", id, pid });
+      });
+    },
+    closed: () => closed,
+  };
+}
+
 /** Serves the scheduler on stdin/stdout until told to exit. */
 export async function serveWorker(builtins: PluginSet): Promise<void> {
   let config: GridConfig | undefined;
   let registry: PluginRegistry | undefined;
   let datasets: Record<string, DatasetFile> = {};
-  const lines = readLines(Deno.stdin.readable);
-  const pending: ToWorker[] = [];
-  let closed = false;
-  // Reads stdin in the background so a closed pipe (the scheduler died) ends the worker at once.
-  const reader = (async () => {
-    for await (const line of lines) {
-      const message = decodeMessage<ToWorker>(line);
-      if (message) pending.push(message);
-    }
-    closed = true;
-  })();
-  const next = async (): Promise<ToWorker | undefined> => {
-    while (!pending.length) {
-      if (closed) return undefined;
-      await new Promise((done) => setTimeout(done, 20));
-    }
-    return pending.shift();
-  };
+  const channel = openChannel();
+  // This process may not read /proc; the scheduler tells whether a lock's owner lives.
+  setLivenessProbe((pid) => processAlive(pid) ?? channel.alive(pid));
   const watchdog = setInterval(() => {
-    if (closed) Deno.exit(3);
+    if (channel.closed()) Deno.exit(3);
   }, 200);
+  const load = async (plugins: string[]): Promise<PluginRegistry> => {
+    if (registry) return registry;
+    const loaded = new PluginRegistry(builtins);
+    for (const plugin of plugins) await loaded.load(plugin);
+    return registry = loaded;
+  };
   try {
     for (;;) {
-      const message = await next();
+      const message = await channel.next();
       if (!message || message.type === "exit") break;
       if (message.type === "init") {
         config = message.config;
         datasets = message.datasets;
         try {
           const info = await initCompute(config.backend);
-          registry = new PluginRegistry(builtins);
-          for (const plugin of config.plugins) await registry.load(plugin);
+          await load(config.plugins);
           send({ type: "ready", computePath: info.path, hint: (info as { hint?: string }).hint });
         } catch (error) {
-          send({ type: "fatal", message: (error as Error).message });
+          send(fatal(error, config.plugins));
           break;
         }
         continue;
       }
+      if (message.type === "inspect" || message.type === "identify" || message.type === "resolve") {
+        try {
+          send(await answer(message, load));
+        } catch (error) {
+          send(
+            fatal(error, message.type === "inspect" ? message.request.plugins : message.plugins),
+          );
+        }
+        continue;
+      }
+      if (message.type !== "group") continue;
       if (!config || !registry) throw new Error("worker: a group arrived before init");
       const store = new ResultStore(config.out);
       for (const cell of message.cells) {
@@ -83,8 +140,68 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
     }
   } finally {
     clearInterval(watchdog);
-    void reader;
   }
+}
+
+/** A message that ends the worker's service: a user's error is marked so the CLI exits 2. */
+function fatal(error: unknown, plugins: readonly string[]): FromWorker {
+  const refusal = permissionRefusal(error);
+  if (refusal) return { type: "fatal", message: describeRefusal(refusal, plugins), user: true };
+  return {
+    type: "fatal",
+    message: error instanceof Error ? error.message : String(error),
+    user: error instanceof UserError,
+  };
+}
+
+/** The permission refusal behind an error (itself or a cause), if any. */
+function permissionRefusal(error: unknown): Error | undefined {
+  for (let at = error, depth = 0; at instanceof Error && depth < 8; depth++) {
+    if (at instanceof Deno.errors.NotCapable || /^Requires \w+ access to /.test(at.message)) {
+      return at;
+    }
+    at = (at as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Runs the plugin code of a scheduler's request: the contract check, or the datasets. */
+async function answer(
+  message: Extract<ToWorker, { type: "inspect" | "identify" | "resolve" }>,
+  load: (plugins: string[]) => Promise<PluginRegistry>,
+): Promise<FromWorker> {
+  if (message.type === "inspect") {
+    const request = message.request;
+    const registry = await load(request.plugins);
+    // Unknown names and bad options fail here, before any work starts.
+    for (const source of request.sources ?? []) {
+      makeSource(registry, source, request.sourceOptions?.[source]);
+    }
+    for (const agent of request.agents ?? []) registry.agent(agent, request.agentOptions?.[agent]);
+    for (const dataset of request.datasets ?? []) registry.environmentFor(dataset);
+    return { type: "inspected", entries: registry.list() };
+  }
+  const registry = await load(message.plugins);
+  if (message.type === "identify") {
+    const identities: Record<string, DatasetIdentity> = {};
+    for (const dataset of message.datasets) {
+      identities[dataset] = await identifyDataset(
+        registry.environmentFor(dataset),
+        dataset,
+        message.options,
+      );
+    }
+    return { type: "identified", identities };
+  }
+  const records: Record<string, DatasetRecord> = {};
+  for (const dataset of message.datasets) {
+    records[dataset] = await resolveDataset(registry.environmentFor(dataset), dataset, {
+      ...message.options,
+      onProgress: (fraction) => send({ type: "collecting", dataset, fraction }),
+      log: (text) => send({ type: "log", message: text }),
+    });
+  }
+  return { type: "resolved", records };
 }
 
 /**
@@ -149,7 +266,12 @@ async function runUnlocked(
       seconds: result.timings.totalSeconds,
     });
   } catch (error) {
-    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    const refusal = permissionRefusal(error);
+    const text = refusal
+      ? describeRefusal(refusal, config.plugins)
+      : error instanceof Error
+      ? (error.stack ?? error.message)
+      : String(error);
     send({ type: "failed", cell, message: text });
   }
 }

@@ -7,70 +7,17 @@ import { assertEquals, assertOk } from "./assert.ts";
 import { cellResultSchema } from "../core/results.ts";
 import { writeD4rl } from "../core/d4rl.ts";
 import { maze2d } from "../plugins/envs/maze2d.ts";
+import {
+  cellFiles,
+  cli as spawnCli,
+  moduleCache,
+  run as runCli,
+  smokeGrid,
+} from "./grid_helpers.ts";
 
-const main = new URL("../cli/main.ts", import.meta.url).pathname;
-const cacheDir = await Deno.makeTempDir({ prefix: "pgd-grid-cache-" });
-// Teardown: the cache the tests share goes when the test module ends,
-// whichever tests ran (a filter may run one) and whether they passed.
-globalThis.addEventListener("unload", () => {
-  try {
-    Deno.removeSync(cacheDir, { recursive: true });
-  } catch {
-    // Already gone: nothing to clean.
-  }
-});
-
-function cli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", main, ...args, "--cache-dir", cacheDir],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", CI: "1", ...env },
-  }).spawn();
-}
-
-async function run(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; output: string }> {
-  const child = cli(args, env);
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
-}
-
-/**
- * The arguments of a smoke grid on maze2d-umaze with one worker into `out`
- * (one seed of TD3+BC on real data unless `extra` adds or overrides flags).
- */
-function smokeGrid(out: string, ...extra: string[]): string[] {
-  const flags = new Map(
-    [
-      "--preset=smoke",
-      "--datasets=maze2d-umaze",
-      "--sources=real",
-      "--agents=td3bc",
-      "--seeds=1",
-      "--workers=1",
-      `--out=${out}`,
-      ...extra,
-    ].map((flag) => [flag.split("=")[0], flag]),
-  );
-  return ["run", ...flags.values()];
-}
-
-async function cellFiles(out: string): Promise<string[]> {
-  const files: string[] = [];
-  const walk = async (folder: string) => {
-    for await (const entry of Deno.readDir(folder)) {
-      const path = `${folder}/${entry.name}`;
-      if (entry.isDirectory) await walk(path);
-      else if (entry.name.endsWith(".json")) files.push(path);
-    }
-  };
-  await walk(`${out}/cells`).catch(() => {});
-  return files.sort();
-}
+const cacheDir = await moduleCache("pgd-grid-cache-");
+const cli = (args: string[], env: Record<string, string> = {}) => spawnCli(cacheDir, args, env);
+const run = (args: string[], env: Record<string, string> = {}) => runCli(cacheDir, args, env);
 
 Deno.test("grid: a smoke grid runs both agents in parallel workers and reports", async () => {
   const out = await Deno.makeTempDir({ prefix: "pgd-grid-" });
@@ -168,6 +115,8 @@ Deno.test("grid: a worker killed mid-cell is replaced; its cell fails with the r
     const args = smokeGrid(
       out,
       "--plugin=./tests/fixtures/crash_once_source.ts",
+      // Killing its own process and writing its marker are granted here.
+      `--plugin-allow=run,write=${markers}`,
       "--sources=crash-once,real",
       "--seeds=2",
     );
