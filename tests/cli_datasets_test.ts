@@ -6,32 +6,14 @@
  * train on them. Neither process has set compute up before collection starts.
  */
 import { assertEquals, assertOk } from "./assert.ts";
+import { run } from "./fixtures/cli_run.ts";
 import { cellResultSchema } from "../core/results.ts";
 
-const main = new URL("../cli/main.ts", import.meta.url).pathname;
-
+/** The CLI on `cacheDir` with an empty data folder: no D4RL file, so every dataset is collected. */
 async function cli(args: string[], cacheDir: string): Promise<{ code: number; output: string }> {
-  // An empty data folder: no D4RL file, so every dataset is collected.
   const noDataDir = `${cacheDir}/no-d4rl-files`;
   await Deno.mkdir(noDataDir, { recursive: true });
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--quiet",
-      main,
-      ...args,
-      "--cache-dir",
-      cacheDir,
-      "--data-dir",
-      noDataDir,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", CI: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+  return await run(cacheDir, [...args, "--data-dir", noDataDir]);
 }
 
 Deno.test("cli: `collect` on a fresh cache trains SAC and writes a locomotion dataset", async () => {

@@ -13,7 +13,7 @@ import {
   moduleCache,
   run as runCli,
   smokeGrid,
-} from "./grid_helpers.ts";
+} from "./fixtures/cli_run.ts";
 
 const cacheDir = await moduleCache("pgd-grid-cache-");
 const cli = (args: string[], env: Record<string, string> = {}) => spawnCli(cacheDir, args, env);

@@ -9,7 +9,7 @@
  * finds the workers through `/proc`.
  */
 import { assertEquals, assertOk } from "./assert.ts";
-import { cellFiles, cli, moduleCache, run, smokeGrid } from "./grid_helpers.ts";
+import { cellFiles, cli, moduleCache, run, smokeGrid } from "./fixtures/cli_run.ts";
 
 const hasProc = await Deno.stat("/proc/self").then(() => true, () => false);
 const warmCache = await moduleCache("pgd-kill-main-cache-");

@@ -16,7 +16,7 @@ import {
 } from "../core/permissions.ts";
 import { workerAccess } from "../core/host.ts";
 import { parseGridConfig } from "../core/config.ts";
-import { cellFiles, cli, moduleCache, run, smokeGrid } from "./grid_helpers.ts";
+import { cellFiles, cli, moduleCache, run, smokeGrid } from "./fixtures/cli_run.ts";
 
 const cacheDir = await moduleCache("pgd-permissions-cache-");
 const plugin = "--plugin=./tests/fixtures/plugins/overreaching.ts";

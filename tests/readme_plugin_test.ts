@@ -6,9 +6,9 @@
 import { assertEquals, assertOk } from "./assert.ts";
 import { cellResultSchema } from "../core/results.ts";
 import { join, relative } from "../core/paths.ts";
+import { run } from "./fixtures/cli_run.ts";
 
 const root = new URL("../", import.meta.url).pathname;
-const main = new URL("../cli/main.ts", import.meta.url).pathname;
 
 /** The one `ts` code block of the README that starts `// my_source.ts`. */
 function readmeExample(readme: string): string {
@@ -25,12 +25,11 @@ Deno.test("readme: the plugin example runs from a folder outside the checkout", 
     // `./mod.ts` or a relative path into it could not resolve.
     assertOk(relative(root, folder).startsWith(".."), `${folder} lies outside ${root}`);
     await Deno.writeTextFile(join(folder, "my_source.ts"), example);
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--quiet",
-        main,
+    // From the user's folder: the CLI (and its workers) find the import map
+    // beside their own files, not in the working directory.
+    const { code, output } = await run(
+      "",
+      [
         "run",
         "--plugin",
         "./my_source.ts",
@@ -44,15 +43,9 @@ Deno.test("readme: the plugin example runs from a folder outside the checkout", 
         "--out=out",
         "--cache-dir=cache",
       ],
-      // The user's folder: the CLI (and its workers) find the import map
-      // beside their own files, not in the working directory.
-      cwd: folder,
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", CI: "1" },
-    }).output();
-    const decoder = new TextDecoder();
-    const output = decoder.decode(stdout) + decoder.decode(stderr);
+      {},
+      folder,
+    );
     assertEquals(code, 0, output);
     assertOk(/1 cells finished, 0 already done, 0 failed/.test(output), output);
     const cell = cellResultSchema.parse(JSON.parse(

@@ -171,6 +171,25 @@ async function processesWith(entry: string, cmdlineIncludes = ""): Promise<numbe
   return pids;
 }
 
+/** `[pid, parent pid]` of every process whose command line includes `cmdlineIncludes`. */
+async function childrenWith(cmdlineIncludes: string): Promise<[number, number][]> {
+  const found: [number, number][] = [];
+  for await (const item of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(item.name)) continue;
+    try {
+      const cmdline = (await Deno.readTextFile(`/proc/${item.name}/cmdline`)).replaceAll("\0", " ");
+      if (!cmdline.includes(cmdlineIncludes)) continue;
+      // stat: "pid (comm) state ppid …"; comm may hold spaces, so read after its ')'.
+      const stat = await Deno.readTextFile(`/proc/${item.name}/stat`);
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      found.push([Number(item.name), parent]);
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
+
 async function fileExists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
@@ -306,11 +325,16 @@ Deno.test({
       const rerunLog = join(root, `logs/pgd-grid-${rerun}_${victim}.out`);
       const remergeLog = join(root, `logs/pgd-merge-${remerge}.out`);
       logs.push(rerunLog, remergeLog);
-      // The task's worker processes, counted while it runs.
+      // The task's worker processes, counted while it runs. Workers start with a cleared
+      // environment, so they are found as children of the task's main process; one of them
+      // is the plugin host, which checks plugins and finds datasets before the grid starts.
       let workers = 0;
       const countWorkers = async () => {
-        const pids = await processesWith(`SLURM_ARRAY_JOB_ID=${rerun}`, "cli/worker.ts");
-        workers = Math.max(workers, pids.length);
+        const mains = new Set(await processesWith(`SLURM_ARRAY_JOB_ID=${rerun}`, "cli/main.ts"));
+        const children = (await childrenWith("cli/worker.ts")).filter(([, parent]) =>
+          mains.has(parent)
+        );
+        workers = Math.max(workers, children.length - 1);
       };
       const secondStates = await waitForJob(remerge, env, deadline + 60_000, countWorkers);
       assertEquals(secondStates.get(remerge), "COMPLETED", `merge job ${remerge}`);
@@ -326,7 +350,7 @@ Deno.test({
         rerunText.includes(`${left} cells finished, ${finishedBefore.size} already done`),
         rerunText,
       );
-      assertEquals(workers, 2, "worker processes of the task on 2 cores");
+      assertEquals(workers, 2, "grid workers of the task on 2 cores (beside its plugin host)");
       // Nothing that had finished was recomputed: its result file is the same, byte for byte.
       for (const cell of victimCells) {
         const before = finishedBefore.get(cellId(cell));
