@@ -45,8 +45,9 @@ import {
   tf,
 } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
+import { randomAgentBatch } from "./random_batch.ts";
 import { type Anchor, anchorMs, explainAnchors, runAnchor } from "./anchors.ts";
-import type { PolicyView, TransitionBatch } from "../core/types.ts";
+import type { PolicyView } from "../core/types.ts";
 import type { AgentPlugin } from "../core/contracts/agent.ts";
 import { td3bc } from "../plugins/agents/td3_bc.ts";
 import { iql } from "../plugins/agents/iql.ts";
@@ -113,18 +114,8 @@ const normals = (rng: Rng, size: number) => Float32Array.from({ length: size }, 
 
 /** An agent's update on a fixed random batch (obs 17, act 6, batch 256), as the anchor times it. */
 function makeAgentUpdate(plugin: AgentPlugin, seed: number): () => void {
-  const [observationDim, actionDim, size] = [17, 6, 256];
-  const rng = new Rng(seed);
-  const batch: TransitionBatch = {
-    size,
-    observationDim,
-    actionDim,
-    observations: normals(rng, size * observationDim),
-    actions: Float32Array.from({ length: size * actionDim }, () => rng.range(-1, 1)),
-    rewards: normals(rng, size),
-    nextObservations: normals(rng, size * observationDim),
-    dones: new Float32Array(size),
-  };
+  const batch = randomAgentBatch(new Rng(seed));
+  const { observationDim, actionDim } = batch;
   const agent = plugin.create({ observationDim, actionDim, seed, preset: "paper" });
   return () => void agent.update(batch);
 }

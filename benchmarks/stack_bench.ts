@@ -27,6 +27,7 @@ import {
   setKernelSet,
 } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
+import { randomAgentBatch } from "./random_batch.ts";
 import type { AgentContext } from "../core/contracts/agent.ts";
 import type { TransitionBatch } from "../core/types.ts";
 import type { AgentPlugin } from "../core/contracts/agent.ts";
@@ -44,18 +45,7 @@ explainAnchors();
 runAnchor(anchor);
 
 function randomBatch(seed: number): TransitionBatch {
-  const rng = new Rng(seed);
-  const fill = (length: number, draw: () => number) => Float32Array.from({ length }, draw);
-  return {
-    size: batchSize,
-    observationDim,
-    actionDim,
-    observations: fill(batchSize * observationDim, () => rng.normal()),
-    actions: fill(batchSize * actionDim, () => rng.range(-1, 1)),
-    rewards: fill(batchSize, () => rng.normal()),
-    nextObservations: fill(batchSize * observationDim, () => rng.normal()),
-    dones: new Float32Array(batchSize),
-  };
+  return randomAgentBatch(new Rng(seed), batchSize, observationDim, actionDim);
 }
 
 const context = (seed: number): AgentContext => ({

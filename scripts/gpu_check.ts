@@ -29,7 +29,7 @@
  */
 import { type BackendName, backendSchema, initCompute, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
-import type { TransitionBatch } from "../core/types.ts";
+import { randomAgentBatch } from "../benchmarks/random_batch.ts";
 import { td3bc } from "../plugins/agents/td3_bc.ts";
 import { referenceTrainOptions } from "../diffusion/settings.ts";
 import { DenoiserTrainer } from "../diffusion/train.ts";
@@ -113,18 +113,8 @@ async function time(name: string, step: () => void): Promise<void> {
 
 // TD3+BC: two updates per timed call (critic-only, then with actor and targets), halved.
 {
-  const [observationDim, actionDim, size] = [17, 6, agentBatch];
-  const rng = new Rng(1);
-  const batch: TransitionBatch = {
-    size,
-    observationDim,
-    actionDim,
-    observations: normals(rng, size * observationDim),
-    actions: Float32Array.from({ length: size * actionDim }, () => rng.range(-1, 1)),
-    rewards: normals(rng, size),
-    nextObservations: normals(rng, size * observationDim),
-    dones: new Float32Array(size),
-  };
+  const batch = randomAgentBatch(new Rng(1), agentBatch);
+  const { observationDim, actionDim } = batch;
   const context = (seed: number) => ({ observationDim, actionDim, seed, preset: "paper" as const });
   const plugin = td3bc({ hiddenDims: [hidden, hidden] });
   const agent = plugin.create(context(1));

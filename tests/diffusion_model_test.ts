@@ -117,23 +117,28 @@ Deno.test("learning rate warms up from 0.1× to the peak over 10% of steps, then
   assert.equal(learningRateAt(0, 100, { ...trainOptions, learningRateSchedule: "cosine" }), 2e-3);
 });
 
-Deno.test("training: the held-out validation loss falls and no tensor is left behind", () => {
-  // Windows of a smooth signal with per-window phase and amplitude: learnable structure.
-  const config: UNetConfig = { rowWidth: 4, features: 16, numBlocks: 2, trajectoryLength: 8 };
-  const rng = new Rng(7);
-  const makeWindows = (count: number) => {
-    const out = new Float32Array(count * 8 * 4);
-    for (let w = 0; w < count; w++) {
-      const phase = rng.range(0, 2 * Math.PI);
-      const amplitude = rng.range(0.5, 1.5);
-      for (let t = 0; t < 8; t++) {
-        for (let c = 0; c < 4; c++) {
-          out[(w * 8 + t) * 4 + c] = amplitude * Math.sin(phase + 0.4 * t + c);
-        }
+/**
+ * `count` windows of 8 steps × 4 channels of a smooth signal with per-window
+ * phase and amplitude: learnable structure.
+ */
+function sineWindows(rng: Rng, count: number): Float32Array {
+  const out = new Float32Array(count * 8 * 4);
+  for (let w = 0; w < count; w++) {
+    const phase = rng.range(0, 2 * Math.PI);
+    const amplitude = rng.range(0.5, 1.5);
+    for (let t = 0; t < 8; t++) {
+      for (let c = 0; c < 4; c++) {
+        out[(w * 8 + t) * 4 + c] = amplitude * Math.sin(phase + 0.4 * t + c);
       }
     }
-    return out;
-  };
+  }
+  return out;
+}
+
+Deno.test("training: the held-out validation loss falls and no tensor is left behind", () => {
+  const config: UNetConfig = { rowWidth: 4, features: 16, numBlocks: 2, trajectoryLength: 8 };
+  const rng = new Rng(7);
+  const makeWindows = (count: number) => sineWindows(rng, count);
   const before = tf.memory().numTensors;
   const trained = trainDenoiser(config, makeWindows(512), makeWindows(64), trainOptions, 3);
   const first = trained.history[0].validationLoss;
@@ -174,19 +179,7 @@ Deno.test("per-step GroupNorm: each time step normalised as a window of its own;
   // The sine windows of the training test above. With features 16 a group holds two channels, so
   // per-step statistics are coarse: it learns, more slowly (150 steps: 1.06 → 0.87, per window 0.68).
   const rng = new Rng(7);
-  const windows = (count: number) => {
-    const out = new Float32Array(count * 8 * 4);
-    for (let w = 0; w < count; w++) {
-      const phase = rng.range(0, 2 * Math.PI);
-      const amplitude = rng.range(0.5, 1.5);
-      for (let t = 0; t < 8; t++) {
-        for (let c = 0; c < 4; c++) {
-          out[(w * 8 + t) * 4 + c] = amplitude * Math.sin(phase + 0.4 * t + c);
-        }
-      }
-    }
-    return out;
-  };
+  const windows = (count: number) => sineWindows(rng, count);
   const trained = trainDenoiser(
     { rowWidth: 4, features: 16, numBlocks: 2, trajectoryLength: 8, normPerStep: true },
     windows(512),
