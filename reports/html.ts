@@ -151,11 +151,36 @@ function referenceDatasets(
   }));
 }
 
+/** One bar series of a {@link barChart}: values and the ends of their whiskers. */
+interface BarSeries {
+  label: string;
+  colour: string;
+  values: number[];
+  low: number[];
+  high: number[];
+}
+
+/** A series of means with whiskers of ± one standard error (NaN: no whisker). */
+function meanSeries(
+  label: string,
+  colour: string,
+  values: number[],
+  errors: number[],
+): BarSeries {
+  return {
+    label,
+    colour,
+    values,
+    low: values.map((v, i) => v - errors[i]),
+    high: values.map((v, i) => v + errors[i]),
+  };
+}
+
 function barChart(
   id: string,
   title: string,
   groups: string[],
-  series: { label: string; colour: string; values: number[]; low: number[]; high: number[] }[],
+  series: BarSeries[],
   yTitle: string,
   references: ReferenceLine[] = [],
 ): ChartSpec {
@@ -287,15 +312,12 @@ function aggregateBars(
     pairs.map(({ group, agent }) => `${group.name} · ${agent}`),
     summary.sources.map((source, index) => {
       const found = pairs.map(({ group, agent }) => findAggregate(summary, group, source, agent));
-      const values = found.map((a) => a?.complete ? a.estimate.mean : NaN);
-      const errors = found.map((a) => a?.complete ? a.estimate.standardError : NaN);
-      return {
-        label: source,
-        colour: colourFor(source, index),
-        values,
-        low: values.map((v, i) => v - errors[i]),
-        high: values.map((v, i) => v + errors[i]),
-      };
+      return meanSeries(
+        source,
+        colourFor(source, index),
+        found.map((a) => a?.complete ? a.estimate.mean : NaN),
+        found.map((a) => a?.complete ? a.estimate.standardError : NaN),
+      );
     }),
     "normalised score (mean ± s.e.)",
   );
@@ -370,16 +392,13 @@ function datasetScoreBars(summary: ReportSummary): ChartSpec[] {
       summary.agents,
       summary.sources.map((source, sourceIndex) => {
         const found = summary.agents.map((agent) => findCell(summary, dataset, source, agent));
-        const values = found.map((cell) => cell?.estimate.mean ?? NaN);
-        // One seed has no standard error: the bar stands without a whisker.
-        const errors = found.map((cell) => cell?.estimate.standardError ?? NaN);
-        return {
-          label: source,
-          colour: colourFor(source, sourceIndex),
-          values,
-          low: values.map((v, i) => v - errors[i]),
-          high: values.map((v, i) => v + errors[i]),
-        };
+        return meanSeries(
+          source,
+          colourFor(source, sourceIndex),
+          found.map((cell) => cell?.estimate.mean ?? NaN),
+          // One seed has no standard error: the bar stands without a whisker.
+          found.map((cell) => cell?.estimate.standardError ?? NaN),
+        );
       }),
       "normalised score (mean ± s.e.)",
       referenceLinesOf(summary, dataset),
