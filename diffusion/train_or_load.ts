@@ -33,6 +33,7 @@ import { type UNetConfig, validateUNetConfig } from "./unet1d.ts";
 import {
   cutWindows,
   normalizeRows,
+  type RowEncoding,
   type RowLayout,
   rowLayout,
   rowStats,
@@ -141,15 +142,22 @@ export async function trainOrLoadDenoiser(
   return new LoadedDenoiser(stored, layoutOf(context.dataset, options));
 }
 
+/** How the options have window rows encode a step. */
+function encodingOf(
+  options: Pick<DiffusionOptions, "actionTransform" | "actionClip" | "stateDifferences">,
+): RowEncoding {
+  return {
+    actionTransform: actionTransform(options.actionTransform, options.actionClip),
+    stateDifferences: options.stateDifferences,
+  };
+}
+
 /** The row layout of a dataset's windows under the options' row encoding. */
-export function layoutOf(
+function layoutOf(
   dataset: Pick<D4rlDataset, "observationDim" | "actionDim">,
   options: Pick<DiffusionOptions, "actionTransform" | "actionClip" | "stateDifferences">,
 ): RowLayout {
-  return rowLayout(dataset.observationDim, dataset.actionDim, {
-    actionTransform: actionTransform(options.actionTransform, options.actionClip),
-    stateDifferences: options.stateDifferences,
-  });
+  return rowLayout(dataset.observationDim, dataset.actionDim, encodingOf(options));
 }
 
 function isDefaultTransform(transform: ActionTransform): boolean {
@@ -166,15 +174,12 @@ function trainOnDataset(
   heartbeat: () => void,
 ): StoredDenoiser {
   const { dataset } = context;
-  const layout = layoutOf(dataset, options);
   const windows = cutWindows(dataset, {
     trajectoryLength: sizes.trajectoryLength,
     stride: options.windowStride,
-    encoding: {
-      actionTransform: layout.actionTransform,
-      stateDifferences: options.stateDifferences,
-    },
+    encoding: encodingOf(options),
   });
+  const { layout } = windows;
   if (windows.count < 2) {
     throw new Error(
       `diffusion: dataset '${context.datasetId}' yields ${windows.count} windows of length ${sizes.trajectoryLength}; ` +
