@@ -29,7 +29,14 @@ import type { PolicyView, Transitions } from "./types.ts";
 
 /** Transitions measured per record (fewer where the real data hold under three times as many). */
 export const qualitySampleSize = 256;
-/** Real transitions the action fit and the state distance compare against. */
+/**
+ * Transitions the state distance compares, per side. Larger than the rest of
+ * the record's sample because the energy distance of 256 states scattered by
+ * ±0.02 between two real draws, as much as the synthetic data's distance
+ * itself; it costs no simulator calls, only pairwise distances.
+ */
+export const distanceSampleSize = 2048;
+/** Real transitions the action fit compares against. */
 const referencePoolSize = 4096;
 /** Nearest real states whose mean action an action is compared with. */
 const neighbours = 16;
@@ -70,6 +77,8 @@ export const qualityRecordSchema = z.object({
   contactFraction: z.number().optional(),
   /** Energy distance of the states to real states (normalised by the real data's statistics). */
   stateDistance: z.number(),
+  /** States the distance compares on each side (absent in records made before it was larger than `sampleSize`). */
+  distanceSampleSize: z.number().int().nonnegative().optional(),
   /** Mean |a − mean action of the 16 nearest real states|, per action entry. */
   actionFit: z.number(),
   /** Mean reward. */
@@ -260,6 +269,7 @@ function drawRows(size: number, count: number, rng: Rng, exclude?: Set<number>):
  */
 export class QualityProbe {
   readonly #sampleSize: number;
+  readonly #distanceSize: number;
   readonly #rewardMidpoint: number;
   readonly #simulator: QualitySimulator;
   readonly #rng: Rng;
@@ -287,6 +297,10 @@ export class QualityProbe {
       );
     }
     this.#sampleSize = sampleSize;
+    this.#distanceSize = Math.max(
+      sampleSize,
+      Math.min(distanceSampleSize, Math.floor(real.size / 3)),
+    );
     // A generated reward is a continuous number even where real rewards are
     // 0 or 1, so "rewarded" means above the middle of the real rewards' range.
     let lowest = Infinity;
@@ -315,9 +329,11 @@ export class QualityProbe {
       const std = Math.sqrt(this.#scale[d] / real.size);
       this.#scale[d] = std > 1e-6 ? 1 / std : 1;
     }
-    const heldOutRows = drawRows(real.size, sampleSize, this.#rng);
-    const taken = new Set(heldOutRows);
-    const distanceRows = drawRows(real.size, sampleSize, this.#rng, taken);
+    // The held-out sample's first rows are the record's sample, all of them its distance sample.
+    const heldOutDistanceRows = drawRows(real.size, this.#distanceSize, this.#rng);
+    const heldOutRows = heldOutDistanceRows.subarray(0, sampleSize);
+    const taken = new Set(heldOutDistanceRows);
+    const distanceRows = drawRows(real.size, this.#distanceSize, this.#rng, taken);
     for (const row of distanceRows) taken.add(row);
     const poolRows = drawRows(real.size, referencePoolSize, this.#rng, taken);
     this.#distanceReference = this.#normalised({ from: real, rows: distanceRows });
@@ -329,7 +345,10 @@ export class QualityProbe {
       this.#poolActions.set(real.actions.subarray(row * ad, (row + 1) * ad), i * ad)
     );
     this.#heldOut = { from: real, rows: heldOutRows };
-    this.reference = this.#record(this.#heldOut, -1, 0);
+    this.reference = this.#record(this.#heldOut, -1, 0, {
+      from: real,
+      rows: heldOutDistanceRows,
+    });
     if (simulator.planView) this.reference.paths = tracePaths(real, this.#rng);
     const realReplay = replayError(real, simulator, this.#rng);
     if (realReplay) this.reference.replayError = realReplay;
@@ -344,8 +363,16 @@ export class QualityProbe {
     guide?: PolicyView,
   ): QualityRecord {
     const count = Math.min(this.#sampleSize, transitions.size);
-    const sample = { from: transitions, rows: drawRows(transitions.size, count, this.#rng) };
-    const record = this.#record(sample, generation, step);
+    const distanceRows = drawRows(
+      transitions.size,
+      Math.min(this.#distanceSize, transitions.size),
+      this.#rng,
+    );
+    const sample = { from: transitions, rows: distanceRows.subarray(0, count) };
+    const record = this.#record(sample, generation, step, {
+      from: transitions,
+      rows: distanceRows,
+    });
     if (guide) {
       record.guideLogLikelihood = logLikelihood(guide, sample);
       record.realGuideLogLikelihood = logLikelihood(guide, this.#heldOut);
@@ -379,7 +406,13 @@ export class QualityProbe {
     };
   }
 
-  #record(sample: Sample, generation: number, step: number): QualityRecord {
+  /** The record of `sample`, with the state distance of the larger `distanceSample`. */
+  #record(
+    sample: Sample,
+    generation: number,
+    step: number,
+    distanceSample: Sample,
+  ): QualityRecord {
     const { from, rows } = sample;
     const od = from.observationDim;
     let invalid = 0;
@@ -409,7 +442,12 @@ export class QualityProbe {
       step,
       sampleSize: rows.length,
       invalidFraction: invalid / rows.length,
-      stateDistance: energyDistance(normalised, this.#distanceReference, od),
+      stateDistance: energyDistance(
+        this.#normalised(distanceSample),
+        this.#distanceReference,
+        od,
+      ),
+      distanceSampleSize: distanceSample.rows.length,
       actionFit: this.#actionFit(sample, normalised),
       meanReward: rewardSum / rows.length,
       rewardedFraction: rewarded / rows.length,

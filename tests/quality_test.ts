@@ -6,7 +6,12 @@
  * likelihood ranks the policy the actions came from above another.
  */
 import assert from "node:assert/strict";
-import { energyDistance, QualityProbe, qualitySampleSize } from "../core/quality.ts";
+import {
+  distanceSampleSize,
+  energyDistance,
+  QualityProbe,
+  qualitySampleSize,
+} from "../core/quality.ts";
 import { Rng } from "../core/rng.ts";
 import { copyTransitions, gatherTransitions } from "../core/transitions.ts";
 import type { PolicyView } from "../core/types.ts";
@@ -170,6 +175,27 @@ Deno.test("quality: a reward counts as rewarded above the middle of the real rew
     const large = copyTransitions(real);
     large.rewards.fill(0.9);
     assert.equal(probe.measure(large, 1, 0).rewardedFraction, 1);
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("quality: the state distance between two real draws stays near zero across probes", async () => {
+  // The distance sample is larger than the rest of the record's so that this
+  // noise floor is small next to a synthetic set's distance (0.01–0.03 at quick).
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const floors: number[] = [];
+    for (let seed = 0; seed < 6; seed++) {
+      const reference = new QualityProbe(real, environment, 100 + seed).reference;
+      assert.equal(
+        reference.distanceSampleSize,
+        Math.min(distanceSampleSize, Math.floor(real.size / 3)),
+      );
+      floors.push(reference.stateDistance);
+    }
+    const widest = Math.max(...floors.map(Math.abs));
+    assert.ok(widest < 0.006, `real-against-real distances ${floors.map((d) => d.toFixed(4))}`);
   } finally {
     environment.close();
   }
