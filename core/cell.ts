@@ -155,6 +155,7 @@ export async function runCells(
   // One copy of the real data for every seed: sources and agents only read it.
   const dataset = await readD4rl(context.datasetPath);
   const agentPlugin = registry.agent(first.agent, config.agentOptions[first.agent]);
+  const stats = observationStats(dataset);
   const agents = makeAgents(
     agentPlugin,
     cells.map((cell) => ({
@@ -162,7 +163,7 @@ export async function runCells(
       actionDim: spec.actionDim,
       seed: deriveSeed(cell.seed, "agent"),
       preset: config.preset,
-      observationStats: observationStats(dataset),
+      observationStats: stats,
     })),
   );
   context.onStarted?.();
