@@ -10,6 +10,7 @@ import { cellConfigHash } from "../core/cell.ts";
 import { parseGridConfig } from "../core/config.ts";
 import { groupSeedStacks, planCells } from "../core/plan.ts";
 import { cellId } from "../core/results.ts";
+import { shardOf } from "../core/shard.ts";
 import { cellFiles, moduleCache, resultsOf, run as runCli, smokeGrid } from "./fixtures/cli_run.ts";
 
 const cacheDir = await moduleCache("pgd-stacked-cache-");
@@ -70,6 +71,33 @@ Deno.test("stacked grid: a finished seed is left as it is; the stack holds the m
     assertEquals(await Deno.readFile(finished), before);
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("stacked grid: shards stack their own seeds and together cover the grid once", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "pgd-stacked-shards-" });
+  try {
+    const config = parseGridConfig({ agents: ["td3bc"], sources: ["real"], seeds: 4 });
+    const cells = new Map<string, string>();
+    for (const index of [0, 1]) {
+      const out = `${folder}/${index}`;
+      const { code, output } = await run(
+        smokeGrid(out, "--seeds=4", "--stack-seeds=on", `--shard=${index}/2`),
+      );
+      assertEquals(code, 0, output);
+      const own = planCells(config).filter((cell) => shardOf(cell, 2) === index);
+      assertOk(
+        output.includes(`${own.length} of ${own.length} cells to run in 1 seed stacks`),
+        output,
+      );
+      for (const id of (await resultsOf(out)).keys()) {
+        assertOk(!cells.has(id), `${id} ran on both shards`);
+        cells.set(id, out);
+      }
+    }
+    assertEquals([...cells.keys()].sort(), planCells(config).map(cellId).sort());
+  } finally {
+    await Deno.remove(folder, { recursive: true });
   }
 });
 
