@@ -101,6 +101,36 @@ Deno.test("stacked grid: shards stack their own seeds and together cover the gri
   }
 });
 
+Deno.test("stacked grid: a stack that fails fails every one of its cells with its message", async () => {
+  const out = await Deno.makeTempDir({ prefix: "pgd-stacked-failed-" });
+  try {
+    const { code, output } = await run(
+      smokeGrid(
+        out,
+        "--plugin=./tests/fixtures/hanging_source.ts",
+        "--sources=hanging,real",
+        "--seeds=2",
+        "--stack-seeds=on",
+        "--hook-timeout=2",
+      ),
+    );
+    assertEquals(code, 2, output);
+    for (const seed of [0, 1]) {
+      assertOk(
+        new RegExp(
+          `hanging/td3bc/seed-${seed}: .*data source 'hanging' generate \\(generation 0\\) ` +
+            "did not finish within 2 s",
+        ).test(output),
+        output,
+      );
+    }
+    const files = (await cellFiles(out)).map((file) => file.slice(out.length + 1));
+    assertEquals(files, [0, 1].map((seed) => `cells/maze2d-umaze/real/td3bc/seed-${seed}.json`));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("stacked grid: options the agent cannot stack run the seeds one at a time, saying why", async () => {
   const out = await Deno.makeTempDir({ prefix: "pgd-stacked-refused-" });
   try {
