@@ -24,7 +24,8 @@ export type { PluginEntry, PluginFactory, PluginKind, PluginSet } from "./core/r
 export { runGrid } from "./core/scheduler.ts";
 export { PluginHost } from "./core/host.ts";
 export type { GridEvents, GridOptions, GridOutcome } from "./core/scheduler.ts";
-export { runCell } from "./core/cell.ts";
+export { runCell, runCells } from "./core/cell.ts";
+export type { CellEnvironment, StackEnvironment } from "./core/cell.ts";
 export { ResultStore } from "./core/store.ts";
 export * from "./core/results.ts";
 export { formatOptionErrors, UserError } from "./core/errors.ts";

@@ -6,7 +6,12 @@
  */
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import pc from "picocolors";
-import { type GridConfig, loadGridConfig, parseGridConfig } from "../core/config.ts";
+import {
+  type GridConfig,
+  loadGridConfig,
+  parseGridConfig,
+  stackSeedModes,
+} from "../core/config.ts";
 import { PluginHost } from "../core/host.ts";
 import { UserError } from "../core/errors.ts";
 import { PluginRegistry } from "../core/registry.ts";
@@ -79,6 +84,12 @@ function gridCommand(name: string, description: string) {
     .addOption(new Option("--backend <name>", "compute backend").choices(backendNames))
     .option("-o, --out <dir>", "result folder of the run")
     .option("-w, --workers <n>", "worker processes (default: one per core)", (v) => Number(v))
+    .addOption(
+      new Option(
+        "--stack-seeds <mode>",
+        "on: train an agent's seeds as one stack per worker (same numbers); default off",
+      ).choices(stackSeedModes),
+    )
     .option("--plugin <path>", "load a plugin module by path (repeatable)", collectPlugins)
     .option(
       "--plugin-allow <permissions>",
@@ -119,6 +130,7 @@ async function gridConfigFrom(
     backend: flags.backend,
     out: flags.out,
     workers: flags.workers,
+    stackSeeds: flags.stackSeeds,
     plugins: flags.plugin,
     pluginAllow: flags.pluginAllow,
     sourceOptions: flags.sourceOptions,

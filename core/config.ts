@@ -12,6 +12,9 @@ import { grantKinds, grantPattern, grantsImport, isUrlPlugin } from "./permissio
 
 const pluginOptions = z.record(z.string(), z.record(z.string(), z.unknown()));
 
+/** The values of `stackSeeds`. */
+export const stackSeedModes = ["off", "on"] as const;
+
 /** The largest seed value (seeds feed 31-bit hashes). */
 const maxSeed = 2 ** 31 - 1;
 /** The most seeds a count may ask for. */
@@ -43,6 +46,13 @@ export const gridConfigSchema = z.strictObject({
   out: z.string().min(1).default("results/bench"),
   /** Parallel worker processes; 0 means one per core. */
   workers: z.number().int().nonnegative().default(0),
+  /**
+   * `on`: a worker trains the pending seeds of one (dataset, source, agent)
+   * as one stack (seeds as a batch dimension); `off`: one seed at a time.
+   * Not part of a cell's identity: a stack's members are bit-identical to
+   * their seeds alone on the wasm backend's kernels.
+   */
+  stackSeeds: z.enum(stackSeedModes).default("off"),
   /** Extra plugin modules by path or URL. */
   plugins: z.array(z.string().min(1)).default([]),
   /**

@@ -199,3 +199,28 @@ export async function withLock<T>(
     if (ours()) await Deno.remove(lockPath).catch(() => {});
   }
 }
+
+/**
+ * {@link withLock} over several paths: takes their locks one at a time in
+ * sorted order, runs `work` holding all of them, and releases them. One
+ * order for every process means two processes that want overlapping sets
+ * never each hold a lock the other waits for. `optionsOf` gives each path's
+ * options (e.g. an `onWait` naming what waits); `work`'s heartbeat
+ * refreshes every lock.
+ */
+export function withLocks<T>(
+  paths: readonly string[],
+  work: (heartbeat: Heartbeat) => Promise<T>,
+  optionsOf: (path: string) => Partial<LockOptions> = () => ({}),
+): Promise<T> {
+  const sorted = [...new Set(paths)].sort();
+  const heartbeats: Heartbeat[] = [];
+  const holdFrom = (index: number): Promise<T> => {
+    if (index === sorted.length) return work(() => heartbeats.forEach((beat) => beat()));
+    return withLock(sorted[index], (heartbeat) => {
+      heartbeats.push(heartbeat);
+      return holdFrom(index + 1);
+    }, optionsOf(sorted[index]));
+  };
+  return holdFrom(0);
+}

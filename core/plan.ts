@@ -1,7 +1,9 @@
 /**
  * The grid's cells and their grouping: cells that share a trained model
  * (same dataset, source and seed) form a group that one worker runs in turn,
- * so the model is trained once and reused from the cache.
+ * so the model is trained once and reused from the cache; with seeds
+ * stacked, the seeds of one (dataset, source, agent) form a group that one
+ * worker trains as one stack.
  *
  * @module
  */
@@ -31,4 +33,35 @@ export function groupCells(cells: CellKey[]): CellKey[][] {
     else groups.set(key, [cell]);
   }
   return [...groups.values()];
+}
+
+/**
+ * Cells grouped by (dataset, source, agent), in first-appearance order: each
+ * group's seeds train as one stack on one worker. Pass the pending cells
+ * only, so a stack holds just the seeds still to run.
+ *
+ * A group's sources prepare its seeds one after another in the group's
+ * order, and a seed's trained model (a denoiser, shared by both agents and
+ * by unguided and policy-guided data) is trained under a lock by whichever
+ * process asks first. Were every group to list its seeds alike, the
+ * `workers` groups that start together would all begin with the same seed,
+ * wait on one another's lock seed after seed, and train the models one at a
+ * time. So group `i` starts its list at seed position `(i mod workers) ·
+ * seeds / workers` (a rotation; members are independent, so their order
+ * changes no number): groups started together begin on different seeds and
+ * train different models at once.
+ */
+export function groupSeedStacks(cells: CellKey[], workers: number): CellKey[][] {
+  const groups = new Map<string, CellKey[]>();
+  for (const cell of cells) {
+    const key = `${cell.dataset}\u0000${cell.source}\u0000${cell.agent}`;
+    const group = groups.get(key);
+    if (group) group.push(cell);
+    else groups.set(key, [cell]);
+  }
+  const spread = Math.max(1, Math.floor(workers));
+  return [...groups.values()].map((group, index) => {
+    const start = Math.floor(((index % spread) * group.length) / spread);
+    return [...group.slice(start), ...group.slice(0, start)];
+  });
 }

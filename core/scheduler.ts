@@ -8,7 +8,7 @@ import type { GridConfig } from "./config.ts";
 import { workerCount } from "./config.ts";
 import { cellIdentity, configurationChanges, identityHash } from "./cell.ts";
 import { UserError } from "./errors.ts";
-import { groupCells, planCells } from "./plan.ts";
+import { groupCells, groupSeedStacks, planCells } from "./plan.ts";
 import type { DatasetFile, ToWorker } from "./protocol.ts";
 import { PluginHost, workerAccess, WorkerProcess } from "./host.ts";
 import { cellId, type CellKey, cellPath } from "./results.ts";
@@ -160,12 +160,13 @@ async function runWithHost(
     datasets[dataset] = { path: record.path, identity: identities[dataset] };
   }
 
-  const groups = groupCells(pending);
+  const stacked = config.stackSeeds === "on";
+  const groups = stacked ? groupSeedStacks(pending, workerCount(config)) : groupCells(pending);
   const workers = Math.min(workerCount(config), groups.length);
   events.log(
-    `${pending.length} of ${cells.length} cells to run in ${groups.length} groups on ${workers} worker${
-      workers > 1 ? "s" : ""
-    }`,
+    `${pending.length} of ${cells.length} cells to run in ${groups.length} ${
+      stacked ? "seed stacks" : "groups"
+    } on ${workers} worker${workers > 1 ? "s" : ""}`,
   );
   const access = workerAccess(config);
   let computeReported = false;

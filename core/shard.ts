@@ -10,7 +10,8 @@
  * denoiser, a world model), so keeping a group on one shard trains that
  * model once instead of on several shards at the same time. The hash of a
  * group depends on its identity alone, so adding datasets, sources, agents
- * or seeds to a grid never moves an existing cell to another shard.
+ * or seeds to a grid never moves an existing cell to another shard. With
+ * seeds stacked (`stackSeeds`), a shard stacks the seeds it holds.
  *
  * @module
  */

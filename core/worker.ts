@@ -1,6 +1,7 @@
 /**
  * A worker process of the grid: it receives the config once, then groups of
- * cells, runs each cell, stores its result atomically and reports back. It
+ * cells, runs each cell (or each group as one stack of seeds), stores each
+ * result atomically and reports back. It
  * exits when the scheduler says so or its stdin closes (the scheduler died).
  *
  * @module
@@ -16,8 +17,8 @@ import { makeSource } from "./controls.ts";
 import { UserError } from "./errors.ts";
 import { describeRefusal } from "./permissions.ts";
 import { initCompute } from "./compute.ts";
-import { runCell } from "./cell.ts";
-import { cellConfigHash } from "./cell.ts";
+import { cellConfigHash, runCells } from "./cell.ts";
+import { isStackRefusal } from "./contracts/agent.ts";
 import {
   type DatasetFile,
   decodeMessage,
@@ -30,7 +31,7 @@ import { PluginRegistry, type PluginSet } from "./registry.ts";
 import { ResultStore } from "./store.ts";
 import type { GridConfig } from "./config.ts";
 import { type CellKey, cellPath } from "./results.ts";
-import { describeHolder, processAlive, setLivenessProbe, withLock } from "./lock.ts";
+import { describeHolder, lockPathOf, processAlive, setLivenessProbe, withLocks } from "./lock.ts";
 import { join } from "./paths.ts";
 
 const encoder = new TextEncoder();
@@ -132,10 +133,16 @@ export async function serveWorker(builtins: PluginSet): Promise<void> {
       }
       if (message.type !== "group") continue;
       if (!config || !registry) throw new Error("worker: a group arrived before init");
-      const store = new ResultStore(config.out);
-      for (const cell of message.cells) {
-        await runOne(cell, config, registry, store, datasets[cell.dataset]);
-      }
+      const setting: RunSetting = {
+        config,
+        registry,
+        store: new ResultStore(config.out),
+        data: datasets[message.cells[0].dataset],
+      };
+      // With seeds stacked a group is the seeds of one (dataset, source, agent):
+      // one stack. Otherwise its cells share a trained model and run in turn.
+      if (config.stackSeeds === "on") await runLocked(message.cells, setting);
+      else for (const cell of message.cells) await runLocked([cell], setting);
       send({ type: "idle" });
     }
   } finally {
@@ -204,74 +211,114 @@ async function answer(
   return { type: "resolved", records };
 }
 
-/**
- * Runs a cell under its lock (`<cell>.json.lock` in the result folder), so
- * two runs into one folder compute each cell once: a cell another live
- * process holds is waited for (and then found finished), a cell whose holder
- * died is taken over.
- */
-async function runOne(
-  cell: CellKey,
-  config: GridConfig,
-  registry: PluginRegistry,
-  store: ResultStore,
-  data: DatasetFile,
-): Promise<void> {
-  const path = join(config.out, cellPath(cell));
-  await withLock(path, () => runUnlocked(cell, config, registry, store, data), {
-    onWait: (holder) =>
-      send({ type: "log", cell, message: describeHolder(`${path}.lock`, holder) }),
-  });
+/** What a worker runs cells with. */
+interface RunSetting {
+  config: GridConfig;
+  registry: PluginRegistry;
+  store: ResultStore;
+  /** The cells' dataset (one for all the cells of a group). */
+  data: DatasetFile;
 }
 
-async function runUnlocked(
-  cell: CellKey,
-  config: GridConfig,
-  registry: PluginRegistry,
-  store: ResultStore,
-  data: DatasetFile,
-): Promise<void> {
-  if (
-    await store.isFinished(cell, await cellConfigHash(cell, config, identityKey(data.identity)))
-  ) {
-    const result = await store.read(cell);
-    send({ type: "finished", cell, finalScore: result!.finalScore, seconds: 0 });
-    return;
+/**
+ * Runs a cell, or the seeds of one stack, under their locks
+ * (`<cell>.json.lock` in the result folder), so two runs into one folder
+ * compute each cell once: a cell another live process holds is waited for
+ * (and then found finished), a cell whose holder died is taken over. A
+ * stack holds every one of its cells' locks (see `withLocks`).
+ */
+async function runLocked(cells: CellKey[], setting: RunSetting): Promise<void> {
+  const cellAt = new Map(cells.map((cell) => [join(setting.config.out, cellPath(cell)), cell]));
+  await withLocks([...cellAt.keys()], () => runUnfinished(cells, setting), (path) => ({
+    onWait: (holder) =>
+      send({
+        type: "log",
+        cell: cellAt.get(path),
+        message: describeHolder(lockPathOf(path), holder),
+      }),
+  }));
+}
+
+/** Reports the cells finished meanwhile (by another process) and runs the others. */
+async function runUnfinished(cells: CellKey[], setting: RunSetting): Promise<void> {
+  const { config, store, data } = setting;
+  const pending: CellKey[] = [];
+  for (const cell of cells) {
+    if (
+      await store.isFinished(cell, await cellConfigHash(cell, config, identityKey(data.identity)))
+    ) {
+      const result = await store.read(cell);
+      send({ type: "finished", cell, finalScore: result!.finalScore, seconds: 0 });
+    } else pending.push(cell);
   }
-  send({ type: "started", cell });
-  let lastProgress = 0;
+  if (pending.length) await runAndStore(pending, setting);
+}
+
+/**
+ * Runs a cell, or the seeds of one stack, stores each result and reports
+ * each cell. A stack's failure fails each of its cells with its message; a
+ * stack the agent plugin refuses (see `StackRefusedError`) runs its seeds
+ * one at a time instead.
+ */
+async function runAndStore(cells: CellKey[], setting: RunSetting): Promise<void> {
+  const { config, registry, store, data } = setting;
+  let started = false;
+  const announce = () => {
+    started = true;
+    for (const cell of cells) send({ type: "started", cell });
+  };
+  // A lone cell has started when it runs; a stack once the plugin has made it (it may refuse).
+  const stacked = cells.length > 1;
+  if (!stacked) announce();
   try {
-    const result = await runCell(cell, {
+    const results = await runCells(cells, {
       config,
       registry,
       datasetPath: data.path,
       datasetIdentity: data.identity,
-      reporter: {
-        progress(phase, fraction) {
-          const now = performance.now();
-          if (fraction < 1 && now - lastProgress < 250) return;
-          lastProgress = now;
-          send({ type: "progress", cell, phase, fraction });
-        },
-        log(message) {
-          send({ type: "log", cell, message });
-        },
+      reporterOf: (cell) => {
+        let lastProgress = 0;
+        return {
+          progress(phase, fraction) {
+            const now = performance.now();
+            if (fraction < 1 && now - lastProgress < 250) return;
+            lastProgress = now;
+            send({ type: "progress", cell, phase, fraction });
+          },
+          log(message) {
+            send({ type: "log", cell, message });
+          },
+        };
       },
+      ...(stacked ? { onStarted: announce } : {}),
     });
-    await store.write(result);
-    send({
-      type: "finished",
-      cell,
-      finalScore: result.finalScore,
-      seconds: result.timings.totalSeconds,
-    });
+    for (const result of results) {
+      await store.write(result);
+      send({
+        type: "finished",
+        cell: result.cell,
+        finalScore: result.finalScore,
+        seconds: result.timings.totalSeconds,
+      });
+    }
   } catch (error) {
+    if (!started && isStackRefusal(error)) {
+      const [{ dataset, source, agent }] = cells;
+      send({
+        type: "log",
+        message: `${dataset}/${source}/${agent}: seeds ${
+          cells.map((cell) => cell.seed).join(", ")
+        } run one at a time, not stacked: ${error.message}`,
+      });
+      for (const cell of cells) await runAndStore([cell], setting);
+      return;
+    }
     const refusal = permissionRefusal(error);
     const text = refusal
       ? describeRefusal(refusal, config.plugins)
       : error instanceof Error
       ? (error.stack ?? error.message)
       : String(error);
-    send({ type: "failed", cell, message: text });
+    for (const cell of cells) send({ type: "failed", cell, message: text });
   }
 }

@@ -1,7 +1,7 @@
 import { assertEquals, assertOk } from "./assert.ts";
 import { writeJsonAtomic } from "../core/files.ts";
 import { digest, stableStringify } from "../core/fingerprint.ts";
-import { withLock } from "../core/lock.ts";
+import { withLock, withLocks } from "../core/lock.ts";
 import { ResultStore } from "../core/store.ts";
 
 Deno.test("files: atomic writes leave no temporary files behind", async () => {
@@ -26,6 +26,28 @@ Deno.test("files: a lock runs holders one at a time", async () => {
   assertEquals(events.length, 4);
   assertEquals(events[0][0], events[1][0], events.join(" "));
   assertEquals(events[2][0], events[3][0], events.join(" "));
+  await Deno.remove(folder, { recursive: true });
+});
+
+Deno.test("files: holders of overlapping lock sets, asked for in opposite orders, take turns", async () => {
+  const folder = await Deno.makeTempDir();
+  const events: string[] = [];
+  const hold = (name: string, paths: string[]) =>
+    withLocks(paths.map((path) => `${folder}/${path}`), async () => {
+      events.push(`${name}+`);
+      await new Promise((done) => setTimeout(done, 50));
+      events.push(`${name}-`);
+    }, () => ({ pollMs: 10 }));
+  // Taken in the orders given, each would hold one lock the other waits for.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadlock = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the holders wait on each other")), 5_000);
+  });
+  await Promise.race([Promise.all([hold("a", ["x", "y"]), hold("b", ["y", "x"])]), deadlock])
+    .finally(() => clearTimeout(timer));
+  assertEquals(events.length, 4);
+  assertEquals(events[0][0], events[1][0], events.join(" "));
+  assertEquals([...Deno.readDirSync(folder)], []);
   await Deno.remove(folder, { recursive: true });
 });
 

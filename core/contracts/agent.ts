@@ -83,8 +83,31 @@ export interface AgentPlugin {
   /**
    * Makes one stack of fresh agents, one per context (same dimensions and
    * preset, their own seeds), where the plugin can train seeds stacked.
+   * Throws a {@link StackRefusedError} where its options cannot be stacked;
+   * the core then trains the seeds one at a time.
    */
   createStack?(contexts: readonly AgentContext[]): AgentStack;
+}
+
+/**
+ * `createStack`'s refusal of options it cannot stack (e.g. an update the
+ * stack does not implement): not a failure, the seeds run unstacked instead.
+ * Recognised by {@link isStackRefusal}.
+ */
+export class StackRefusedError extends Error {
+  /** A refusal whose message says what cannot be stacked. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StackRefusedError";
+  }
+}
+
+/**
+ * Whether an error is a {@link StackRefusedError}; by name, so that a plugin
+ * loaded by path with its own copy of this module is recognised too.
+ */
+export function isStackRefusal(error: unknown): error is Error {
+  return error instanceof Error && error.name === "StackRefusedError";
 }
 
 /** The shape every agent plugin must have; checked when a plugin is loaded. */

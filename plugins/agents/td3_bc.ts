@@ -17,11 +17,12 @@
 import { z } from "zod";
 import { tf } from "../../core/compute.ts";
 import type { PresetName } from "../../core/contracts/common.ts";
-import type {
-  Agent,
-  AgentContext,
-  AgentPlugin,
-  AgentSchedule,
+import {
+  type Agent,
+  type AgentContext,
+  type AgentPlugin,
+  type AgentSchedule,
+  StackRefusedError,
 } from "../../core/contracts/agent.ts";
 import { deriveSeed, Rng } from "../../core/rng.ts";
 import { formatOptionErrors, UserError } from "../../core/errors.ts";
@@ -335,7 +336,9 @@ export function td3bc(options?: unknown): AgentPlugin {
     createStack: (contexts: readonly AgentContext[]) => {
       if (parsed.criticUpdatesPerStep !== 1) {
         // The stack's update holds one critic update; the authors' count is not stacked yet.
-        throw new Error("td3bc stack: criticUpdatesPerStep other than 1 runs unstacked only");
+        throw new StackRefusedError(
+          "td3bc stack: criticUpdatesPerStep other than 1 runs unstacked only",
+        );
       }
       const preset = contexts[0]?.preset ?? "paper";
       return new Td3bcStack(
