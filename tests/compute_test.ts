@@ -1,4 +1,4 @@
-import { assertEquals, assertOk, assertThrows } from "./assert.ts";
+import { assertEquals, assertOk, assertThrows, relativeError } from "./assert.ts";
 import {
   adamStep,
   blasInstallHint,
@@ -34,18 +34,6 @@ function randomArray(rng: Rng, size: number): Float32Array {
 
 function random(rng: Rng, shape: number[]): tf.Tensor {
   return tf.tensor(randomArray(rng, shape.reduce((p, d) => p * d, 1)), shape);
-}
-
-/** Relative L2 error of `actual` against `expected`. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assertEquals(actual.length, expected.length);
-  let difference = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    difference += (actual[i] - expected[i]) ** 2;
-    norm += expected[i] ** 2;
-  }
-  return Math.sqrt(difference / Math.max(norm, 1e-30));
 }
 
 /** Runs `compute` under `set` and returns its outputs' values and shapes. */
