@@ -427,3 +427,102 @@ void bias_activation(float *restrict out, const float *restrict bias, int stride
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// 1-D convolutions over channels-last rows, "same" padding and unit stride
+// (the denoiser's U-Net, compute/kernels_unet.ts). Each tap's block of the
+// column matrix is `total` channels wide; a part of `channels` channels
+// starts `offset` into it, so a concatenation along channels is filled (and
+// its gradient read back) one part at a time, without a concatenated copy.
+
+// Column matrix: for example b, output step o and tap t, the input at step
+// q = o + t − before (zeros outside [0, length)) goes to
+// columns[(b·length + o)·taps·total + t·total + offset …]. The input holds
+// length/repeat steps per example, each read `repeat` times in a row, so
+// repeat 2 is a nearest ×2 upsampling folded in.
+EXPORT(im2col_rows)
+void im2col_rows(const float *restrict src, int batch, int length, int repeat, int channels,
+                 int taps, int before, int total, int offset, float *restrict columns) {
+  const int stored = length / repeat;
+  const unsigned long run = (unsigned long)channels * sizeof(float);
+  for (int b = 0; b < batch; b++) {
+    const float *example = src + (long)b * stored * channels;
+    for (int o = 0; o < length; o++) {
+      float *row = columns + ((long)b * length + o) * taps * total + offset;
+      for (int t = 0; t < taps; t++) {
+        const int q = o + t - before;
+        if (q < 0 || q >= length)
+          __builtin_memset(row + t * total, 0, run);
+        else
+          __builtin_memcpy(row + t * total, example + (long)(q / repeat) * channels, run);
+      }
+    }
+  }
+}
+
+// The adjoint of im2col_rows with repeat 1: out[b][i] = Σₜ columns[b][o][t]
+// (the part at `offset`) with o = i − t + before, taps in ascending order
+// (the order in which per-tap products accumulate), steps outside [0,
+// length) skipped. out is overwritten.
+EXPORT(col2im_rows)
+void col2im_rows(const float *restrict columns, int batch, int length, int channels, int taps,
+                 int before, int total, int offset, float *restrict out) {
+  for (int b = 0; b < batch; b++)
+    for (int i = 0; i < length; i++) {
+      float *target = out + ((long)b * length + i) * channels;
+      for (int c = 0; c < channels; c++) target[c] = 0.0f;
+      for (int t = 0; t < taps; t++) {
+        const int o = i - t + before;
+        if (o < 0 || o >= length) continue;
+        const float *source = columns + ((long)b * length + o) * taps * total + t * total + offset;
+        for (int c = 0; c < channels; c++) target[c] += source[c];
+      }
+    }
+}
+
+// Max-pooling by 2 along the rows: out[r] = max(x[2r], x[2r + 1]) per
+// channel, NaN propagating as the Maximum kernel does.
+EXPORT(max_pairs)
+void max_pairs(const float *restrict x, int pairs, int channels, float *restrict out) {
+  for (int r = 0; r < pairs; r++) {
+    const float *even = x + (long)2 * r * channels;
+    const float *odd = even + channels;
+    float *target = out + (long)r * channels;
+    for (int c = 0; c < channels; c++) target[c] = __builtin_wasm_max_f32(even[c], odd[c]);
+  }
+}
+
+// Gradient of max_pairs as TF.js's Maximum gradient routes it: dy to the
+// even row where x[2r] ≥ x[2r + 1] (ties go there), else to the odd row.
+// With accumulate set, added to dx (a tensor that has another consumer).
+// SIMD by hand: the compiler left the selects scalar.
+EXPORT(max_pairs_backward)
+void max_pairs_backward(const float *restrict x, const float *restrict dy, int pairs, int channels,
+                        int accumulate, float *restrict dx) {
+  for (int r = 0; r < pairs; r++) {
+    const float *even = x + (long)2 * r * channels;
+    const float *odd = even + channels;
+    const float *g = dy + (long)r * channels;
+    float *d_even = dx + (long)2 * r * channels;
+    float *d_odd = d_even + channels;
+    int c = 0;
+    for (; c + 4 <= channels; c += 4) {
+      const v128_t e = wasm_v128_load(even + c), o = wasm_v128_load(odd + c);
+      const v128_t v = wasm_v128_load(g + c);
+      v128_t to_even = wasm_v128_and(v, wasm_f32x4_ge(e, o));
+      v128_t to_odd = wasm_v128_and(v, wasm_f32x4_lt(e, o));
+      if (accumulate) {
+        to_even = wasm_f32x4_add(wasm_v128_load(d_even + c), to_even);
+        to_odd = wasm_f32x4_add(wasm_v128_load(d_odd + c), to_odd);
+      }
+      wasm_v128_store(d_even + c, to_even);
+      wasm_v128_store(d_odd + c, to_odd);
+    }
+    for (; c < channels; c++) {
+      const float to_even = even[c] >= odd[c] ? g[c] : 0.0f;
+      const float to_odd = even[c] < odd[c] ? g[c] : 0.0f;
+      d_even[c] = accumulate ? d_even[c] + to_even : to_even;
+      d_odd[c] = accumulate ? d_odd[c] + to_odd : to_odd;
+    }
+  }
+}
