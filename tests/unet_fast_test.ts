@@ -14,6 +14,9 @@ import {
 } from "../core/compute.ts";
 import { setUNetChunkFloats } from "../compute/kernels_unet.ts";
 import { Rng } from "../core/rng.ts";
+import { edmLoss, edmLossAndGradients } from "../diffusion/edm.ts";
+import { referenceTrainOptions } from "../diffusion/settings.ts";
+import { DenoiserTrainer, trainDenoiser } from "../diffusion/train.ts";
 import {
   fusedUNetActive,
   initUNetParams,
@@ -135,5 +138,98 @@ Deno.test("outside a tape the fused forward pass keeps nothing, in chunks or who
     assertOk(relativeError(chunked, whole) < 1e-6, "three chunks of one window equal one batch");
   } finally {
     setUNetChunkFloats(previous);
+  }
+});
+
+Deno.test("the tape-free EDM step gives the tape's loss and gradients", () => {
+  const config = configs[0];
+  const batch = 8;
+  const rng = new Rng(5);
+  const size = batch * config.trajectoryLength * config.rowWidth;
+  const clean = randomArray(rng, size);
+  const noise = randomArray(rng, size);
+  const sigma = Float32Array.from({ length: batch }, () => Math.exp(-1.2 + 1.2 * rng.normal()));
+  for (const set of sets) {
+    const params = initUNetParams(config, 6);
+    const names = Object.keys(params);
+    const shape: [number, number, number] = [batch, config.trajectoryLength, config.rowWidth];
+    const reference = under(set, "ops", () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() =>
+          edmLoss(
+            config,
+            params,
+            tf.tensor3d(clean, shape),
+            tf.tensor1d(sigma),
+            tf.tensor3d(noise, shape),
+          )
+        );
+        return {
+          loss: value.dataSync()[0],
+          gradients: names.map((name) => grads[params[name].name].dataSync() as Float32Array),
+        };
+      }));
+    const before = tf.memory().numTensors;
+    const { loss, gradients } = under(
+      set,
+      "auto",
+      () => edmLossAndGradients(config, params, clean, sigma, noise),
+    );
+    const lossError = Math.abs(loss - reference.loss) / reference.loss;
+    assertOk(lossError < 1e-5, `loss ${loss} against ${reference.loss} [${set}]`);
+    names.forEach((name, i) => {
+      const error = relativeError(gradients[i].dataSync(), reference.gradients[i]);
+      assertOk(error < 1e-5, `gradient of ${name} [${set}]: error ${error}`);
+    });
+    tf.dispose(gradients);
+    assertEquals(tf.memory().numTensors, before);
+    tf.dispose(Object.values(params));
+  }
+});
+
+Deno.test("training on the fused path: the tape's losses to rounding, and the same numbers twice", () => {
+  const config = configs[0];
+  const rng = new Rng(8);
+  const windowSize = config.trajectoryLength * config.rowWidth;
+  const train = randomArray(rng, 64 * windowSize);
+  const validation = randomArray(rng, 16 * windowSize);
+  const options = referenceTrainOptions(20, 16, { validationPoints: 2, validationWindows: 16 });
+  for (const set of sets) {
+    const run = (path: "auto" | "ops") =>
+      under(set, path, () => {
+        const trained = trainDenoiser(config, train, validation, options, 4);
+        tf.dispose(Object.values(trained.params));
+        return trained.history;
+      });
+    const [fused, again, reference] = [run("auto"), run("auto"), run("ops")];
+    assertEquals(again, fused, `bit-identical reruns [${set}]`);
+    fused.forEach((point, i) => {
+      const error = Math.abs(point.validationLoss - reference[i].validationLoss) /
+        reference[i].validationLoss;
+      assertOk(error < 1e-3, `validation loss at step ${point.step} [${set}]: ${error}`);
+    });
+  }
+});
+
+Deno.test("the trainer's step leaves no tensor behind on the fused path", () => {
+  const config = configs[0];
+  const rng = new Rng(9);
+  const windowSize = config.trajectoryLength * config.rowWidth;
+  const options = referenceTrainOptions(10, 16, { validationPoints: 1, validationWindows: 16 });
+  for (const set of sets) {
+    under(set, "auto", () => {
+      const trainer = new DenoiserTrainer(
+        config,
+        randomArray(rng, 64 * windowSize),
+        randomArray(rng, 16 * windowSize),
+        options,
+        2,
+      );
+      trainer.step();
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) assertOk(Number.isFinite(trainer.step()));
+      assertEquals(tf.memory().numTensors, before);
+      trainer.dispose();
+    });
   }
 });
