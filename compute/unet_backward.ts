@@ -9,8 +9,15 @@
  * @module
  */
 import { heapF32 } from "./heap.ts";
-import { columnsOf, type Context, frequencies, normShape, parameter } from "./unet_forward.ts";
-import { type BackwardPlan, type Level, skipOf, topOutput } from "./unet_plan.ts";
+import {
+  columnsOf,
+  type Context,
+  denseLayers,
+  frequencies,
+  normShape,
+  parameter,
+} from "./unet_forward.ts";
+import { type BackwardPlan, type Level, skipOf, topOutput, type Weighted } from "./unet_plan.ts";
 
 /** What the backward pass adds to a {@link Context}: its scratch, and where each gradient goes. */
 export interface BackwardContext extends Context {
@@ -54,13 +61,13 @@ function inputGradient(
 }
 
 /**
- * Dense layer `name` (`a` `[rows, k]` → `[rows, n]`) given its output's
+ * Dense `layer` (`a` `[rows, k]` → `[rows, n]`) given its output's
  * gradient `dy`: its weight and bias gradients, and its input's gradient into
  * `input` when given (added to what is there with `accumulate`).
  */
 function denseBackward(
   c: BackwardContext,
-  name: string,
+  layer: Weighted,
   rows: number,
   k: number,
   n: number,
@@ -68,10 +75,10 @@ function denseBackward(
   dy: number,
   input?: { out: number; accumulate: boolean },
 ): void {
-  weightGradient(c, rows, k, n, a, dy, gradient(c, `${name}.w`));
-  c.loops.sumRows(dy, 1, rows, n, gradient(c, `${name}.b`));
+  weightGradient(c, rows, k, n, a, dy, gradient(c, layer.weight));
+  c.loops.sumRows(dy, 1, rows, n, gradient(c, layer.bias));
   if (input) {
-    inputGradient(c, rows, k, n, dy, parameter(c, `${name}.w`), input.out, input.accumulate);
+    inputGradient(c, rows, k, n, dy, parameter(c, layer.weight), input.out, input.accumulate);
   }
 }
 
@@ -81,13 +88,13 @@ function normBackward(c: BackwardContext, level: Level, i: number, dy: number, d
   c.loops.groupNormBackward(normShape(c, level), {
     dy,
     x: c.ws + norm.x,
-    gamma: parameter(c, `${norm.name}.gamma`),
+    gamma: parameter(c, norm.gamma),
     mean: c.ws + norm.mean,
     inverseStd: c.ws + norm.inverseStd,
     y: c.ws + norm.y,
     dx,
-    dGamma: gradient(c, `${norm.name}.gamma`),
-    dBeta: gradient(c, `${norm.name}.beta`),
+    dGamma: gradient(c, norm.gamma),
+    dBeta: gradient(c, norm.beta),
     scratch: c.ws + c.plan.normScratch,
   });
 }
@@ -107,7 +114,7 @@ function convBackward(
   const conv = level.convs[i];
   const width = conv.taps * conv.total;
   const columns = c.s + c.b.columns;
-  denseBackward(c, conv.name, level.rows, width, conv.output, c.ws + conv.columns, dy, {
+  denseBackward(c, conv, level.rows, width, conv.output, c.ws + conv.columns, dy, {
     out: columns,
     accumulate: false,
   });
@@ -127,7 +134,7 @@ function noiseBackward(c: BackwardContext, level: Level, dy: number, first: bool
   c.loops.sumRows(dy, batch, level.length, level.width, projection);
   const out = c.s + c.b.embed.de;
   const e = c.ws + c.plan.embed.e;
-  denseBackward(c, level.noise.name, batch, c.shape.features, level.width, e, projection, {
+  denseBackward(c, level.noise, batch, c.shape.features, level.width, e, projection, {
     out,
     accumulate: !first,
   });
@@ -163,9 +170,12 @@ function embedBackward(c: BackwardContext, cNoise: number, dCNoise: number): voi
   const { features: count, feat, z0, s0, a0, z1, s1 } = plan.embed;
   const { de, dz1, da0, dz0, dfeat } = c.b.embed;
   swishBackward(c, s + de, ws + z1, ws + s1, s + dz1, batch * F);
-  denseBackward(c, "embed.1", batch, F, F, ws + a0, s + dz1, { out: s + da0, accumulate: false });
+  denseBackward(c, denseLayers.embed1, batch, F, F, ws + a0, s + dz1, {
+    out: s + da0,
+    accumulate: false,
+  });
   swishBackward(c, s + da0, ws + z0, ws + s0, s + dz0, batch * F);
-  denseBackward(c, "embed.0", batch, count, F, ws + feat, s + dz0, {
+  denseBackward(c, denseLayers.embed0, batch, count, F, ws + feat, s + dz0, {
     out: s + dfeat,
     accumulate: false,
   });
@@ -208,7 +218,7 @@ export function backwardPass(
     first = false;
   };
   // The final 1×1 convolution reads the top output directly (no column matrix).
-  denseBackward(c, "out", rows, top.width, shape.rowWidth, ws + top.offset, dy, {
+  denseBackward(c, denseLayers.out, rows, top.width, shape.rowWidth, ws + top.offset, dy, {
     out: g,
     accumulate: false,
   });

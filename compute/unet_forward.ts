@@ -11,7 +11,15 @@ import type { HeapGemm } from "./gemm.ts";
 import { heapF32, type WasmBackend } from "./heap.ts";
 import type { GroupNormShape, HeapLoops } from "./simd.ts";
 import { paddingBefore, type RowColumns } from "./rows.ts";
-import { type Conv, type Level, type Plan, skipOf, type UNetKernelShape } from "./unet_plan.ts";
+import {
+  type Conv,
+  type Level,
+  type Plan,
+  skipOf,
+  type UNetKernelShape,
+  type Weighted,
+  weighted,
+} from "./unet_plan.ts";
 
 /** What every step of a pass reads: the backend, its loops and product, the sizes, the parameters. */
 export interface Context {
@@ -105,18 +113,26 @@ function swish(c: Context, z: number, s: number, out: number, count: number): vo
   }
 }
 
-/** `out = a·W + b` for the dense layer `name`. */
+/** The dense layers outside the levels. */
+export const denseLayers = {
+  embed0: weighted("embed.0"),
+  embed1: weighted("embed.1"),
+  /** The final 1×1 convolution, a dense layer on every step. */
+  out: weighted("out"),
+};
+
+/** `out = a·W + b` for the dense `layer`. */
 function dense(
   c: Context,
-  name: string,
+  layer: Weighted,
   rows: number,
   n: number,
   k: number,
   a: number,
   out: number,
 ) {
-  product(c, rows, n, k, a, parameter(c, `${name}.w`), out);
-  c.loops.biasActivation(out, parameter(c, `${name}.b`), 0, 1, rows, n, false);
+  product(c, rows, n, k, a, parameter(c, layer.weight), out);
+  c.loops.biasActivation(out, parameter(c, layer.bias), 0, 1, rows, n, false);
 }
 
 /** The noise embedding `swish(dense(swish(dense(features(c_noise)))))` and every level's projection of it. */
@@ -135,12 +151,12 @@ function embedForward(c: Context, cNoise: number): void {
       heap[ws + feat + b * count + half + k] = Math.cos(angle);
     }
   }
-  dense(c, "embed.0", batch, F, count, ws + feat, ws + z0);
+  dense(c, denseLayers.embed0, batch, F, count, ws + feat, ws + z0);
   swish(c, ws + z0, ws + s0, ws + a0, batch * F);
-  dense(c, "embed.1", batch, F, F, ws + a0, ws + z1);
+  dense(c, denseLayers.embed1, batch, F, F, ws + a0, ws + z1);
   swish(c, ws + z1, ws + s1, ws + e, batch * F);
   for (const level of [...plan.down, ...plan.up]) {
-    dense(c, level.noise.name, batch, level.width, F, ws + e, ws + level.noise.projection);
+    dense(c, level.noise, batch, level.width, F, ws + e, ws + level.noise.projection);
   }
 }
 
@@ -155,8 +171,8 @@ function convNormForward(c: Context, level: Level, i: number): void {
   const norm = level.norms[i];
   const x = ws + norm.x;
   const width = conv.taps * conv.total;
-  product(c, level.rows, conv.output, width, ws + conv.columns, parameter(c, `${conv.name}.w`), x);
-  loops.biasActivation(x, parameter(c, `${conv.name}.b`), 0, 1, level.rows, conv.output, false);
+  product(c, level.rows, conv.output, width, ws + conv.columns, parameter(c, conv.weight), x);
+  loops.biasActivation(x, parameter(c, conv.bias), 0, 1, level.rows, conv.output, false);
   if (i === 0) {
     const { projection } = level.noise;
     loops.biasActivation(
@@ -171,8 +187,8 @@ function convNormForward(c: Context, level: Level, i: number): void {
   }
   loops.groupNormForward(normShape(c, level), {
     x,
-    gamma: parameter(c, `${norm.name}.gamma`),
-    beta: parameter(c, `${norm.name}.beta`),
+    gamma: parameter(c, norm.gamma),
+    beta: parameter(c, norm.beta),
     y: ws + norm.y,
     mean: ws + norm.mean,
     inverseStd: ws + norm.inverseStd,
@@ -218,5 +234,13 @@ export function forwardPass(c: Context, x: number, cNoise: number, out: number):
     input = ws + level.norms[2].y;
     channels = level.width;
   });
-  dense(c, "out", plan.batch * shape.trajectoryLength, shape.rowWidth, channels, input, out);
+  dense(
+    c,
+    denseLayers.out,
+    plan.batch * shape.trajectoryLength,
+    shape.rowWidth,
+    channels,
+    input,
+    out,
+  );
 }

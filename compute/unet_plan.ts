@@ -35,10 +35,25 @@ class Arena {
   }
 }
 
-/** A GroupNorm + ReLU, named as its parameters are, and where its tensors live. */
+/** The parameter names of a layer with a weight and a bias (a convolution, a dense layer). */
+export interface Weighted {
+  /** `…w`. */
+  weight: string;
+  /** `…b`. */
+  bias: string;
+}
+
+/** The parameter names of layer `prefix` (`embed.0`, `down0.conv1`), as diffusion/unet1d.ts names them. */
+export function weighted(prefix: string): Weighted {
+  return { weight: `${prefix}.w`, bias: `${prefix}.b` };
+}
+
+/** A GroupNorm + ReLU, its parameters' names, and where its tensors live. */
 export interface Norm {
-  /** Parameter prefix (`down0.norm1`). */
-  name: string;
+  /** Scale parameter (`down0.norm1.gamma`). */
+  gamma: string;
+  /** Shift parameter. */
+  beta: string;
   /** Input: the convolution's output, its bias (and the noise projection) added. */
   x: number;
   /** Output. */
@@ -49,10 +64,8 @@ export interface Norm {
   inverseStd: number;
 }
 
-/** A convolution: parameters `name.w` `[taps, total, output]` and `name.b`. */
-export interface Conv {
-  /** Parameter prefix (`up0.conv1`). */
-  name: string;
+/** A convolution: weight `[taps, total, output]` and bias `[output]`. */
+export interface Conv extends Weighted {
   /** Filter taps. */
   taps: number;
   /** Input channels (all parts of a concatenation together). */
@@ -76,7 +89,7 @@ export interface Level {
   /** One per convolution, in the same order. */
   norms: Norm[];
   /** The noise embedding's dense layer and its projection `[batch, width]`, added after conv0. */
-  noise: { name: string; projection: number };
+  noise: Weighted & { projection: number };
   /** Max-pooled output `[rows/2, width]` (down levels but the last). */
   pooled?: number;
 }
@@ -117,8 +130,27 @@ function levelWidth(shape: UNetKernelShape, level: number): number {
   return shape.features * 2 ** level;
 }
 
-/** The forward pass's buffers for `batch` examples. */
+/** Plans made, by shape and batch: a training run asks for the same few at every step. */
+const plans = new Map<string, Plan>();
+
+/**
+ * The forward pass's buffers for `batch` examples (made once per shape and
+ * batch, so the names in it are the same strings at every step, whose hashes
+ * the parameter lookups then reuse).
+ */
 export function makePlan(shape: UNetKernelShape, batch: number): Plan {
+  const key = `${JSON.stringify(shape)} ${batch}`;
+  let plan = plans.get(key);
+  if (!plan) {
+    // A handful are live at a time (a training batch, a sampling chunk, its last part).
+    if (plans.size >= 16) plans.clear();
+    plan = layOut(shape, batch);
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+function layOut(shape: UNetKernelShape, batch: number): Plan {
   const arena = new Arena();
   const { features, numBlocks, trajectoryLength, groups } = shape;
   const stage = () => arena.take(batch * features);
@@ -145,20 +177,21 @@ export function makePlan(shape: UNetKernelShape, batch: number): Plan {
       rows,
       width,
       convs: convs.map(([conv, taps, total]) => ({
-        name: `${name}.${conv}`,
+        ...weighted(`${name}.${conv}`),
         taps,
         total,
         output: width,
         columns: arena.take(rows * taps * total),
       })),
       norms: convs.map((_, i) => ({
-        name: `${name}.norm${i}`,
+        gamma: `${name}.norm${i}.gamma`,
+        beta: `${name}.norm${i}.beta`,
         x: arena.take(rows * width),
         y: arena.take(rows * width),
         mean: arena.take(statistics),
         inverseStd: arena.take(statistics),
       })),
-      noise: { name: `${name}.noise`, projection: arena.take(batch * width) },
+      noise: { ...weighted(`${name}.noise`), projection: arena.take(batch * width) },
     };
   };
   const down: Level[] = [];
