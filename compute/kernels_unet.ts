@@ -42,8 +42,9 @@ type TensorInfo = tf.TensorInfo;
 /**
  * The kernels' arithmetic version: models they train are cached apart from
  * the op path's and from earlier versions' (diffusion/train_or_load.ts).
- * Bump it whenever a change here, or in a loop they call, changes a result's
- * rounding.
+ * Bump it whenever a change here, in a loop they call, or in the training
+ * step around them (diffusion/edm.ts's `edmLossAndGradients`) changes a
+ * result's rounding.
  */
 export const unetKernelsVersion = 1;
 
