@@ -290,6 +290,7 @@ export class DenoiserTrainer {
     noise: Float32Array,
     learningRate: number,
   ): number {
+    // Gradients come in parameterShapes' order, the variables' own (initUNetParams makes them in it).
     const { loss, gradients } = edmLossAndGradients(this.config, this.#params, batch, sigma, noise);
     try {
       this.#optimizer.step(gradients, learningRate);
