@@ -10,8 +10,11 @@
  * as the anchor does), the denoiser's training step (diffusion/train.ts:
  * U-Net widths F, 2F, 4F, batch 32, length 16, 25 channels) at F = 64 and
  * 128, and one sampling step of 256 windows at F = 64, unguided and
- * policy-guided. Single products at training sizes come first. At the end a
- * table gives each median and its ratio to PyTorch.
+ * policy-guided; and, without an anchor, the denoiser's step at the `quick`
+ * preset's sizes (F = 64, two levels, batch 64, rows of 8;
+ * benchmarks/unet_bench.ts times its two paths side by side). Single
+ * products at training sizes come first. At the end a table gives each
+ * median and its ratio to PyTorch.
  *
  * The anchors are two PyTorch scripts kept outside the repository, each
  * timing one step and printing `median=<ms>`: `torch_td3bc_step.py [threads]`
@@ -122,27 +125,33 @@ function makeAgentUpdate(plugin: AgentPlugin, seed: number): () => void {
 
 const layout = rowLayout(17, 6); // 25 channels, as the anchor's
 const trajectoryLength = 16;
-const windowSize = trajectoryLength * layout.rowWidth;
 
-const trainOptions = referenceTrainOptions(1_000_000, 32, {
-  validationPoints: 1,
-  validationWindows: 32,
-});
-
-/** One denoiser training step (EDM loss, backward, Adam, EMA) at features F. */
-function makeUnetStep(seed: number, features: number): () => void {
+/**
+ * One denoiser training step (EDM loss, backward, Adam, EMA) at features F:
+ * by default the anchor's three-level U-Net (batch 32, 25 channels).
+ */
+function makeUnetStep(
+  seed: number,
+  features: number,
+  { numBlocks = 3, batchSize = 32, rowWidth = layout.rowWidth, emaEvery }: {
+    numBlocks?: number;
+    batchSize?: number;
+    rowWidth?: number;
+    emaEvery?: number;
+  } = {},
+): () => void {
   const rng = new Rng(seed);
-  const config: UNetConfig = {
-    rowWidth: layout.rowWidth,
-    features,
-    numBlocks: 3,
-    trajectoryLength,
-  };
+  const config: UNetConfig = { rowWidth, features, numBlocks, trajectoryLength };
+  const windowFloats = trajectoryLength * rowWidth;
   const trainer = new DenoiserTrainer(
     config,
-    normals(rng, 256 * windowSize),
-    normals(rng, 32 * windowSize),
-    trainOptions,
+    normals(rng, 256 * windowFloats),
+    normals(rng, batchSize * windowFloats),
+    referenceTrainOptions(1_000_000, batchSize, {
+      validationPoints: 1,
+      validationWindows: batchSize,
+      ...(emaEvery ? { emaEvery } : {}),
+    }),
     seed,
   );
   return () => void trainer.step();
@@ -271,6 +280,14 @@ trainingBench("IQL update", () => makeAgentUpdate(iql(), 2), 60, undefined, true
 // The shipped wasm kernels cannot train a convolution: Conv2DBackpropFilter is missing.
 trainingBench("U-Net step F=64", () => makeUnetStep(3, 64), 30, anchors.unet64, false);
 trainingBench("U-Net step F=128", () => makeUnetStep(4, 128), 20, anchors.unet128, false);
+// The quick preset's denoiser: two levels, batch 64, maze2d's rows of 8, the EMA every step.
+trainingBench(
+  "U-Net step quick (F=64, 2 levels, batch 64, rows 8)",
+  () => makeUnetStep(6, 64, { numBlocks: 2, batchSize: 64, rowWidth: 8, emaEvery: 1 }),
+  30,
+  undefined,
+  false,
+);
 trainingBench(
   "sampling step, 256 windows, F=64",
   () => makeSamplingStep(5, false),

@@ -31,6 +31,7 @@ import { makeSliceKernels } from "./kernels_slice.ts";
 import { makeFusedKernels, setInPlaceUpdates } from "./fused_ops.ts";
 import { makeGroupNormKernels } from "./group_norm.ts";
 import { makeMlpKernels } from "./kernels_mlp.ts";
+import { makeUNetKernels } from "./kernels_unet.ts";
 
 /** Which kernels the wasm backend runs. */
 export type KernelSet = "shipped" | "wasm" | "blas";
@@ -65,9 +66,10 @@ interface SetOptions {
   /** Forward convolutions on the gemm (else the shipped XNNPACK ones). */
   convolutionsOnGemm: boolean;
   /**
-   * Whole-network MLP kernels: only where the gemm reads the heap in place;
-   * on the XNNPACK product every operand would be copied (and repacked) per
-   * call, where the per-layer path keeps XNNPACK's packed weights.
+   * Whole-network MLP and U-Net kernels: only where the gemm reads the heap
+   * in place; on the XNNPACK product every operand would be copied (and
+   * repacked) per call, where the per-layer path keeps XNNPACK's packed
+   * weights.
    */
   wholeNetworks: boolean;
 }
@@ -86,6 +88,7 @@ function buildSet(gemm: HeapGemm, prefer: PreferShipped, options: SetOptions): K
   for (const [name, kernel] of makeFusedKernels()) table.set(name, kernel);
   if (options.wholeNetworks) {
     for (const [name, kernel] of makeMlpKernels(gemm)) table.set(name, kernel);
+    for (const [name, kernel] of makeUNetKernels(gemm)) table.set(name, kernel);
   }
   for (const [name, kernel] of makeGroupNormKernels()) table.set(name, kernel);
   return table;

@@ -2,7 +2,8 @@
  * Element-wise loops in WebAssembly SIMD, run directly on the wasm backend's
  * memory (the module imports it): the ReLU gradient mask, row sums, bias
  * and activation, Adam, linear interpolation, GroupNorm, block copies,
- * im2col, maximum and minimum, and a GEMM. Source: compute/simd/kernels.c,
+ * im2col, the U-Net's row convolutions and max-pooling, maximum and
+ * minimum, and a GEMM. Source: compute/simd/kernels.c,
  * built by scripts/build_simd.sh.
  *
  * Where the module cannot be instantiated (no SIMD, a shared memory), every
@@ -14,6 +15,7 @@
 import { simdKernelsWasm } from "./simd/kernels_wasm.ts";
 import type { WasmBackend } from "./heap.ts";
 import { type ConvGeometry, im2col } from "./im2col.ts";
+import { col2imRows, im2colRows, maxPairs, maxPairsBackward, type RowColumns } from "./rows.ts";
 
 /** Hyperparameters of one fused Adam pass, bias corrections folded in. */
 export interface AdamPass {
@@ -80,6 +82,21 @@ export interface HeapLoops {
   ): void;
   /** The column matrix of a channels-last convolution (see compute/im2col.ts). */
   im2col(geometry: ConvGeometry, input: number, columns: number): void;
+  /** One part of a 1-D convolution's column matrix (see compute/rows.ts). */
+  im2colRows(geometry: RowColumns, source: number, columns: number): void;
+  /** The adjoint of {@link im2colRows} (`repeat` 1), written to `out`. */
+  col2imRows(geometry: RowColumns, columns: number, out: number): void;
+  /** `out[r] ← max(x[2r], x[2r + 1])` over rows of `channels` floats. */
+  maxPairs(x: number, pairs: number, channels: number, out: number): void;
+  /** The gradient of {@link maxPairs} into `dx` (added when `accumulate`). */
+  maxPairsBackward(
+    x: number,
+    dy: number,
+    pairs: number,
+    channels: number,
+    accumulate: boolean,
+    dx: number,
+  ): void;
   /** `out[i] ← max(a[i·strideA], b[i·strideB])`, strides 0 or 1, NaN propagating. */
   maximum(a: number, strideA: number, b: number, strideB: number, out: number, count: number): void;
   /** `out[i] ← min(a[i·strideA], b[i·strideB])`, strides 0 or 1, NaN propagating. */
@@ -192,6 +209,38 @@ interface SimdExports {
     padTop: number,
     padLeft: number,
     columns: number,
+  ): void;
+  im2col_rows(
+    src: number,
+    batch: number,
+    length: number,
+    repeat: number,
+    channels: number,
+    taps: number,
+    before: number,
+    total: number,
+    offset: number,
+    columns: number,
+  ): void;
+  col2im_rows(
+    columns: number,
+    batch: number,
+    length: number,
+    channels: number,
+    taps: number,
+    before: number,
+    total: number,
+    offset: number,
+    out: number,
+  ): void;
+  max_pairs(x: number, pairs: number, channels: number, out: number): void;
+  max_pairs_backward(
+    x: number,
+    dy: number,
+    pairs: number,
+    channels: number,
+    accumulate: number,
+    dx: number,
   ): void;
   maximum: BinaryExport;
   minimum: BinaryExport;
@@ -344,6 +393,34 @@ function simdLoops(memory: WebAssembly.Memory): HeapLoops | undefined {
         g.padInfo.left,
         b(columns),
       ),
+    im2colRows: (g, source, columns) =>
+      exports.im2col_rows(
+        b(source),
+        g.batch,
+        g.length,
+        g.repeat,
+        g.channels,
+        g.taps,
+        g.before,
+        g.total,
+        g.offset,
+        b(columns),
+      ),
+    col2imRows: (g, columns, out) =>
+      exports.col2im_rows(
+        b(columns),
+        g.batch,
+        g.length,
+        g.channels,
+        g.taps,
+        g.before,
+        g.total,
+        g.offset,
+        b(out),
+      ),
+    maxPairs: (x, pairs, channels, out) => exports.max_pairs(b(x), pairs, channels, b(out)),
+    maxPairsBackward: (x, dy, pairs, channels, accumulate, dx) =>
+      exports.max_pairs_backward(b(x), b(dy), pairs, channels, accumulate ? 1 : 0, b(dx)),
     maximum: (a, strideA, bOffset, strideB, out, count) =>
       exports.maximum(b(a), strideA, b(bOffset), strideB, b(out), count),
     minimum: (a, strideA, bOffset, strideB, out, count) =>
@@ -464,6 +541,11 @@ export function scriptLoops(heapOf: () => Float32Array): HeapLoops {
       }
     },
     im2col: (g, input, columns) => im2col(heapOf(), input, g, columns),
+    im2colRows: (g, source, columns) => im2colRows(heapOf(), source, g, columns),
+    col2imRows: (g, columns, out) => col2imRows(heapOf(), columns, g, out),
+    maxPairs: (x, pairs, channels, out) => maxPairs(heapOf(), x, pairs, channels, out),
+    maxPairsBackward: (x, dy, pairs, channels, accumulate, dx) =>
+      maxPairsBackward(heapOf(), x, dy, pairs, channels, accumulate, dx),
     maximum: (a, strideA, b, strideB, out, count) => {
       const heap = heapOf();
       for (let i = 0; i < count; i++) {

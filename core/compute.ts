@@ -41,6 +41,14 @@ export {
 } from "../compute/fused_ops.ts";
 export { groupNorm } from "../compute/group_norm.ts";
 export {
+  fusedUNet,
+  fusedUNetAvailable,
+  fusedUNetBackward,
+  fusedUNetForward,
+  type UNetKernelShape,
+  unetKernelsVersion,
+} from "../compute/fused_unet.ts";
+export {
   fusedMlp,
   fusedMlpAvailable,
   fusedMlpBackward,

@@ -10,8 +10,8 @@ import { tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { Adam } from "../nn/adam.ts";
 import { polyakUpdate } from "../nn/polyak.ts";
-import { edmLoss } from "./edm.ts";
-import { initUNetParams, type UNetConfig, type UNetParams } from "./unet1d.ts";
+import { edmLoss, edmLossAndGradients } from "./edm.ts";
+import { fusedUNetActive, initUNetParams, type UNetConfig, type UNetParams } from "./unet1d.ts";
 
 /**
  * Optimiser and noise-distribution settings of training; `trainOptionsOf` and
@@ -231,7 +231,7 @@ export class DenoiserTrainer {
 
   /** One gradient step on a random batch; returns its training loss. */
   step(): number {
-    const { options, config } = this;
+    const { options } = this;
     const rng = this.#rng;
     const step = this.stepsTaken;
     const learningRate = learningRateAt(step, options.trainingSteps, options);
@@ -242,7 +242,30 @@ export class DenoiserTrainer {
       () => Math.exp(options.logSigmaMean + options.logSigmaStd * rng.normal()),
     );
     const noise = normals(rng, batch.length);
-    const loss = tf.tidy(() => {
+    const loss = fusedUNetActive()
+      ? this.#fusedStep(batch, sigma, noise, learningRate)
+      : this.#tapeStep(batch, sigma, noise, learningRate);
+    this.stepsTaken++;
+    if (this.stepsTaken % options.emaEvery === 0) {
+      // ema ← decay·ema + (1 − decay)·θ
+      polyakUpdate(this.#ema, this.#variables, 1 - options.emaDecay);
+      this.#emaUpdates++;
+    }
+    return loss;
+  }
+
+  /**
+   * The step's loss and Adam update through the gradient tape: the
+   * specification, and the path wherever the whole-network kernels do not run.
+   */
+  #tapeStep(
+    batch: Float32Array,
+    sigma: Float32Array,
+    noise: Float32Array,
+    learningRate: number,
+  ): number {
+    const { options, config } = this;
+    return tf.tidy(() => {
       const shape: [number, number, number] = [
         options.batchSize,
         config.trajectoryLength,
@@ -258,11 +281,21 @@ export class DenoiserTrainer {
       this.#optimizer.step(grads, learningRate);
       return value.dataSync()[0];
     });
-    this.stepsTaken++;
-    if (this.stepsTaken % options.emaEvery === 0) {
-      // ema ← decay·ema + (1 − decay)·θ
-      polyakUpdate(this.#ema, this.#variables, 1 - options.emaDecay);
-      this.#emaUpdates++;
+  }
+
+  /** The same step with the whole-network kernels and no tape (see `edmLossAndGradients`). */
+  #fusedStep(
+    batch: Float32Array,
+    sigma: Float32Array,
+    noise: Float32Array,
+    learningRate: number,
+  ): number {
+    // Gradients come in parameterShapes' order, the variables' own (initUNetParams makes them in it).
+    const { loss, gradients } = edmLossAndGradients(this.config, this.#params, batch, sigma, noise);
+    try {
+      this.#optimizer.step(gradients, learningRate);
+    } finally {
+      tf.dispose(gradients);
     }
     return loss;
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { computeKey } from "../core/compute.ts";
+import { computeKey, unetKernelsVersion } from "../core/compute.ts";
 import { fileSha256 } from "../core/fingerprint.ts";
 import { describeHolder } from "../core/lock.ts";
 import { tf } from "../core/compute.ts";
@@ -29,7 +29,7 @@ import type { DiffusionSizes } from "./presets.ts";
 import { byWholePercent } from "./progress.ts";
 import { trainOptionsOf } from "./settings.ts";
 import { trainDenoiser } from "./train.ts";
-import { type UNetConfig, validateUNetConfig } from "./unet1d.ts";
+import { fusedUNetActive, type UNetConfig, validateUNetConfig } from "./unet1d.ts";
 import {
   cutWindows,
   normalizeRows,
@@ -106,6 +106,10 @@ export async function prepareDenoiser(
     preset: context.preset,
     seed: context.seed,
     compute: computeKey(),
+    // The whole-network U-Net kernels agree with the op-by-op path, which trained the models
+    // cached before them, to float32 rounding only: their models are keyed apart (absent on the
+    // op path, so its models keep their keys), and apart again whenever their arithmetic moves.
+    ...(fusedUNetActive() ? { unetKernels: unetKernelsVersion } : {}),
   });
   const path = `${context.cacheDir}/diffusion-${key}.bin`;
   // Every cell records the denoiser it used, however it got it (trained, loaded, or kept in

@@ -8,7 +8,13 @@
  *
  * @module
  */
-import { groupNorm as groupNormOp, tf } from "../core/compute.ts";
+import {
+  fusedUNet,
+  fusedUNetAvailable,
+  groupNorm as groupNormOp,
+  tf,
+  type UNetKernelShape,
+} from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 
 /** Sizes of the U-Net. */
@@ -34,6 +40,9 @@ export type UNetParams = Record<string, tf.Tensor>;
 
 /** Groups of every GroupNorm (paper's reference code: 8). */
 export const normGroups = 8;
+
+/** Added to every GroupNorm's variance (PyTorch's default). */
+const normEpsilon = 1e-5;
 
 /** Checks sizes; throws a clear error naming the field. */
 export function validateUNetConfig(config: UNetConfig): void {
@@ -222,7 +231,7 @@ function groupNormRelu(
   const [batch, length, channels] = x.shape;
   const input = perStep ? tf.reshape(x, [batch * length, 1, channels]) as tf.Tensor3D : x;
   const output = groupNormOp(input, params[`${name}.gamma`], params[`${name}.beta`], normGroups, {
-    epsilon: 1e-5,
+    epsilon: normEpsilon,
     relu: true,
   }) as tf.Tensor3D;
   return perStep ? tf.reshape(output, [batch, length, channels]) : output;
@@ -259,6 +268,45 @@ function noiseFeatures(cNoise: tf.Tensor1D, count: number): tf.Tensor2D {
 }
 
 /**
+ * How the network runs: `ops` (the composition of TF.js ops below, the
+ * specification), or `auto` (the whole network as one kernel forward and one
+ * backward, compute/kernels_unet.ts, where the backend has them: the wasm
+ * backend's `blas` set, and its `wasm` set where the SIMD GEMM loads; else
+ * `ops`). The two agree to float32 rounding, not bit for bit.
+ */
+export let unetPath: "auto" | "ops" = "auto";
+
+/** Chooses how the network runs (see {@link unetPath}); tests and benchmarks compare the two. */
+export function setUNetPath(path: "auto" | "ops"): void {
+  unetPath = path;
+}
+
+/** Whether {@link unetForward} runs the whole-network kernels now. */
+export function fusedUNetActive(): boolean {
+  return unetPath === "auto" && fusedUNetAvailable();
+}
+
+/**
+ * The whole-network kernels' view of `config`: its sizes, and the parameter
+ * names in the order of {@link parameterShapes} (the order their gradients
+ * come back in).
+ */
+export function unetKernelLayout(config: UNetConfig): { shape: UNetKernelShape; names: string[] } {
+  return {
+    shape: {
+      rowWidth: config.rowWidth,
+      features: config.features,
+      numBlocks: config.numBlocks,
+      trajectoryLength: config.trajectoryLength,
+      normPerStep: config.normPerStep ?? false,
+      groups: normGroups,
+      epsilon: normEpsilon,
+    },
+    names: parameterShapes(config).map(([name]) => name),
+  };
+}
+
+/**
  * The raw network `F_θ(x, c_noise)`: `x` is `[batch, length, rowWidth]`,
  * `cNoise` is `[batch]`; returns `[batch, length, rowWidth]`.
  * Call inside `tf.tidy` (or a gradient function).
@@ -269,6 +317,10 @@ export function unetForward(
   x: tf.Tensor3D,
   cNoise: tf.Tensor1D,
 ): tf.Tensor3D {
+  if (fusedUNetActive()) {
+    const { shape, names } = unetKernelLayout(config);
+    return fusedUNet(shape, names, params, x, cNoise);
+  }
   const { features, numBlocks } = config;
   const perStep = config.normPerStep ?? false;
   let embedding = dense(params, "embed.0", noiseFeatures(cNoise, features / 4));

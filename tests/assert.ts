@@ -49,3 +49,15 @@ export async function assertRejects<E extends Error>(
   }
   throw new assert.AssertionError({ message: `expected ${type.name} to be rejected` });
 }
+
+/** Relative L2 error of `actual` against `expected` (same length). */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assertEquals(actual.length, expected.length);
+  let difference = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    difference += (actual[i] - expected[i]) ** 2;
+    norm += expected[i] ** 2;
+  }
+  return Math.sqrt(difference / Math.max(norm, 1e-30));
+}

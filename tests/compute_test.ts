@@ -1,4 +1,4 @@
-import { assertEquals, assertOk, assertThrows } from "./assert.ts";
+import { assertEquals, assertOk, assertThrows, relativeError } from "./assert.ts";
 import {
   adamStep,
   blasInstallHint,
@@ -34,18 +34,6 @@ function randomArray(rng: Rng, size: number): Float32Array {
 
 function random(rng: Rng, shape: number[]): tf.Tensor {
   return tf.tensor(randomArray(rng, shape.reduce((p, d) => p * d, 1)), shape);
-}
-
-/** Relative L2 error of `actual` against `expected`. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assertEquals(actual.length, expected.length);
-  let difference = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    difference += (actual[i] - expected[i]) ** 2;
-    norm += expected[i] ** 2;
-  }
-  return Math.sqrt(difference / Math.max(norm, 1e-30));
 }
 
 /** Runs `compute` under `set` and returns its outputs' values and shapes. */
@@ -907,8 +895,9 @@ Deno.test("fusedMlp matches ReLU layers of TF.js ops: outputs and every gradient
 
 Deno.test("the SIMD heap loops and their TypeScript twins agree, odd lengths included", () => {
   const backend = tf.backend() as unknown as WasmBackend;
-  // Buffers of 37 floats (not a multiple of the vector width), one 3×5×7 block and one 3×7.
-  const sizes = [37, 37, 37, 3 * 5 * 7, 3 * 7, 37, 37];
+  // Buffers of 37 floats (not a multiple of the vector width), one 3×5×7 block and one 3×7,
+  // and 120 floats for column matrices.
+  const sizes = [37, 37, 37, 3 * 5 * 7, 3 * 7, 37, 37, 120];
   const values = sizes.map((n, i) => {
     const a = randomArray(new Rng(30 + i), n);
     // Buffer 1 is a ReLU output (for the mask) and a second moment (for Adam): non-negative.
@@ -956,6 +945,22 @@ Deno.test("the SIMD heap loops and their TypeScript twins agree, odd lengths inc
         o[0],
         o[3],
       )],
+    // Two examples of three stored steps, upsampled to six, as the second part of five channels.
+    ["im2colRows", (l, o) =>
+      l.im2colRows(
+        { batch: 2, length: 6, repeat: 2, channels: 3, taps: 2, before: 0, total: 5, offset: 2 },
+        o[4],
+        o[7],
+      )],
+    ["col2imRows", (l, o) =>
+      l.col2imRows(
+        { batch: 2, length: 6, repeat: 1, channels: 3, taps: 2, before: 1, total: 5, offset: 2 },
+        o[7],
+        o[0],
+      )],
+    ["maxPairs", (l, o) => l.maxPairs(o[3], 7, 7, o[7])],
+    ["maxPairsBackward", (l, o) => l.maxPairsBackward(o[3], o[4], 3, 7, false, o[7])],
+    ["maxPairsBackward, added", (l, o) => l.maxPairsBackward(o[3], o[4], 3, 7, true, o[7])],
   ];
   const simd = heapLoops(backend).simd;
   for (const [name, apply] of cases) {

@@ -1,4 +1,4 @@
-import { assertEquals, assertOk } from "./assert.ts";
+import { assertEquals, assertOk, relativeError } from "./assert.ts";
 import { adamStep, type ComputeInfo, initCompute, lerp, tf } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 
@@ -37,17 +37,6 @@ function product(
     }
   }
   return out;
-}
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assertEquals(actual.length, expected.length);
-  let difference = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    difference += (actual[i] - expected[i]) ** 2;
-    norm += expected[i] ** 2;
-  }
-  return Math.sqrt(difference / Math.max(norm, 1e-30));
 }
 
 Deno.test({

@@ -17,6 +17,7 @@ import {
 } from "../worldmodel/pets_options.ts";
 import { policyGuided } from "../plugins/sources/policy_guided.ts";
 import { unguided } from "../plugins/sources/unguided.ts";
+import { setUNetPath } from "../diffusion/unet1d.ts";
 
 await initCompute("wasm");
 
@@ -279,6 +280,23 @@ Deno.test("a new seed trains its own model", async () => {
   assert.equal([...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin")).length, 2);
   source.dispose!();
   await Deno.remove(cacheDir, { recursive: true });
+});
+
+Deno.test("the whole-network U-Net kernels train models of their own: the op path's stay apart", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "pgd-diffusion-paths-" });
+  const models = () => [...Deno.readDirSync(folder)].filter((e) => e.name.endsWith(".bin")).length;
+  try {
+    for (const [path, expected] of [["ops", 1], ["auto", 2], ["ops", 2]] as const) {
+      setUNetPath(path);
+      const source = unguided();
+      await source.prepare!({ ...context(3), cacheDir: folder });
+      source.dispose!();
+      assert.equal(models(), expected, `after preparing on the '${path}' path`);
+    }
+  } finally {
+    setUNetPath("auto");
+    await Deno.remove(folder, { recursive: true });
+  }
 });
 
 Deno.test("guidanceStepScaling 'table4' scales λ by 256 / sampler steps; 'none' keeps it", () => {

@@ -77,8 +77,50 @@ EXPORT(lerp) void lerp(const float *a, const float *restrict b, float *out, int 
 // GroupNorm over channels-last rows: x is [batch, positions, channels], the
 // channels split into contiguous groups of group_size. Sums run per channel
 // across positions (whole rows, vectorised over channels), then per group.
+// The loops over channels are SIMD by hand, four channels at a time with a
+// scalar tail (the compiler left them scalar): each channel's sum still runs
+// over the positions in order, so results are the plain loops', bit for bit.
 // scratch holds 4·channels floats.
-//
+
+// sums[c] ← Σ_p rows[p][c].
+static void column_sums(const float *rows, int positions, int channels, float *sums) {
+  int c = 0;
+  for (; c + 4 <= channels; c += 4) {
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    for (int p = 0; p < positions; p++)
+      acc = wasm_f32x4_add(acc, wasm_v128_load(rows + (long)p * channels + c));
+    wasm_v128_store(sums + c, acc);
+  }
+  for (; c < channels; c++) {
+    float acc = 0.0f;
+    for (int p = 0; p < positions; p++) acc += rows[(long)p * channels + c];
+    sums[c] = acc;
+  }
+}
+
+// sums[c] ← Σ_p (rows[p][c] − mean[c])².
+static void column_square_deviations(const float *rows, int positions, int channels,
+                                     const float *mean, float *sums) {
+  int c = 0;
+  for (; c + 4 <= channels; c += 4) {
+    const v128_t m = wasm_v128_load(mean + c);
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    for (int p = 0; p < positions; p++) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(rows + (long)p * channels + c), m);
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(d, d));
+    }
+    wasm_v128_store(sums + c, acc);
+  }
+  for (; c < channels; c++) {
+    float acc = 0.0f;
+    for (int p = 0; p < positions; p++) {
+      const float d = rows[(long)p * channels + c] - mean[c];
+      acc += d * d;
+    }
+    sums[c] = acc;
+  }
+}
+
 // Forward: per (example, group) mean and 1/σ (written to mean and inv_std,
 // [batch, groups]), then y = x·scale[c] + shift[c] with scale = γ/σ and
 // shift = β − mean·γ/σ, and max(y, 0) when relu is set.
@@ -93,12 +135,11 @@ void group_norm_forward(const float *restrict x, const float *restrict gamma,
   float *channel_mean = scratch + channels;
   float *scale = scratch + 2 * channels;
   float *shift = scratch + 3 * channels;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
   for (int n = 0; n < batch; n++) {
     const float *xs = x + (long)n * positions * channels;
     float *ys = y + (long)n * positions * channels;
-    for (int c = 0; c < channels; c++) channel_sum[c] = 0.0f;
-    for (int p = 0; p < positions; p++)
-      for (int c = 0; c < channels; c++) channel_sum[c] += xs[p * channels + c];
+    column_sums(xs, positions, channels, channel_sum);
     for (int g = 0; g < groups; g++) {
       float sum = 0.0f;
       for (int c = g * group_size; c < (g + 1) * group_size; c++) sum += channel_sum[c];
@@ -106,12 +147,7 @@ void group_norm_forward(const float *restrict x, const float *restrict gamma,
       mean[n * groups + g] = m;
       for (int c = g * group_size; c < (g + 1) * group_size; c++) channel_mean[c] = m;
     }
-    for (int c = 0; c < channels; c++) channel_sum[c] = 0.0f;
-    for (int p = 0; p < positions; p++)
-      for (int c = 0; c < channels; c++) {
-        const float d = xs[p * channels + c] - channel_mean[c];
-        channel_sum[c] += d * d;
-      }
+    column_square_deviations(xs, positions, channels, channel_mean, channel_sum);
     for (int g = 0; g < groups; g++) {
       float sum = 0.0f;
       for (int c = g * group_size; c < (g + 1) * group_size; c++) sum += channel_sum[c];
@@ -122,35 +158,49 @@ void group_norm_forward(const float *restrict x, const float *restrict gamma,
         shift[c] = beta[c] - channel_mean[c] * scale[c];
       }
     }
-    if (relu)
-      for (int p = 0; p < positions; p++)
-        for (int c = 0; c < channels; c++)
-          ys[p * channels + c] = __builtin_wasm_max_f32(xs[p * channels + c] * scale[c] + shift[c], 0.0f);
-    else
-      for (int p = 0; p < positions; p++)
-        for (int c = 0; c < channels; c++)
-          ys[p * channels + c] = xs[p * channels + c] * scale[c] + shift[c];
+    for (int p = 0; p < positions; p++) {
+      const float *row = xs + (long)p * channels;
+      float *out = ys + (long)p * channels;
+      int c = 0;
+      for (; c + 4 <= channels; c += 4) {
+        v128_t v = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(row + c), wasm_v128_load(scale + c)),
+                                  wasm_v128_load(shift + c));
+        wasm_v128_store(out + c, relu ? wasm_f32x4_max(v, zero) : v);
+      }
+      for (; c < channels; c++) {
+        const float v = row[c] * scale[c] + shift[c];
+        out[c] = relu ? __builtin_wasm_max_f32(v, 0.0f) : v;
+      }
+    }
   }
+}
+
+// dy through the ReLU's mask, four lanes: y is a ReLU output (bits 0 or a
+// positive integer), so −bits >> 31 is all ones exactly where it is positive.
+static inline v128_t masked4(const float *dy, const float *y, long i, int relu) {
+  const v128_t g = wasm_v128_load(dy + i);
+  return relu ? wasm_v128_and(g, wasm_i32x4_shr(wasm_i32x4_neg(wasm_v128_load(y + i)), 31)) : g;
+}
+
+static inline float masked1(const float *dy, const float *y, long i, int relu) {
+  if (!relu) return dy[i];
+  const int bits = ((const int *)dy)[i] & (-((const int *)y)[i] >> 31);
+  return *(const float *)&bits;
 }
 
 // Backward, with x̂ = (x − mean)/σ: dβ = Σ dy, dγ = Σ dy·x̂, and
 // dx = σ⁻¹(dx̂ − m₁ − x̂·m₂) with dx̂ = dy·γ and m₁, m₂ the group means of dx̂
 // and dx̂·x̂. Kept in that form (not expanded in x), so that a group whose
 // values are all equal gets an exact zero. With relu set, dy first passes
-// the ReLU's mask, read off the forward output y. d_gamma and d_beta
-// ([channels]) are overwritten. scratch holds 6·channels floats.
+// the ReLU's mask, read off the forward output y, as it is read. dx may be
+// dy. d_gamma and d_beta ([channels]) are overwritten. scratch holds
+// 6·channels floats.
 EXPORT(group_norm_backward)
 void group_norm_backward(const float *dy, const float *restrict x, const float *restrict gamma,
                          const float *restrict mean, const float *restrict inv_std,
                          const float *restrict y, int relu, int batch, int positions,
                          int channels, int group_size, float *dx, float *restrict d_gamma,
                          float *restrict d_beta, float *restrict scratch) {
-  // The ReLU's mask first, into dx, which then stands for dy (a pass of its
-  // own keeps the loops below branch-free).
-  if (relu) {
-    relu_mask((const int *)dy, (const int *)y, (int *)dx, batch * positions * channels);
-    dy = dx;
-  }
   const int groups = channels / group_size;
   const float count = (float)positions * (float)group_size;
   float *mu = scratch;
@@ -161,21 +211,38 @@ void group_norm_backward(const float *dy, const float *restrict x, const float *
   float *b = scratch + 5 * channels;  // m₂ per channel
   for (int c = 0; c < channels; c++) d_gamma[c] = d_beta[c] = 0.0f;
   for (int n = 0; n < batch; n++) {
-    const float *dys = dy + (long)n * positions * channels;
-    const float *xs = x + (long)n * positions * channels;
-    float *dxs = dx + (long)n * positions * channels;
+    const long base = (long)n * positions * channels;
+    const float *xs = x + base;
     for (int g = 0; g < groups; g++)
       for (int c = g * group_size; c < (g + 1) * group_size; c++) {
         mu[c] = mean[n * groups + g];
         rs[c] = inv_std[n * groups + g];
       }
-    for (int c = 0; c < channels; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0f;
-    for (int p = 0; p < positions; p++)
-      for (int c = 0; c < channels; c++) {
-        const float g = dys[p * channels + c];
-        sum_dy[c] += g;
-        sum_dy_xhat[c] += g * (xs[p * channels + c] - mu[c]) * rs[c];
+    int c = 0;
+    for (; c + 4 <= channels; c += 4) {
+      const v128_t m = wasm_v128_load(mu + c), r = wasm_v128_load(rs + c);
+      v128_t s1 = wasm_f32x4_splat(0.0f), s2 = wasm_f32x4_splat(0.0f);
+      for (int p = 0; p < positions; p++) {
+        const long i = base + (long)p * channels + c;
+        const v128_t g = masked4(dy, y, i, relu);
+        s1 = wasm_f32x4_add(s1, g);
+        s2 = wasm_f32x4_add(
+            s2, wasm_f32x4_mul(wasm_f32x4_mul(g, wasm_f32x4_sub(wasm_v128_load(x + i), m)), r));
       }
+      wasm_v128_store(sum_dy + c, s1);
+      wasm_v128_store(sum_dy_xhat + c, s2);
+    }
+    for (; c < channels; c++) {
+      float s1 = 0.0f, s2 = 0.0f;
+      for (int p = 0; p < positions; p++) {
+        const long i = base + (long)p * channels + c;
+        const float g = masked1(dy, y, i, relu);
+        s1 += g;
+        s2 += g * (x[i] - mu[c]) * rs[c];
+      }
+      sum_dy[c] = s1;
+      sum_dy_xhat[c] = s2;
+    }
     for (int g = 0; g < groups; g++) {
       float m1 = 0.0f, m2 = 0.0f;
       for (int c = g * group_size; c < (g + 1) * group_size; c++) {
@@ -193,11 +260,24 @@ void group_norm_backward(const float *dy, const float *restrict x, const float *
       d_beta[c] += sum_dy[c];
       d_gamma[c] += sum_dy_xhat[c];
     }
-    for (int p = 0; p < positions; p++)
-      for (int c = 0; c < channels; c++) {
-        const float x_hat = (xs[p * channels + c] - mu[c]) * rs[c];
-        dxs[p * channels + c] = rs[c] * (dys[p * channels + c] * gamma[c] - a[c] - x_hat * b[c]);
+    for (int p = 0; p < positions; p++) {
+      const long row = base + (long)p * channels;
+      int c = 0;
+      for (; c + 4 <= channels; c += 4) {
+        const long i = row + c;
+        const v128_t r = wasm_v128_load(rs + c);
+        const v128_t x_hat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + i), wasm_v128_load(mu + c)), r);
+        const v128_t dx_hat = wasm_f32x4_mul(masked4(dy, y, i, relu), wasm_v128_load(gamma + c));
+        const v128_t inner = wasm_f32x4_sub(wasm_f32x4_sub(dx_hat, wasm_v128_load(a + c)),
+                                            wasm_f32x4_mul(x_hat, wasm_v128_load(b + c)));
+        wasm_v128_store(dx + i, wasm_f32x4_mul(r, inner));
       }
+      for (; c < channels; c++) {
+        const long i = row + c;
+        const float x_hat = (x[i] - mu[c]) * rs[c];
+        dx[i] = rs[c] * (masked1(dy, y, i, relu) * gamma[c] - a[c] - x_hat * b[c]);
+      }
+    }
   }
 }
 
@@ -344,6 +424,105 @@ void bias_activation(float *restrict out, const float *restrict bias, int stride
         for (int j = 0; j < cols; j++) row[j] = __builtin_wasm_max_f32(row[j] + b[j], 0.0f);
       else
         for (int j = 0; j < cols; j++) row[j] += b[j];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 1-D convolutions over channels-last rows, "same" padding and unit stride
+// (the denoiser's U-Net, compute/kernels_unet.ts). Each tap's block of the
+// column matrix is `total` channels wide; a part of `channels` channels
+// starts `offset` into it, so a concatenation along channels is filled (and
+// its gradient read back) one part at a time, without a concatenated copy.
+
+// Column matrix: for example b, output step o and tap t, the input at step
+// q = o + t − before (zeros outside [0, length)) goes to
+// columns[(b·length + o)·taps·total + t·total + offset …]. The input holds
+// length/repeat steps per example, each read `repeat` times in a row, so
+// repeat 2 is a nearest ×2 upsampling folded in.
+EXPORT(im2col_rows)
+void im2col_rows(const float *restrict src, int batch, int length, int repeat, int channels,
+                 int taps, int before, int total, int offset, float *restrict columns) {
+  const int stored = length / repeat;
+  const unsigned long run = (unsigned long)channels * sizeof(float);
+  for (int b = 0; b < batch; b++) {
+    const float *example = src + (long)b * stored * channels;
+    for (int o = 0; o < length; o++) {
+      float *row = columns + ((long)b * length + o) * taps * total + offset;
+      for (int t = 0; t < taps; t++) {
+        const int q = o + t - before;
+        if (q < 0 || q >= length)
+          __builtin_memset(row + t * total, 0, run);
+        else
+          __builtin_memcpy(row + t * total, example + (long)(q / repeat) * channels, run);
+      }
+    }
+  }
+}
+
+// The adjoint of im2col_rows with repeat 1: out[b][i] = Σₜ columns[b][o][t]
+// (the part at `offset`) with o = i − t + before, taps in ascending order
+// (the order in which per-tap products accumulate), steps outside [0,
+// length) skipped. out is overwritten.
+EXPORT(col2im_rows)
+void col2im_rows(const float *restrict columns, int batch, int length, int channels, int taps,
+                 int before, int total, int offset, float *restrict out) {
+  for (int b = 0; b < batch; b++)
+    for (int i = 0; i < length; i++) {
+      float *target = out + ((long)b * length + i) * channels;
+      for (int c = 0; c < channels; c++) target[c] = 0.0f;
+      for (int t = 0; t < taps; t++) {
+        const int o = i - t + before;
+        if (o < 0 || o >= length) continue;
+        const float *source = columns + ((long)b * length + o) * taps * total + t * total + offset;
+        for (int c = 0; c < channels; c++) target[c] += source[c];
+      }
+    }
+}
+
+// Max-pooling by 2 along the rows: out[r] = max(x[2r], x[2r + 1]) per
+// channel, NaN propagating as the Maximum kernel does.
+EXPORT(max_pairs)
+void max_pairs(const float *restrict x, int pairs, int channels, float *restrict out) {
+  for (int r = 0; r < pairs; r++) {
+    const float *even = x + (long)2 * r * channels;
+    const float *odd = even + channels;
+    float *target = out + (long)r * channels;
+    for (int c = 0; c < channels; c++) target[c] = __builtin_wasm_max_f32(even[c], odd[c]);
+  }
+}
+
+// Gradient of max_pairs as TF.js's Maximum gradient routes it: dy to the
+// even row where x[2r] ≥ x[2r + 1] (ties go there), else to the odd row.
+// With accumulate set, added to dx (a tensor that has another consumer).
+// SIMD by hand: the compiler left the selects scalar.
+EXPORT(max_pairs_backward)
+void max_pairs_backward(const float *restrict x, const float *restrict dy, int pairs, int channels,
+                        int accumulate, float *restrict dx) {
+  for (int r = 0; r < pairs; r++) {
+    const float *even = x + (long)2 * r * channels;
+    const float *odd = even + channels;
+    const float *g = dy + (long)r * channels;
+    float *d_even = dx + (long)2 * r * channels;
+    float *d_odd = d_even + channels;
+    int c = 0;
+    for (; c + 4 <= channels; c += 4) {
+      const v128_t e = wasm_v128_load(even + c), o = wasm_v128_load(odd + c);
+      const v128_t v = wasm_v128_load(g + c);
+      v128_t to_even = wasm_v128_and(v, wasm_f32x4_ge(e, o));
+      v128_t to_odd = wasm_v128_and(v, wasm_f32x4_lt(e, o));
+      if (accumulate) {
+        to_even = wasm_f32x4_add(wasm_v128_load(d_even + c), to_even);
+        to_odd = wasm_f32x4_add(wasm_v128_load(d_odd + c), to_odd);
+      }
+      wasm_v128_store(d_even + c, to_even);
+      wasm_v128_store(d_odd + c, to_odd);
+    }
+    for (; c < channels; c++) {
+      const float to_even = even[c] >= odd[c] ? g[c] : 0.0f;
+      const float to_odd = even[c] < odd[c] ? g[c] : 0.0f;
+      d_even[c] = accumulate ? d_even[c] + to_even : to_even;
+      d_odd[c] = accumulate ? d_odd[c] + to_odd : to_odd;
     }
   }
 }
