@@ -66,7 +66,7 @@ export const diffusionPresets: Record<PresetName, DiffusionSizes> = {
     trajectoryLength: 16,
     batchSize: 64,
     epochs: 1,
-    trainingSteps: 16000,
+    trainingSteps: 32000,
     emaEvery: 1,
     samplerSteps: 64,
     windowsPerGeneration: 1024,
