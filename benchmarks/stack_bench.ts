@@ -20,12 +20,7 @@
  *
  * @module
  */
-import {
-  initCompute,
-  type KernelSet,
-  nativeKernelsAvailable,
-  setKernelSet,
-} from "../core/compute.ts";
+import { fusedKernelSets, initCompute, type KernelSet, setKernelSet } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { randomAgentBatch } from "./random_batch.ts";
 import type { AgentContext } from "../core/contracts/agent.ts";
@@ -36,7 +31,7 @@ import { td3bc } from "../plugins/agents/td3_bc.ts";
 import { type Anchor, anchorMs, explainAnchors, runAnchor } from "./anchors.ts";
 
 const info = await initCompute("wasm");
-const paths: KernelSet[] = nativeKernelsAvailable() ? ["blas", "wasm"] : ["wasm"];
+const paths = fusedKernelSets();
 const sizes = (Deno.env.get("PGD_STACK_SIZES") ?? "1,2,4,8").split(",").map(Number);
 const [observationDim, actionDim, batchSize] = [17, 6, 256];
 

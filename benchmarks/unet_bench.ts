@@ -20,19 +20,14 @@
  * @module
  */
 import process from "node:process";
-import {
-  initCompute,
-  type KernelSet,
-  nativeKernelsAvailable,
-  setKernelSet,
-} from "../core/compute.ts";
+import { fusedKernelSets, initCompute, type KernelSet, setKernelSet } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { referenceTrainOptions } from "../diffusion/settings.ts";
 import { DenoiserTrainer } from "../diffusion/train.ts";
 import { setUNetPath, type UNetConfig } from "../diffusion/unet1d.ts";
 
 const info = await initCompute("wasm");
-const sets: KernelSet[] = nativeKernelsAvailable() ? ["blas", "wasm"] : ["wasm"];
+const sets = fusedKernelSets();
 const paths = [["fused", "auto"], ["ops", "ops"]] as const;
 
 const config: UNetConfig = { rowWidth: 8, features: 64, numBlocks: 2, trajectoryLength: 16 };

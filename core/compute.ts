@@ -354,3 +354,12 @@ export function kernelSet(): KernelSet | undefined {
 export function nativeKernelsAvailable(): boolean {
   return active?.backend === "wasm" && hasBlasKernels();
 }
+
+/**
+ * The kernel sets that run the fused networks in this process, fastest
+ * first: `blas` where a BLAS library was found, then `wasm`. Benchmarks and
+ * tests compare paths over this list.
+ */
+export function fusedKernelSets(): KernelSet[] {
+  return nativeKernelsAvailable() ? ["blas", "wasm"] : ["wasm"];
+}

@@ -5,10 +5,10 @@
  */
 import { assertEquals, assertOk, relativeError } from "./assert.ts";
 import {
+  fusedKernelSets,
   initCompute,
   type KernelSet,
   kernelSet,
-  nativeKernelsAvailable,
   setKernelSet,
   tf,
 } from "../core/compute.ts";
@@ -26,7 +26,7 @@ import {
 } from "../diffusion/unet1d.ts";
 
 await initCompute("wasm");
-const sets: KernelSet[] = nativeKernelsAvailable() ? ["blas", "wasm"] : ["wasm"];
+const sets = fusedKernelSets();
 
 function randomArray(rng: Rng, size: number): Float32Array {
   return Float32Array.from({ length: size }, () => rng.normal());
