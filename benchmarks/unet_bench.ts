@@ -20,7 +20,7 @@
  * @module
  */
 import process from "node:process";
-import { fusedKernelSets, initCompute, type KernelSet, setKernelSet } from "../core/compute.ts";
+import { fusedKernelSets, initCompute, setKernelSet } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { referenceTrainOptions } from "../diffusion/settings.ts";
 import { DenoiserTrainer } from "../diffusion/train.ts";
