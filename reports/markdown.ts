@@ -21,6 +21,7 @@ import {
   type DatasetGroup,
   findAggregate,
   findCell,
+  lateEvaluations,
   type ReportSummary,
 } from "./summary.ts";
 
@@ -90,6 +91,24 @@ export function renderMainTable(summary: ReportSummary): string {
         ),
       ]));
     }
+  }
+  return lines.join("\n");
+}
+
+/** Each dataset's late scores (see `lateScore`), in the main table's layout. */
+function renderLateTable(summary: ReportSummary): string {
+  const columns = summary.agents.flatMap((agent) =>
+    summary.sources.map((source) => ({ agent, source }))
+  );
+  const lines = [header(["Dataset", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  for (const dataset of summary.datasets) {
+    lines.push(row([
+      dataset,
+      ...columns.map((c) => {
+        const cell = findCell(summary, dataset, c.source, c.agent);
+        return cell ? formatEstimate(cell.late) : "—";
+      }),
+    ]));
   }
   return lines.join("\n");
 }
@@ -187,6 +206,13 @@ export function renderMarkdown(summary: ReportSummary): string {
     renderMainTable(summary),
     "",
     legend(summary),
+    "",
+    `## Late score (mean of each run's last ${lateEvaluations} evaluations)`,
+    "",
+    "A single evaluation of a short run can swing by tens of points from the next; this mean of " +
+    "the last few is steadier. Mean ± standard error over seeds, no tests.",
+    "",
+    renderLateTable(summary),
   ];
   if (families.length > 0 || levels.length > 0) {
     parts.push("", "## Aggregates (Figure 4)", "");

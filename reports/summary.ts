@@ -35,6 +35,22 @@ export const significanceLevel = 0.05;
 /** The agent name of aggregates taken over all agents (Figure 4 averages TD3+BC and IQL). */
 export const allAgents = "all agents";
 
+/**
+ * Evaluations averaged into a run's late score. One evaluation of a short
+ * run can swing by tens of points from the next (maze2d at `quick`), so the
+ * reports give the mean of the last few beside the final score the paper
+ * reports.
+ */
+export const lateEvaluations = 3;
+
+/** The mean normalised score of a run's last {@link lateEvaluations} evaluations (fewer where it has fewer). */
+export function lateScore(result: Pick<CellResult, "evaluations" | "finalScore">): number {
+  const late = result.evaluations.slice(-lateEvaluations);
+  return late.length
+    ? mean(late.map((evaluation) => evaluation.normalizedScore))
+    : result.finalScore;
+}
+
 /** Families whose datasets vary the behaviour policy (random … expert); others vary the layout. */
 const locomotionFamilies = ["halfcheetah", "hopper", "walker2d", "ant"];
 const familyOrder = [...locomotionFamilies, "maze2d", "antmaze"];
@@ -160,6 +176,8 @@ export interface CellSummary {
   scores: number[];
   /** Mean ± s.e. over seeds. */
   estimate: MeanEstimate;
+  /** Mean ± s.e. over seeds of each run's {@link lateScore}. */
+  late: MeanEstimate;
   /** Against `real` (absent for `real` itself or without a `real` entry). */
   versusReal?: Comparison;
   /** Policy-guided against unguided (absent otherwise). */
@@ -392,6 +410,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
           seeds: entries.map((entry) => entry.result.cell.seed),
           scores,
           estimate: estimateMean(scores),
+          late: estimateMean(entries.map((entry) => lateScore(entry.result))),
           files: entries.map((entry) => entry.file),
         });
       }

@@ -1,6 +1,12 @@
 import { assertEquals, assertOk, assertRejects } from "./assert.ts";
 import { missingCell, syntheticGrid, writeSyntheticRun } from "./fixtures/synthetic_run.ts";
-import { compareDatasets, loadRun, summarizeRun, writeReports } from "../reports/mod.ts";
+import {
+  compareDatasets,
+  lateEvaluations,
+  loadRun,
+  summarizeRun,
+  writeReports,
+} from "../reports/mod.ts";
 import { formatEstimate } from "../reports/format.ts";
 import { csvColumns } from "../reports/csv.ts";
 import { welchTTest } from "../stats/mod.ts";
@@ -124,6 +130,10 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
     );
     assertOk(written.markdown.includes("over 4 seeds per entry"), written.markdown);
     assertOk(
+      markdown.includes(`## Late score (mean of each run's last ${lateEvaluations} evaluations)`),
+      "summary.md has the late-score table",
+    );
+    assertOk(
       written.markdown.includes("References (D4RL normalisation: random reference 0, expert 100)"),
       written.markdown,
     );
@@ -187,6 +197,20 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
         `CSV mean of ${row.dataset}/${row.source}/${row.agent}`,
       );
       assertEquals(Number(row.runs), entryScores.length);
+      // The late score: each run's last evaluations averaged, then averaged over seeds.
+      const runs = results.filter((r) =>
+        `${r.cell.dataset}/${r.cell.source}/${r.cell.agent}` ===
+          `${row.dataset}/${row.source}/${row.agent}`
+      );
+      const lateOfRun = (r: (typeof runs)[0]) => {
+        const late = r.evaluations.slice(-lateEvaluations).map((e) => e.normalizedScore);
+        return late.reduce((a, b) => a + b, 0) / late.length;
+      };
+      const late = runs.map(lateOfRun).reduce((a, b) => a + b, 0) / runs.length;
+      assertOk(
+        Math.abs(Number(row.late_mean) - late) < 1e-9 && Math.abs(late - mean) > 1e-6,
+        `CSV late mean of ${row.dataset}/${row.source}/${row.agent}: ${row.late_mean}, expected ${late}`,
+      );
       // The dataset's references: means over all its cells, computed here from the cell files.
       const recorded = results.filter((r) => r.cell.dataset === row.dataset).map((r) =>
         r.references!
