@@ -23,16 +23,21 @@ export function planCells(config: GridConfig): CellKey[] {
   return cells;
 }
 
-/** Cells grouped by (dataset, source, seed), in first-appearance order. */
-export function groupCells(cells: CellKey[]): CellKey[][] {
+/** Cells with equal keys grouped together, groups and members in first-appearance order. */
+function groupBy(cells: CellKey[], keyOf: (cell: CellKey) => string): CellKey[][] {
   const groups = new Map<string, CellKey[]>();
   for (const cell of cells) {
-    const key = `${cell.dataset}\u0000${cell.source}\u0000${cell.seed}`;
+    const key = keyOf(cell);
     const group = groups.get(key);
     if (group) group.push(cell);
     else groups.set(key, [cell]);
   }
   return [...groups.values()];
+}
+
+/** Cells grouped by (dataset, source, seed), in first-appearance order. */
+export function groupCells(cells: CellKey[]): CellKey[][] {
+  return groupBy(cells, (cell) => `${cell.dataset}\u0000${cell.source}\u0000${cell.seed}`);
 }
 
 /**
@@ -52,15 +57,9 @@ export function groupCells(cells: CellKey[]): CellKey[][] {
  * train different models at once.
  */
 export function groupSeedStacks(cells: CellKey[], workers: number): CellKey[][] {
-  const groups = new Map<string, CellKey[]>();
-  for (const cell of cells) {
-    const key = `${cell.dataset}\u0000${cell.source}\u0000${cell.agent}`;
-    const group = groups.get(key);
-    if (group) group.push(cell);
-    else groups.set(key, [cell]);
-  }
+  const groups = groupBy(cells, (cell) => `${cell.dataset}\u0000${cell.source}\u0000${cell.agent}`);
   const spread = Math.max(1, Math.floor(workers));
-  return [...groups.values()].map((group, index) => {
+  return groups.map((group, index) => {
     const start = Math.floor(((index % spread) * group.length) / spread);
     return [...group.slice(start), ...group.slice(0, start)];
   });
