@@ -31,6 +31,7 @@ import {
   findAggregate,
   findCell,
   guidedSource,
+  lateEvaluations,
   realSource,
   type ReportSummary,
   unguidedSource,
@@ -542,6 +543,24 @@ function mainTable(summary: ReportSummary): string {
   }</tbody></table>`;
 }
 
+/** Each dataset's late scores (mean of each run's last evaluations), in Table 2's layout, unmarked. */
+function lateTable(summary: ReportSummary): string {
+  const { agents, sources } = summary;
+  const rows = summary.datasets.map((dataset) =>
+    `<tr><th>${escapeHtml(dataset)}</th>${
+      agents.map((agent) =>
+        sources.map((source) => {
+          const cell = findCell(summary, dataset, source, agent);
+          return `<td>${cell ? escapeHtml(formatEstimate(cell.late)) : "—"}</td>`;
+        }).join("")
+      ).join("")
+    }</tr>`
+  );
+  return `<table class="scores" id="table-late">${columnHeader(agents, sources, "Dataset")}<tbody>${
+    rows.join("")
+  }</tbody></table>`;
+}
+
 function aggregateTable(summary: ReportSummary, groups: DatasetGroup[], id: string): string {
   const agents = summary.agents.length > 1 ? [...summary.agents, allAgents] : summary.agents;
   const rows = groups.map((group) =>
@@ -939,6 +958,9 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
     escapeHtml(legend(summary)).replace(/\*\*bold\*\*/, '<span class="swatch">shaded</span>')
       .replaceAll("`", "")
   }</p>
+<h3>Late score</h3><p class="legend">Mean of each run's last ${lateEvaluations} evaluations, then mean ± standard error over seeds: a single evaluation of a short run can swing by tens of points from the next, and this is the steadier reading. No tests.</p><div class="scroll">${
+    lateTable(summary)
+  }</div>
 <h3>Per dataset</h3><p class="legend">Bars: mean ± standard error over seeds, as in the table. ${
     escapeHtml(referenceLinesLegend)
   }</p><div class="charts">${datasetCharts.map((c) => chartBlock(c)).join("")}</div></section>

@@ -207,6 +207,14 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
         return late.reduce((a, b) => a + b, 0) / late.length;
       };
       const late = runs.map(lateOfRun).reduce((a, b) => a + b, 0) / runs.length;
+      const lateRow = html.slice(html.indexOf('id="table-late"')).split("</tr>")
+        .find((tr) => tr.includes(`<th>${row.dataset}</th>`));
+      assertOk(
+        lateRow?.includes(`${late.toFixed(1)} ±`),
+        `report.html's late table has ${row.dataset}/${row.source}/${row.agent}'s ${
+          late.toFixed(1)
+        }`,
+      );
       assertOk(
         Math.abs(Number(row.late_mean) - late) < 1e-9 && Math.abs(late - mean) > 1e-6,
         `CSV late mean of ${row.dataset}/${row.source}/${row.agent}: ${row.late_mean}, expected ${late}`,
