@@ -26,6 +26,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { checkStackBatches, checkStackContexts, checkStackMember } from "./stack_checks.ts";
 import { variableFrom } from "../../nn/flat.ts";
 import type { IqlOptions } from "./iql.ts";
 
@@ -140,16 +141,7 @@ export class IqlStack implements AgentStack {
     schedule: AgentSchedule,
     hiddenDims: readonly number[],
   ) {
-    if (contexts.length === 0) throw new Error("iql stack: no members");
-    const { observationDim, actionDim, preset } = contexts[0];
-    for (const context of contexts) {
-      if (
-        context.observationDim !== observationDim || context.actionDim !== actionDim ||
-        context.preset !== preset
-      ) {
-        throw new Error("iql stack: members differ in dimensions or preset");
-      }
-    }
+    const { observationDim, actionDim } = checkStackContexts("iql", contexts);
     const members = contexts.length;
     this.size = members;
     this.schedule = schedule;
@@ -213,13 +205,7 @@ export class IqlStack implements AgentStack {
   update(batches: readonly TransitionBatch[]): Record<string, number>[] {
     const o = this.#options;
     const members = this.size;
-    if (batches.length !== members) {
-      throw new Error(`iql stack: ${batches.length} batches for ${members} members`);
-    }
-    const count = batches[0].size;
-    if (batches.some((batch) => batch.size !== count)) {
-      throw new Error("iql stack: the members' batches differ in size");
-    }
+    const count = checkStackBatches("iql", batches, members);
     const [obsDim, actDim] = [this.#observationDim, this.#actionDim];
     const states = new Float32Array(members * count * obsDim);
     const nextStates = new Float32Array(members * count * obsDim);
@@ -325,9 +311,7 @@ export class IqlStack implements AgentStack {
   }
 
   member(index: number): StackMember {
-    if (!Number.isInteger(index) || index < 0 || index >= this.size) {
-      throw new Error(`iql stack: member ${index} does not exist (stack of ${this.size})`);
-    }
+    checkStackMember("iql", index, this.size);
     const rng = this.#rngs[index];
     return {
       actionDistribution: (observations, count) => this.#distribution(index, observations, count),

@@ -30,6 +30,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { checkStackBatches, checkStackContexts, checkStackMember } from "./stack_checks.ts";
 import type { Td3bcOptions } from "./td3_bc.ts";
 
 /**
@@ -96,16 +97,7 @@ export class Td3bcStack implements AgentStack {
     schedule: AgentSchedule,
     hiddenDims: readonly number[],
   ) {
-    if (contexts.length === 0) throw new Error("td3bc stack: no members");
-    const { observationDim, actionDim, preset } = contexts[0];
-    for (const context of contexts) {
-      if (
-        context.observationDim !== observationDim || context.actionDim !== actionDim ||
-        context.preset !== preset
-      ) {
-        throw new Error("td3bc stack: members differ in dimensions or preset");
-      }
-    }
+    const { observationDim, actionDim } = checkStackContexts("td3bc", contexts);
     this.size = contexts.length;
     this.schedule = schedule;
     this.#options = options;
@@ -163,13 +155,7 @@ export class Td3bcStack implements AgentStack {
   update(batches: readonly TransitionBatch[]): Record<string, number>[] {
     const o = this.#options;
     const members = this.size;
-    if (batches.length !== members) {
-      throw new Error(`td3bc stack: ${batches.length} batches for ${members} members`);
-    }
-    const count = batches[0].size;
-    if (batches.some((batch) => batch.size !== count)) {
-      throw new Error("td3bc stack: the members' batches differ in size");
-    }
+    const count = checkStackBatches("td3bc", batches, members);
     const [obsDim, actDim] = [this.#observationDim, this.#actionDim];
     // Each member's inputs and noise, laid out member after member.
     const states = new Float32Array(members * count * obsDim);
@@ -302,9 +288,7 @@ export class Td3bcStack implements AgentStack {
   }
 
   member(index: number): StackMember {
-    if (!Number.isInteger(index) || index < 0 || index >= this.size) {
-      throw new Error(`td3bc stack: member ${index} does not exist (stack of ${this.size})`);
-    }
+    checkStackMember("td3bc", index, this.size);
     const options = this.#options;
     const rng = this.#members[index].rng;
     return {
