@@ -35,6 +35,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { addClippedNoise } from "./exploration.ts";
 import { variableFrom } from "../../nn/flat.ts";
 import { IqlStack } from "./iql_stack.ts";
 
@@ -371,11 +372,7 @@ class IqlAgent implements Agent {
 
   act(observations: Float32Array, count: number, deterministic: boolean): Float32Array {
     const { mean, std } = this.actionDistribution(observations, count);
-    if (deterministic) return mean;
-    for (let i = 0; i < mean.length; i++) {
-      mean[i] = Math.min(1, Math.max(-1, mean[i] + std[i] * this.#rng.normal()));
-    }
-    return mean;
+    return deterministic ? mean : addClippedNoise(mean, std, this.#rng);
   }
 
   dispose(): void {

@@ -26,6 +26,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { addClippedNoise } from "./exploration.ts";
 import { checkStackBatches, checkStackContexts, checkStackMember } from "./stack_checks.ts";
 import { variableFrom } from "../../nn/flat.ts";
 import type { IqlOptions } from "./iql.ts";
@@ -317,11 +318,7 @@ export class IqlStack implements AgentStack {
       actionDistribution: (observations, count) => this.#distribution(index, observations, count),
       act: (observations, count, deterministic) => {
         const { mean, std } = this.#distribution(index, observations, count);
-        if (deterministic) return mean;
-        for (let i = 0; i < mean.length; i++) {
-          mean[i] = Math.min(1, Math.max(-1, mean[i] + std[i] * rng.normal()));
-        }
-        return mean;
+        return deterministic ? mean : addClippedNoise(mean, std, rng);
       },
     };
   }

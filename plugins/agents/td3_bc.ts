@@ -31,6 +31,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { addClippedNoise } from "./exploration.ts";
 import { Td3bcStack } from "./td3_bc_stack.ts";
 
 /**
@@ -299,13 +300,9 @@ class Td3bcAgent implements Agent {
 
   act(observations: Float32Array, count: number, deterministic: boolean): Float32Array {
     const actions = this.#policyMean(observations, count);
-    if (!deterministic) {
-      for (let i = 0; i < actions.length; i++) {
-        const noisy = actions[i] + this.#options.explorationNoise * this.#rng.normal();
-        actions[i] = Math.min(1, Math.max(-1, noisy));
-      }
-    }
-    return actions;
+    return deterministic
+      ? actions
+      : addClippedNoise(actions, this.#options.explorationNoise, this.#rng);
   }
 
   actionDistribution(observations: Float32Array, count: number): ActionDistribution {

@@ -30,6 +30,7 @@ import { Adam } from "../../nn/adam.ts";
 import { Mlp } from "../../nn/mlp.ts";
 import { ObservationNormalizer } from "../../nn/normalize.ts";
 import { polyakUpdate } from "../../nn/polyak.ts";
+import { addClippedNoise } from "./exploration.ts";
 import { checkStackBatches, checkStackContexts, checkStackMember } from "./stack_checks.ts";
 import type { Td3bcOptions } from "./td3_bc.ts";
 
@@ -294,13 +295,7 @@ export class Td3bcStack implements AgentStack {
     return {
       act: (observations: Float32Array, count: number, deterministic: boolean) => {
         const actions = this.#policyMean(index, observations, count);
-        if (!deterministic) {
-          for (let i = 0; i < actions.length; i++) {
-            const noisy = actions[i] + options.explorationNoise * rng.normal();
-            actions[i] = Math.min(1, Math.max(-1, noisy));
-          }
-        }
-        return actions;
+        return deterministic ? actions : addClippedNoise(actions, options.explorationNoise, rng);
       },
       actionDistribution: (observations: Float32Array, count: number): ActionDistribution => {
         const mean = this.#policyMean(index, observations, count);
