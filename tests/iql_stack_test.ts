@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { initCompute, tf } from "../core/compute.ts";
+import { initCompute } from "../core/compute.ts";
 import { Rng } from "../core/rng.ts";
 import { iql } from "../plugins/agents/iql.ts";
-import { meanReturn, pointDataset, sampleBatch } from "./fixtures/agent_tasks.ts";
+import { pointDataset, sampleBatch } from "./fixtures/agent_tasks.ts";
 import {
+  assertStackLearnsPointTask,
   compareStackWithSingleAgents,
   pointContexts,
   testOnKernelSets,
@@ -45,28 +46,6 @@ Deno.test("iql stack: checks its members and batches", () => {
 });
 
 Deno.test("iql stack: every member learns the point task, with falling critic losses and a flat tensor count", () => {
-  const data = pointDataset(100, 7);
-  const seeds = [1, 2];
-  const stack = iql({ ...smallOptions, hiddenDims: [64, 64], schedule: { trainingSteps: 600 } })
-    .createStack!(pointContexts(seeds, data));
-  const rngs = seeds.map((_, k) => new Rng(5 + k));
-  const losses: number[][] = seeds.map(() => []);
-  let tensors = 0;
-  for (let step = 0; step < stack.schedule.trainingSteps; step++) {
-    const metrics = stack.update(rngs.map((rng) => sampleBatch(data, 64, rng)));
-    metrics.forEach((m, k) => losses[k].push(m.criticLoss));
-    if (step === 5) tensors = tf.memory().numTensors;
-  }
-  assert.equal(tf.memory().numTensors, tensors, "tensor count grew during training");
-  const randomRng = new Rng(9);
-  const random = meanReturn(() => [randomRng.range(-1, 1), randomRng.range(-1, 1)]);
-  const mean = (values: number[]) => values.reduce((x, y) => x + y) / values.length;
-  seeds.forEach((_, k) => {
-    const [early, late] = [mean(losses[k].slice(0, 20)), mean(losses[k].slice(-50))];
-    assert.ok(late < 0.5 * early, `member ${k}: critic loss fell only from ${early} to ${late}`);
-    const member = stack.member(k);
-    const learned = meanReturn((state) => member.act(state, 1, true));
-    assert.ok(learned > random + 10, `member ${k}: learned return ${learned} vs random ${random}`);
-  });
-  stack.dispose();
+  const options = { ...smallOptions, hiddenDims: [64, 64], schedule: { trainingSteps: 600 } };
+  assertStackLearnsPointTask((contexts) => iql(options).createStack!(contexts), 600);
 });
