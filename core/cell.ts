@@ -17,6 +17,7 @@ import {
   type AgentContext,
   type AgentPlugin,
   type AgentSchedule,
+  type AgentStack,
   type StackMember,
   StackRefusedError,
 } from "./contracts/agent.ts";
@@ -242,19 +243,10 @@ function seconds(since: number): number {
 }
 
 /**
- * The agents of a run, alike for one agent and a stack: member `k` trains on
- * `batches[k]` and is the policy of seed `k`.
+ * The agents of a run, alike for one agent and a stack: a stack's contract,
+ * member `k` training on `batches[k]` as the policy of seed `k`.
  */
-interface Agents {
-  /** The training schedule (one for all members). */
-  readonly schedule: AgentSchedule;
-  /** One gradient step of every member; each member's metrics. */
-  update(batches: readonly TransitionBatch[]): Record<string, number>[];
-  /** Member `index`'s policy. */
-  member(index: number): StackMember;
-  /** Frees every tensor. */
-  dispose(): void;
-}
+type Agents = Omit<AgentStack, "size">;
 
 /**
  * One context: the plugin's agent alone (itself the policy sources see, as
