@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  countSampleSize,
   distanceSampleSize,
   energyDistance,
   QualityProbe,
@@ -175,6 +176,31 @@ Deno.test("quality: a reward counts as rewarded above the middle of the real rew
     const large = copyTransitions(real);
     large.rewards.fill(0.9);
     assert.equal(probe.measure(large, 1, 0).rewardedFraction, 1);
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("quality: fractions and the mean reward count every transition of the set", async () => {
+  // A 256-row sample would scatter a 6% rewarded fraction by ±1.5 points.
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const probe = new QualityProbe(real, environment, 6);
+    let realRewarded = 0;
+    for (const reward of real.rewards) if (reward > 0.5) realRewarded += 1;
+    assert.equal(probe.reference.countSampleSize, Math.min(countSampleSize, real.size));
+    assert.equal(probe.reference.rewardedFraction, realRewarded / real.size);
+    const marked = copyTransitions(real);
+    marked.rewards.fill(0);
+    for (let row = 0; row < marked.size; row += 17) marked.rewards[row] = 1;
+    marked.dones.fill(0);
+    marked.dones[0] = 1;
+    const record = probe.measure(marked, 0, 0);
+    assert.equal(record.countSampleSize, marked.size);
+    assert.ok(record.sampleSize < marked.size, "the test needs a set larger than the sample");
+    assert.equal(record.rewardedFraction, Math.ceil(marked.size / 17) / marked.size);
+    assert.equal(record.meanReward, Math.ceil(marked.size / 17) / marked.size);
+    assert.equal(record.doneFraction, 1 / marked.size);
   } finally {
     environment.close();
   }
