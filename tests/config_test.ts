@@ -67,6 +67,9 @@ Deno.test("config: the shipped grid files are valid, name known plugins and give
     registry.source("policy-guided", paper.sourceOptions["policy-guided"]).options.guidanceStrength,
     1,
   );
+  for (const source of ["unguided", "policy-guided"]) {
+    assertEquals(registry.source(source, paper.sourceOptions[source]).options.logSigmaStd, 1.2);
+  }
 });
 
 Deno.test("config: a name twice, options for a plugin not in the grid and absurd sizes are errors", () => {

@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
 import { initCompute, tf } from "../core/compute.ts";
-import { silentReporter } from "../core/contracts/common.ts";
+import { type PresetName, silentReporter } from "../core/contracts/common.ts";
 import { type Artefact, dataSourceSchema, type SourceContext } from "../core/contracts/source.ts";
 import { Rng } from "../core/rng.ts";
 import type { D4rlDataset, PolicyView, Transitions } from "../core/types.ts";
 import { loadDenoiser } from "../diffusion/cache.ts";
 import { diffusionPresets } from "../diffusion/presets.ts";
-import { parseDiffusionOptions } from "../diffusion/options.ts";
-import { guidanceOptionsOf } from "../diffusion/settings.ts";
+import {
+  type DiffusionOptions,
+  parseDiffusionOptions,
+  resolveSizes,
+} from "../diffusion/options.ts";
+import { guidanceOptionsOf, referenceTrainOptions, trainOptionsOf } from "../diffusion/settings.ts";
 import { toTransitions } from "../core/d4rl.ts";
 import { BehaviorPolicy } from "../worldmodel/behavior.ts";
 import {
@@ -124,6 +128,20 @@ Deno.test("factories: names, the contract's shape, paper defaults, and clear opt
   assert.throws(() => policyGuided({ guidanceStrength: -1 }), /policy-guided.*guidanceStrength/);
   assert.throws(() => policyGuided({ samplerStep: 3 }), /policy-guided.*samplerStep/);
   assert.throws(() => unguided({ guidanceStrength: 1 }), /unguided.*guidanceStrength/);
+});
+
+Deno.test("training noise spread: the paper's 1.2 by default, an option reaches the trainer", () => {
+  const spread = (options: DiffusionOptions, preset: PresetName) =>
+    trainOptionsOf(options, resolveSizes(options, preset), 1).logSigmaStd;
+  for (const preset of ["smoke", "quick", "paper"] as const) {
+    assert.equal(spread(parseDiffusionOptions("unguided", {}), preset), 1.2);
+    assert.equal(spread(parseDiffusionOptions("unguided", { logSigmaStd: 1.6 }), preset), 1.6);
+  }
+  assert.equal(referenceTrainOptions(10, 16).logSigmaStd, 1.2);
+  assert.throws(
+    () => parseDiffusionOptions("unguided", { logSigmaStd: 0 }),
+    /unguided options\.logSigmaStd/,
+  );
 });
 
 Deno.test("regeneration schedule: periodic generations per preset, continuous generations", () => {
