@@ -62,7 +62,8 @@ export const qualityColumns: readonly QualityColumn[] = [
     key: "invalidFraction",
     title: "invalid %",
     digits: 2,
-    meaning: "transitions with a non-finite value or a state the simulator cannot be in, in %",
+    meaning:
+      "transitions with a non-finite value or a state the simulator cannot be in, in % of every transition (the real row: of the whole dataset)",
     of: (record) => 100 * record.invalidFraction,
   },
   {
@@ -91,7 +92,8 @@ export const qualityColumns: readonly QualityColumn[] = [
     key: "rewardedFraction",
     title: "rewarded %",
     digits: 2,
-    meaning: "rewards above the middle of the real rewards' range (Maze2d: at the goal), in %",
+    meaning:
+      "rewards above the middle of the real rewards' range (Maze2d: at the goal), in % of every transition (the real row: of the whole dataset)",
     of: (record) => 100 * record.rewardedFraction,
   },
   {
