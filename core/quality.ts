@@ -69,7 +69,7 @@ export const qualityRecordSchema = z.object({
   generation: z.number().int(),
   /** Agent step at which the generation was made. */
   step: z.number().int().nonnegative(),
-  /** Transitions measured. */
+  /** Transitions the simulator errors, the action fit and the likelihoods measure. */
   sampleSize: z.number().int().nonnegative(),
   /** One-step error against the simulator; absent where the environment cannot be set to a state. */
   simulator: simulatorErrorSchema.extend({
