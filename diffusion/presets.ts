@@ -69,7 +69,7 @@ export const diffusionPresets: Record<PresetName, DiffusionSizes> = {
     trainingSteps: 32000,
     emaEvery: 1,
     samplerSteps: 64,
-    windowsPerGeneration: 1024,
+    windowsPerGeneration: 4096,
     periodicGenerations: 2,
     continuousGenerations: 8,
     samplingBatchSize: 512,
