@@ -69,12 +69,26 @@ function referencesLine(summary: ReportSummary): string {
     ).join("; ") + ".";
 }
 
+/**
+ * The columns of an agent × source table, each agent's sources side by side,
+ * and its header row with `first` over the row labels.
+ */
+function agentSourceColumns(
+  agents: readonly string[],
+  sources: readonly string[],
+  first: string,
+): { columns: { agent: string; source: string }[]; headerLine: string } {
+  const columns = agents.flatMap((agent) => sources.map((source) => ({ agent, source })));
+  return {
+    columns,
+    headerLine: header([first, ...columns.map((c) => `${c.agent} · ${c.source}`)]),
+  };
+}
+
 /** Table 2 in Markdown: rows datasets (with block totals), columns agent × source. */
 export function renderMainTable(summary: ReportSummary): string {
-  const columns = summary.agents.flatMap((agent) =>
-    summary.sources.map((source) => ({ agent, source }))
-  );
-  const lines = [header(["Dataset", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  const { columns, headerLine } = agentSourceColumns(summary.agents, summary.sources, "Dataset");
+  const lines = [headerLine];
   for (const block of summary.blocks) {
     if (summary.blocks.length > 1) lines.push(row([`*${block.title}*`, ...columns.map(() => "")]));
     for (const dataset of block.datasets) {
@@ -97,10 +111,8 @@ export function renderMainTable(summary: ReportSummary): string {
 
 /** Each dataset's late scores (see `lateScore`), in the main table's layout. */
 function renderLateTable(summary: ReportSummary): string {
-  const columns = summary.agents.flatMap((agent) =>
-    summary.sources.map((source) => ({ agent, source }))
-  );
-  const lines = [header(["Dataset", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  const { columns, headerLine } = agentSourceColumns(summary.agents, summary.sources, "Dataset");
+  const lines = [headerLine];
   for (const dataset of summary.datasets) {
     lines.push(row([
       dataset,
@@ -115,8 +127,8 @@ function renderLateTable(summary: ReportSummary): string {
 
 function aggregateTable(summary: ReportSummary, groups: DatasetGroup[]): string {
   const agents = summary.agents.length > 1 ? [...summary.agents, allAgents] : summary.agents;
-  const columns = agents.flatMap((agent) => summary.sources.map((source) => ({ agent, source })));
-  const lines = [header(["Group", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  const { columns, headerLine } = agentSourceColumns(agents, summary.sources, "Group");
+  const lines = [headerLine];
   for (const group of groups) {
     lines.push(row([
       group.name,
@@ -128,8 +140,8 @@ function aggregateTable(summary: ReportSummary, groups: DatasetGroup[]): string 
 
 function interquartileTable(summary: ReportSummary, groups: DatasetGroup[]): string {
   const agents = summary.agents.length > 1 ? [...summary.agents, allAgents] : summary.agents;
-  const columns = agents.flatMap((agent) => summary.sources.map((source) => ({ agent, source })));
-  const lines = [header(["Group", ...columns.map((c) => `${c.agent} · ${c.source}`)])];
+  const { columns, headerLine } = agentSourceColumns(agents, summary.sources, "Group");
+  const lines = [headerLine];
   for (const group of groups) {
     lines.push(row([
       `${group.name} (${group.kind})`,
