@@ -59,6 +59,11 @@ export const diffusionOptionsSchema = z.strictObject({
   // Windows and training (Table 3 and the reference code).
   windowStride: positiveInt.default(8),
   /**
+   * Beyond the reference code: also keep each episode's last valid window. With stride 8 the
+   * reference's windows never hold an episode's last rows, where Maze2d's goal states lie.
+   */
+  windowEpisodeTails: z.boolean().default(false),
+  /**
    * How a window row stores actions: `atanh` (the authors' code: `atanh(clip(a, ±actionClip))`,
    * samples squashed back by `tanh`) or `none` (`a` itself, samples clipped to [−1, 1]).
    */

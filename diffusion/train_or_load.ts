@@ -96,6 +96,8 @@ export async function prepareDenoiser(
     epochs: sizes.trainingSteps === undefined ? sizes.epochs : null,
     trainingSteps: sizes.trainingSteps ?? null,
     windowStride: options.windowStride,
+    // Absent for the reference's windows, so models cached before the option stay valid.
+    ...(options.windowEpisodeTails ? { windowEpisodeTails: true } : {}),
     validationFraction: options.validationFraction,
     training: trainOptionsOf(options, sizes, 0),
     // Absent for the authors' rows, so models cached before these options existed stay valid.
@@ -181,6 +183,7 @@ function trainOnDataset(
   const windows = cutWindows(dataset, {
     trajectoryLength: sizes.trajectoryLength,
     stride: options.windowStride,
+    episodeTails: options.windowEpisodeTails,
     encoding: encodingOf(options),
   });
   const { layout } = windows;

@@ -87,6 +87,11 @@ export interface WindowOptions {
   stride: number;
   /** How a row encodes a step (default: the authors' rows). */
   encoding?: RowEncoding;
+  /**
+   * Also keep each episode's last valid window, so that the rows after its
+   * last `stride`-th start are covered (default: no, the reference code).
+   */
+  episodeTails?: boolean;
 }
 
 /** One episode as an inclusive row range of the dataset. */
@@ -118,7 +123,8 @@ export function splitEpisodes(dataset: D4rlDataset): EpisodeSpan[] {
  * one episode; it may hold a terminal only at its last step; windows ending
  * on a timeout (or on the dataset's unterminated end) are dropped; of the
  * valid starts, every `stride`-th is kept, plus the episode's first and any
- * window ending in a terminal. Actions are encoded by the encoding's action
+ * window ending in a terminal (and with `episodeTails`, the episode's last
+ * valid window). Actions are encoded by the encoding's action
  * transform (the authors' `atanh(clip(a, ±0.999))` by default); `done` holds
  * terminals only. A state difference past the episode's last row is 0.
  */
@@ -144,7 +150,8 @@ export function cutWindows(dataset: D4rlDataset, options: WindowOptions): Window
     for (let start = episode.start; start <= lastValidStart; start++) {
       const offset = start - episode.start;
       const endsInTerminal = episode.terminal && start === lastStart;
-      if (offset % stride === 0 || endsInTerminal) {
+      const tail = options.episodeTails === true && start === lastValidStart;
+      if (offset % stride === 0 || endsInTerminal || tail) {
         starts.push(start);
         episodeIds.push(episodeIndex);
       }

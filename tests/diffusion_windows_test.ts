@@ -70,6 +70,26 @@ Deno.test("window rules: stride, terminal only at the last step, no window endin
   assert.ok(Math.abs(actionOf(0, 1) - Math.atanh(0.999)) < 1e-4);
 });
 
+Deno.test("episodeTails keeps each episode's last valid window, once", () => {
+  // Same episodes as above. Episode 0's last valid window (17..20) ends in its terminal and is
+  // kept either way; episode 1's (36..39, the last that does not end on the timeout row 40) is
+  // new; an episode whose last valid start is a stride start gets no second copy.
+  const dataset = indexedDataset(44, [20], [40]);
+  const layout = rowLayout(1, 1);
+  const starts = (tails: boolean, stride: number) => {
+    const set = cutWindows(dataset, { trajectoryLength: 4, stride, episodeTails: tails });
+    return windowStarts(set.data, set.count, 4, layout.rowWidth);
+  };
+  assert.deepEqual(starts(true, 8), [0, 8, 16, 17, 21, 29, 36]);
+  assert.deepEqual(starts(false, 8), [0, 8, 16, 17, 21, 29]);
+  // Stride 5: episode 1's starts 21, 26, 31, 36; 36 is its last valid start already.
+  assert.deepEqual(starts(true, 5).filter((s) => s > 20), [21, 26, 31, 36]);
+  // Episode 1's last rows before its timeout (36..39) are covered; the timeout row is not.
+  const covered = new Set(starts(true, 8).flatMap((s) => [s, s + 1, s + 2, s + 3]));
+  for (let row = 36; row <= 39; row++) assert.ok(covered.has(row), `row ${row}`);
+  assert.ok(!covered.has(40));
+});
+
 Deno.test("a window ending on the dataset's unterminated end is dropped, and bad sizes are refused", () => {
   const set = cutWindows(indexedDataset(8, [], []), { trajectoryLength: 4, stride: 1 });
   assert.deepEqual(windowStarts(set.data, set.count, 4, 4), [0, 1, 2, 3]);

@@ -370,3 +370,22 @@ Deno.test("row encodings and per-step GroupNorm train their own models and yield
   assert.throws(() => parseDiffusionOptions("unguided", { actionClip: 1 }), /options\.actionClip/);
   await Deno.remove(cacheDir, { recursive: true });
 });
+
+Deno.test("windowEpisodeTails trains its own model on each episode's last window too", async () => {
+  const windowsSeen = async (options: Record<string, unknown>) => {
+    const logs: string[] = [];
+    const ctx = { ...context(3), reporter: { ...silentReporter, log: (m: string) => logs.push(m) } };
+    const source = unguided(options);
+    await source.prepare!(ctx);
+    source.dispose!();
+    const line = logs.find((m) => m.includes("training a denoiser on"));
+    assert.ok(line, `a denoiser was trained for ${JSON.stringify(options)}`);
+    const [, train, heldOut] = line.match(/on (\d+) windows \((\d+) held out\)/)!;
+    return Number(train) + Number(heldOut);
+  };
+  // 40 episodes of 30 rows, windows of 8, stride 8: starts 0, 8, 16 (the last valid start is
+  // 21, since a window may not end on the timeout row 29), and 21 with the option.
+  assert.equal(await windowsSeen({}), 40 * 3);
+  assert.equal(await windowsSeen({ windowEpisodeTails: true }), 40 * 4);
+  assert.equal(parseDiffusionOptions("unguided", {}).windowEpisodeTails, false);
+});
