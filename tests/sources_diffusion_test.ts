@@ -374,7 +374,10 @@ Deno.test("row encodings and per-step GroupNorm train their own models and yield
 Deno.test("windowEpisodeTails trains its own model on each episode's last window too", async () => {
   const windowsSeen = async (options: Record<string, unknown>) => {
     const logs: string[] = [];
-    const ctx = { ...context(3), reporter: { ...silentReporter, log: (m: string) => logs.push(m) } };
+    const ctx = {
+      ...context(3),
+      reporter: { ...silentReporter, log: (m: string) => logs.push(m) },
+    };
     const source = unguided(options);
     await source.prepare!(ctx);
     source.dispose!();
