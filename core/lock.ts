@@ -58,20 +58,24 @@ export function readLockRecord(lockPath: string): LockRecord | undefined {
   }
 }
 
+/**
+ * Creates the lock file with its record in one step: the record is written
+ * beside it and hard-linked into place, which fails if the lock exists. A
+ * file created empty and written after could be left empty by a process
+ * killed in between, and a waiter cannot tell whose such a lock is.
+ */
 async function tryCreate(lockPath: string, record: LockRecord): Promise<boolean> {
-  let file: Deno.FsFile;
+  const staged = `${lockPath}.${record.token}.staged`;
+  await Deno.writeTextFile(staged, JSON.stringify(record));
   try {
-    file = await Deno.open(lockPath, { createNew: true, write: true });
+    await Deno.link(staged, lockPath);
+    return true;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return false;
     throw error;
-  }
-  try {
-    await file.write(new TextEncoder().encode(JSON.stringify(record)));
   } finally {
-    file.close();
+    await Deno.remove(staged).catch(() => {});
   }
-  return true;
 }
 
 /**

@@ -137,6 +137,40 @@ Deno.test("lock: two holders run one at a time; the record names the owner", asy
   await Deno.remove(folder, { recursive: true });
 });
 
+Deno.test("lock: the lock file never exists without its owner's record", async () => {
+  // A lock created empty and written after would be left empty by an owner killed in between,
+  // and its waiters could not tell that its owner died: they would wait out the staleness.
+  const folder = await Deno.makeTempDir();
+  const path = `${folder}/artefact`;
+  let running = true;
+  let seen = 0;
+  let unreadable = 0;
+  const watch = (async () => {
+    while (running) {
+      const text = await Deno.readTextFile(lockPathOf(path)).catch(() => undefined);
+      if (text !== undefined) {
+        seen += 1;
+        const record = (() => {
+          try {
+            return JSON.parse(text);
+          } catch {
+            return undefined;
+          }
+        })();
+        if (typeof record?.token !== "string") unreadable += 1;
+      }
+      await Promise.resolve();
+    }
+  })();
+  for (let i = 0; i < 200; i++) await withLock(path, () => Promise.resolve(i), { pollMs: 1 });
+  running = false;
+  await watch;
+  assertOk(seen > 0, "the watcher saw the lock");
+  assertEquals(unreadable, 0, `${unreadable} of ${seen} looks found no record`);
+  assertEquals([...Deno.readDirSync(folder)], [], "nothing staged is left behind");
+  await Deno.remove(folder, { recursive: true });
+});
+
 Deno.test("lock: a stale lock file (its holder died) is taken over", async () => {
   const folder = await Deno.makeTempDir();
   const path = `${folder}/artefact`;
