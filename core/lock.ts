@@ -48,11 +48,20 @@ export function lockPathOf(path: string): string {
   return `${path}.lock`;
 }
 
+/** A lock file's text as its record, or `undefined` when it holds none (empty, legacy). */
+export function parseLockRecord(text: string): LockRecord | undefined {
+  try {
+    const record = JSON.parse(text);
+    return typeof record?.token === "string" ? record as LockRecord : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A lock's record, or `undefined` when there is none or it is unreadable (being written, legacy). */
 export function readLockRecord(lockPath: string): LockRecord | undefined {
   try {
-    const record = JSON.parse(Deno.readTextFileSync(lockPath));
-    return typeof record?.token === "string" ? record as LockRecord : undefined;
+    return parseLockRecord(Deno.readTextFileSync(lockPath));
   } catch {
     return undefined;
   }

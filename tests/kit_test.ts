@@ -19,6 +19,7 @@ import {
   describeHolder,
   lockPathOf,
   type LockRecord,
+  parseLockRecord,
   readLockRecord,
   withLock,
 } from "../core/lock.ts";
@@ -150,14 +151,7 @@ Deno.test("lock: the lock file never exists without its owner's record", async (
       const text = await Deno.readTextFile(lockPathOf(path)).catch(() => undefined);
       if (text !== undefined) {
         seen += 1;
-        const record = (() => {
-          try {
-            return JSON.parse(text);
-          } catch {
-            return undefined;
-          }
-        })();
-        if (typeof record?.token !== "string") unreadable += 1;
+        if (parseLockRecord(text) === undefined) unreadable += 1;
       }
       await Promise.resolve();
     }
