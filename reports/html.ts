@@ -14,7 +14,7 @@
 import { UserError } from "../core/errors.ts";
 import type { DynamicsError, TrajectoryLikelihood } from "../core/analysis.ts";
 import { formatEstimate, formatNumber, formatPValue, unguidedMark } from "./format.ts";
-import { legend, qualityLegend } from "./markdown.ts";
+import { legend, pairedColumns, pairedLegend, pairedRows, qualityLegend } from "./markdown.ts";
 import {
   datasetPanelLabel,
   formatQualityValue,
@@ -479,6 +479,9 @@ function tableEntry(
   if (item.versusUnguided) {
     notes.push(`vs unguided: p = ${formatPValue(item.versusUnguided.pValue)}`);
   }
+  if ("pairedVersusUnguided" in item && item.pairedVersusUnguided) {
+    notes.push(`paired by seed: p = ${formatPValue(item.pairedVersusUnguided.final.pValue)}`);
+  }
   const classes = [item.versusReal?.improvement ? "better" : ""].filter(Boolean);
   const dagger = item.versusUnguided?.improvement
     ? `<sup class="dagger">${unguidedMark}</sup>`
@@ -559,6 +562,20 @@ function lateTable(summary: ReportSummary): string {
   return `<table class="scores" id="table-late">${columnHeader(agents, sources, "Dataset")}<tbody>${
     rows.join("")
   }</tbody></table>`;
+}
+
+/** Policy-guided against unguided seed by seed, where a dataset × agent has both. */
+function pairedSection(summary: ReportSummary): string {
+  const rows = pairedRows(summary);
+  if (rows.length === 0) return "";
+  return `<h3>Policy-guided against unguided, seed by seed</h3><p class="legend">${
+    escapeHtml(pairedLegend)
+  }</p><div class="scroll"><table class="scores" id="table-paired"><thead><tr>${
+    pairedColumns.map((title) => `<th>${escapeHtml(title)}</th>`).join("")
+  }</tr></thead><tbody>${
+    rows.map((cells) => `<tr>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`)
+      .join("")
+  }</tbody></table></div>`;
 }
 
 function aggregateTable(summary: ReportSummary, groups: DatasetGroup[], id: string): string {
@@ -961,7 +978,9 @@ export function renderHtml(summary: ReportSummary, chartJs: string): string {
 <h3>Late score</h3><p class="legend">Mean of each run's last ${lateEvaluations} evaluations, then mean ± standard error over seeds: a single evaluation of a short run can swing by tens of points from the next, and this is the steadier reading. No tests.</p><div class="scroll">${
     lateTable(summary)
   }</div>
-<h3>Per dataset</h3><p class="legend">Bars: mean ± standard error over seeds, as in the table. ${
+${
+    pairedSection(summary)
+  }<h3>Per dataset</h3><p class="legend">Bars: mean ± standard error over seeds, as in the table. ${
     escapeHtml(referenceLinesLegend)
   }</p><div class="charts">${datasetCharts.map((c) => chartBlock(c)).join("")}</div></section>
 <section id="aggregates"><h2>Aggregates</h2><p class="legend">Mean over datasets of the per-dataset means ± standard error; the IQM chart pools all runs with 95% stratified bootstrap intervals. ${agentNote} Reference lines belong to one dataset each, so these charts draw none (see Table 2's per-dataset charts and the learning curves).</p>

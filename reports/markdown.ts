@@ -1,7 +1,8 @@
 /**
  * The Markdown report: Table 2 (rows datasets, columns agent × source, mean ±
  * s.e. over seeds, significant improvements marked), the Figure 4 aggregates,
- * interquartile means, the t-tests behind the marks, and missing cells.
+ * interquartile means, the t-tests behind the marks, paired t-tests of
+ * policy-guided against unguided data, and missing cells.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import {
   lateEvaluations,
   type ReportSummary,
 } from "./summary.ts";
+import type { PairedResult } from "../stats/paired.ts";
 
 function row(cells: string[]): string {
   return `| ${cells.map((cell) => cell.replaceAll("|", "\\|")).join(" | ")} |`;
@@ -172,7 +174,6 @@ function testRows(label: string, agent: string, source: string, tests: (Comparis
   );
 }
 
-/** The full `summary.md`. */
 /** What the data-quality table shows, in one paragraph. */
 export const qualityLegend =
   "Means over a bounded sample of every generation (all seeds and agents) of each source, under " +
@@ -194,6 +195,47 @@ export function renderQualityTable(summary: ReportSummary): string {
   ].join("\n");
 }
 
+/** Why and how policy-guided entries are also tested against unguided ones seed by seed. */
+export const pairedLegend =
+  "Policy-guided minus unguided, seed by seed, over the seeds both have (mean difference ± " +
+  "standard error, two-sided paired t-test): runs of one seed share the agent's initialisation, " +
+  "its evaluation episodes and, with the same denoiser options, the first (unguided) " +
+  "generation, so until the first guided generation the two runs are the same run, and the " +
+  "pairing removes the spread between seeds that Welch's test carries.";
+
+/** Columns of the paired table. */
+export const pairedColumns = [
+  "Dataset",
+  "Agent",
+  "Seeds",
+  "Final: difference",
+  "p",
+  "Late: difference",
+  "p",
+] as const;
+
+/** The paired table's rows, one per dataset × agent with both diffusion sources, as text. */
+export function pairedRows(summary: ReportSummary): string[][] {
+  const difference = (result: PairedResult) =>
+    Number.isFinite(result.standardError)
+      ? `${formatNumber(result.difference)} ± ${formatNumber(result.standardError)}`
+      : formatNumber(result.difference);
+  return summary.cells.flatMap((cell) => {
+    const paired = cell.pairedVersusUnguided;
+    if (!paired) return [];
+    return [[
+      cell.dataset,
+      cell.agent,
+      paired.seeds.join(", "),
+      difference(paired.final),
+      formatPValue(paired.final.pValue),
+      difference(paired.late),
+      formatPValue(paired.late.pValue),
+    ]];
+  });
+}
+
+/** The full `summary.md`. */
 export function renderMarkdown(summary: ReportSummary): string {
   const groupsOf = (kind: DatasetGroup["kind"]) => {
     const seen = new Map<string, DatasetGroup>();
@@ -274,6 +316,18 @@ export function renderMarkdown(summary: ReportSummary): string {
       "",
       header(["Dataset or group", "Agent", "Test", "Difference", "t", "df", "p", "Improvement"]),
       ...tests,
+    );
+  }
+  const paired = pairedRows(summary);
+  if (paired.length > 0) {
+    parts.push(
+      "",
+      "## Paired t-tests: policy-guided against unguided",
+      "",
+      pairedLegend,
+      "",
+      header([...pairedColumns]),
+      ...paired.map((cells) => row(cells)),
     );
   }
   if (summary.quality.length > 0) {

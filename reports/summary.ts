@@ -1,7 +1,8 @@
 /**
  * The numbers every report shows, computed once from a loaded run: per-cell
  * mean ± standard error over seeds with Welch's t-tests (each synthetic source
- * against `real`, policy-guided against unguided), aggregates per environment
+ * against `real`, policy-guided against unguided) and a paired t-test of
+ * policy-guided against unguided over the seeds both have, aggregates per environment
  * family, per behaviour level and per suite (the paper's Table 2 "Total" rows
  * and Figure 4) with interquartile means and stratified bootstrap intervals,
  * learning curves, missing cells and run metadata.
@@ -13,6 +14,7 @@ import { cellId, cellPath } from "../core/results.ts";
 import { deriveSeed } from "../core/rng.ts";
 import { averageEstimates, estimateMean, mean, type MeanEstimate } from "../stats/summary.ts";
 import { welchTestOfEstimates } from "../stats/welch.ts";
+import { type PairedResult, pairedTTest } from "../stats/paired.ts";
 import { type IntervalEstimate, stratifiedBootstrap } from "../stats/bootstrap.ts";
 import {
   type PlanFigure,
@@ -131,6 +133,24 @@ export interface Comparison {
   improvement: boolean;
 }
 
+/**
+ * A paired t-test of one entry against another over the seeds both have:
+ * runs of one seed share the agent's initialisation and evaluation episodes,
+ * and the two diffusion sources also their first (unguided) generation.
+ */
+export interface PairedComparison {
+  /** The source compared against. */
+  against: string;
+  /** Seeds both entries have. */
+  seeds: number[];
+  /** Of the final scores. */
+  final: PairedResult;
+  /** Of the late scores. */
+  late: PairedResult;
+  /** A higher final score with p below {@link significanceLevel}. */
+  improvement: boolean;
+}
+
 /** Scores a dataset's results are read against. */
 export interface DatasetReferences {
   /** Dataset id. */
@@ -178,10 +198,14 @@ export interface CellSummary {
   estimate: MeanEstimate;
   /** Mean ± s.e. over seeds of each run's {@link lateScore}. */
   late: MeanEstimate;
+  /** Each run's {@link lateScore}, in seed order. */
+  lateScores: number[];
   /** Against `real` (absent for `real` itself or without a `real` entry). */
   versusReal?: Comparison;
   /** Policy-guided against unguided (absent otherwise). */
   versusUnguided?: Comparison;
+  /** Policy-guided against unguided, seed by seed (absent otherwise). */
+  pairedVersusUnguided?: PairedComparison;
   /** Cell JSON files, relative to the run folder, in seed order. */
   files: string[];
 }
@@ -347,6 +371,21 @@ function compare(
   };
 }
 
+function compareBySeed(cell: CellSummary, baseline: CellSummary): PairedComparison | undefined {
+  const seeds = cell.seeds.filter((seed) => baseline.seeds.includes(seed));
+  if (seeds.length === 0) return undefined;
+  const pick = (entry: CellSummary, values: number[]) =>
+    seeds.map((seed) => values[entry.seeds.indexOf(seed)]);
+  const final = pairedTTest(pick(cell, cell.scores), pick(baseline, baseline.scores));
+  return {
+    against: baseline.source,
+    seeds,
+    final,
+    late: pairedTTest(pick(cell, cell.lateScores), pick(baseline, baseline.lateScores)),
+    improvement: final.difference > 0 && final.pValue < significanceLevel,
+  };
+}
+
 function key(dataset: string, source: string, agent: string): string {
   return `${dataset}\u0000${source}\u0000${agent}`;
 }
@@ -411,6 +450,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
           scores,
           estimate: estimateMean(scores),
           late: estimateMean(entries.map((entry) => lateScore(entry.result))),
+          lateScores: entries.map((entry) => lateScore(entry.result)),
           files: entries.map((entry) => entry.file),
         });
       }
@@ -424,6 +464,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
     if (cell.source === guidedSource) {
       const unguided = cellMap.get(key(cell.dataset, unguidedSource, cell.agent));
       cell.versusUnguided = compare(cell.estimate, unguided?.estimate, unguidedSource);
+      if (unguided) cell.pairedVersusUnguided = compareBySeed(cell, unguided);
     }
   }
 

@@ -5,6 +5,7 @@ import {
   interquartileMean,
   logGamma,
   mean,
+  pairedTTest,
   quantileOfSorted,
   regularizedIncompleteBeta,
   sampleVariance,
@@ -157,6 +158,33 @@ Deno.test("an average of per-dataset estimates is tested like a sample", () => {
   assertClose(average.standardError, Math.sqrt((left.standardError ** 2) / 2), 1e-12, "SE");
   assertClose(average.degreesOfFreedom, 6, 1e-12, "ν");
   assertEquals(average.count, 8);
+});
+
+Deno.test("paired t-test: closed forms, and the seed's spread cancels where Welch's keeps it", () => {
+  // Two pairs: differences 1 and 3, mean 2, s.e. 1, t = 2 on one degree of freedom, where
+  // Student's t is Cauchy: p = 1 − 2·atan(2)/π.
+  const two = pairedTTest([11, 23], [10, 20]);
+  assertEquals([two.pairs, two.difference, two.standardError, two.t], [2, 2, 1, 2]);
+  assertClose(two.pValue, 1 - (2 * Math.atan(2)) / Math.PI, 1e-12, "ν = 1");
+  // ν = 10 at the textbook critical value 2.228139 gives p = 0.05: differences with
+  // mean 2.228139·s/√11 and standard deviation s.
+  const spread = [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5];
+  const s = Math.sqrt(110 / 10);
+  const shift = (2.228138851986 * s) / Math.sqrt(11);
+  const critical = pairedTTest(spread.map((d) => d + shift), spread.map(() => 0));
+  assertClose(critical.pValue, 0.05, 1e-9, "ν = 10 critical value");
+  // A source one point above another on every seed, seeds spread by tens of points: the
+  // pairing sees a certain difference, Welch's test none worth the name.
+  const seeds = [4, 17, 24, 31, 52, 33, 10, 103];
+  const above = seeds.map((score, i) => score + 1 + (i % 2) * 0.1);
+  const paired = pairedTTest(above, seeds);
+  assertOk(paired.pValue < 1e-6, `paired p ${paired.pValue}`);
+  assertOk(welchTTest(above, seeds).pValue > 0.9, "Welch's p");
+  // Edge cases: one pair, constant differences, lengths that do not pair.
+  assertOk(Number.isNaN(pairedTTest([1], [0]).pValue));
+  assertEquals(pairedTTest([3, 4], [1, 2]).pValue, 0);
+  assertEquals(pairedTTest([1, 2], [1, 2]).pValue, 1);
+  assertThrows(() => pairedTTest([1, 2], [1]), RangeError, "2 values against 1");
 });
 
 Deno.test("interquartile mean trims a quarter from each end", () => {
