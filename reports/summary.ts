@@ -147,8 +147,6 @@ export interface PairedComparison {
   final: PairedResult;
   /** Of the late scores. */
   late: PairedResult;
-  /** A higher final score with p below {@link significanceLevel}. */
-  improvement: boolean;
 }
 
 /** Scores a dataset's results are read against. */
@@ -376,13 +374,11 @@ function compareBySeed(cell: CellSummary, baseline: CellSummary): PairedComparis
   if (seeds.length === 0) return undefined;
   const pick = (entry: CellSummary, values: number[]) =>
     seeds.map((seed) => values[entry.seeds.indexOf(seed)]);
-  const final = pairedTTest(pick(cell, cell.scores), pick(baseline, baseline.scores));
   return {
     against: baseline.source,
     seeds,
-    final,
+    final: pairedTTest(pick(cell, cell.scores), pick(baseline, baseline.scores)),
     late: pairedTTest(pick(cell, cell.lateScores), pick(baseline, baseline.lateScores)),
-    improvement: final.difference > 0 && final.pValue < significanceLevel,
   };
 }
 
@@ -442,6 +438,7 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
           .sort((a, b) => a.result.cell.seed - b.result.cell.seed);
         if (entries.length === 0) continue;
         const scores = entries.map((entry) => entry.result.finalScore);
+        const lateScores = entries.map((entry) => lateScore(entry.result));
         cellMap.set(key(dataset, source, agent), {
           dataset,
           source,
@@ -449,8 +446,8 @@ export function summarizeRun(run: RunResults, options: SummaryOptions = {}): Rep
           seeds: entries.map((entry) => entry.result.cell.seed),
           scores,
           estimate: estimateMean(scores),
-          late: estimateMean(entries.map((entry) => lateScore(entry.result))),
-          lateScores: entries.map((entry) => lateScore(entry.result)),
+          late: estimateMean(lateScores),
+          lateScores,
           files: entries.map((entry) => entry.file),
         });
       }

@@ -8,7 +8,7 @@
  * @module
  */
 import { estimateMean } from "./summary.ts";
-import { studentTCdf } from "./welch.ts";
+import { tTest } from "./welch.ts";
 
 /** The outcome of a paired t-test of mean(a − b) over pairs. */
 export interface PairedResult {
@@ -34,17 +34,14 @@ export function pairedTTest(a: readonly number[], b: readonly number[]): PairedR
   if (a.length !== b.length) {
     throw new RangeError(`paired t-test: ${a.length} values against ${b.length}`);
   }
-  const estimate = estimateMean(a.map((value, i) => value - b[i]));
-  const { mean: difference, standardError, degreesOfFreedom } = estimate;
-  const base = { pairs: a.length, difference, standardError, degreesOfFreedom };
-  if (!Number.isFinite(standardError)) return { ...base, t: NaN, pValue: NaN };
-  if (standardError === 0) {
-    // Every pair differs by the same amount: any difference is certain, none is no evidence.
-    return difference === 0
-      ? { ...base, t: 0, pValue: 1 }
-      : { ...base, t: Math.sign(difference) * Infinity, pValue: 0 };
-  }
-  const t = difference / standardError;
-  const pValue = Math.min(1, 2 * studentTCdf(-Math.abs(t), degreesOfFreedom));
-  return { ...base, t, pValue };
+  const { mean: difference, standardError, degreesOfFreedom } = estimateMean(
+    a.map((value, i) => value - b[i]),
+  );
+  return {
+    pairs: a.length,
+    difference,
+    standardError,
+    degreesOfFreedom,
+    ...tTest(difference, standardError, degreesOfFreedom),
+  };
 }

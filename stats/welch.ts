@@ -118,21 +118,37 @@ export function welchTestOfEstimates(a: MeanEstimate, b: MeanEstimate): WelchRes
   const varianceA = a.standardError ** 2;
   const varianceB = b.standardError ** 2;
   const variance = varianceA + varianceB;
-  if (!Number.isFinite(variance) || Number.isNaN(difference)) {
-    return { difference, t: NaN, degreesOfFreedom: NaN, pValue: NaN };
+  if (!(variance > 0 && Number.isFinite(variance)) || Number.isNaN(difference)) {
+    return { difference, ...tTest(difference, Math.sqrt(variance), NaN), degreesOfFreedom: NaN };
   }
-  if (variance === 0) {
-    // Both samples constant: any difference is certain, none is no evidence.
-    return difference === 0
-      ? { difference, t: 0, degreesOfFreedom: NaN, pValue: 1 }
-      : { difference, t: Math.sign(difference) * Infinity, degreesOfFreedom: NaN, pValue: 0 };
-  }
-  const t = difference / Math.sqrt(variance);
   const denominator = (varianceA === 0 ? 0 : varianceA ** 2 / a.degreesOfFreedom) +
     (varianceB === 0 ? 0 : varianceB ** 2 / b.degreesOfFreedom);
   const degreesOfFreedom = variance ** 2 / denominator;
-  const pValue = Math.min(1, 2 * studentTCdf(-Math.abs(t), degreesOfFreedom));
-  return { difference, t, degreesOfFreedom, pValue };
+  return {
+    difference,
+    ...tTest(difference, Math.sqrt(variance), degreesOfFreedom),
+    degreesOfFreedom,
+  };
+}
+
+/**
+ * t = difference / standard error and its two-sided p-value on `degreesOfFreedom`; NaN where
+ * the standard error or the difference is not a number. A standard error of 0 (constant
+ * samples) makes any difference certain (p = 0) and none no evidence (p = 1).
+ */
+export function tTest(
+  difference: number,
+  standardError: number,
+  degreesOfFreedom: number,
+): { t: number; pValue: number } {
+  if (!Number.isFinite(standardError) || Number.isNaN(difference)) return { t: NaN, pValue: NaN };
+  if (standardError === 0) {
+    return difference === 0
+      ? { t: 0, pValue: 1 }
+      : { t: Math.sign(difference) * Infinity, pValue: 0 };
+  }
+  const t = difference / standardError;
+  return { t, pValue: Math.min(1, 2 * studentTCdf(-Math.abs(t), degreesOfFreedom)) };
 }
 
 /** Welch's t-test of two samples (e.g. final scores over seeds of two sources). */

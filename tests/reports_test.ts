@@ -38,6 +38,12 @@ function expectedText(scores: number[]): string {
   });
 }
 
+/** A run's late score computed here: the mean of its last evaluations. */
+function lateOfRun(result: CellResult): number {
+  const late = result.evaluations.slice(-lateEvaluations).map((e) => e.normalizedScore);
+  return late.reduce((a, b) => a + b, 0) / late.length;
+}
+
 /** Splits one RFC 4180 line (no embedded newlines in this CSV). */
 function parseCsvLine(line: string): string[] {
   const fields: string[] = [];
@@ -202,10 +208,6 @@ Deno.test("writeReports writes HTML, Markdown, CSV and JSON with the cells' numb
         `${r.cell.dataset}/${r.cell.source}/${r.cell.agent}` ===
           `${row.dataset}/${row.source}/${row.agent}`
       );
-      const lateOfRun = (r: (typeof runs)[0]) => {
-        const late = r.evaluations.slice(-lateEvaluations).map((e) => e.normalizedScore);
-        return late.reduce((a, b) => a + b, 0) / late.length;
-      };
       const late = runs.map(lateOfRun).reduce((a, b) => a + b, 0) / runs.length;
       const lateRow = html.slice(html.indexOf('id="table-late"')).split("</tr>")
         .find((tr) => tr.includes(`<th>${row.dataset}</th>`));
@@ -285,9 +287,6 @@ Deno.test("paired t-tests: policy-guided against unguided over the seeds both ha
           r.cell.dataset === dataset && r.cell.source === source && r.cell.agent === agent
         ).map((r) => [r.cell.seed, r]),
       );
-    const lateOf = (r: CellResult) =>
-      r.evaluations.slice(-lateEvaluations).reduce((sum, e) => sum + e.normalizedScore, 0) /
-      lateEvaluations;
     const csvLines = (await Deno.readTextFile(written.csvPath)).trimEnd().split("\r\n");
     const csvRows = csvLines.slice(1).map(parseCsvLine).map((fields) =>
       Object.fromEntries(csvColumns.map((column, i) => [column, fields[i]]))
@@ -306,7 +305,7 @@ Deno.test("paired t-tests: policy-guided against unguided over the seeds both ha
       for (
         const [what, result, expected] of [
           ["final", paired.final, differences((r) => r.finalScore)],
-          ["late", paired.late, differences(lateOf)],
+          ["late", paired.late, differences(lateOfRun)],
         ] as const
       ) {
         const mean = expected.reduce((a, b) => a + b, 0) / expected.length;
