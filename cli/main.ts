@@ -32,6 +32,7 @@ import {
 } from "./controls.ts";
 import { gridProgress } from "./progress.ts";
 import { tableColumns } from "./terminal.ts";
+import { integerFlag, list, numberListFlag, positiveNumberFlag, seedsFlag } from "./flags.ts";
 import {
   assertSameShard,
   markedEvents,
@@ -42,20 +43,6 @@ import {
 } from "./scale_out.ts";
 
 const workerModule = new URL("./worker.ts", import.meta.url).href;
-
-function list(value: string): string[] {
-  return value.split(",").map((item) => item.trim()).filter(Boolean);
-}
-
-function seeds(value: string): number[] | number {
-  if (/^\d+$/.test(value)) return Number(value);
-  return list(value).map((item) => {
-    if (!/^\d+$/.test(item)) {
-      throw new UserError(`--seeds: '${item}' is not a non-negative integer`);
-    }
-    return Number(item);
-  });
-}
 
 function json(flag: string) {
   return (value: string): Record<string, Record<string, unknown>> => {
@@ -79,11 +66,19 @@ function gridCommand(name: string, description: string) {
     .option("--datasets <ids>", "comma-separated dataset ids, e.g. maze2d-umaze", list)
     .option("--sources <names>", "comma-separated data sources, e.g. real,unguided", list)
     .option("--agents <names>", "comma-separated agents, e.g. td3bc,iql", list)
-    .option("--seeds <n|list>", "a count N (seeds 0…N−1) or a comma-separated list", seeds)
+    .option(
+      "--seeds <n|list>",
+      "a count N (seeds 0…N−1), or a comma-separated list of seeds and ranges (0,3,7 or 4-7)",
+      seedsFlag,
+    )
     .addOption(new Option("--preset <name>", "size preset").choices(presetNames))
     .addOption(new Option("--backend <name>", "compute backend").choices(backendNames))
     .option("-o, --out <dir>", "result folder of the run")
-    .option("-w, --workers <n>", "worker processes (default: one per core)", (v) => Number(v))
+    .option(
+      "-w, --workers <n>",
+      "worker processes (default, or 0: one per core)",
+      integerFlag("--workers", 0),
+    )
     .addOption(
       new Option(
         "--stack-seeds <mode>",
@@ -107,7 +102,7 @@ function gridCommand(name: string, description: string) {
     .option(
       "--hook-timeout <seconds>",
       "longest a data source's prepare or generate may run (default: by preset)",
-      (v) => Number(v),
+      positiveNumberFlag("--hook-timeout"),
     )
     .addOption(shardOption())
     .addOption(shardCountOption())
@@ -263,12 +258,12 @@ export function program(): Command {
       .option(
         "--noise-error <position,velocity>",
         "the one-step error the noise curve is a multiple of (default: the subject's, measured)",
-        (v) => list(v).map(Number),
+        numberListFlag("--noise-error", 0),
       )
       .option(
         "--noise-scales <list>",
         "multiples of the error in the noise curve",
-        (v) => list(v).map(Number),
+        numberListFlag("--noise-scales", 0),
         defaultNoiseScales,
       )
       .action(async (flags) => {
@@ -311,7 +306,7 @@ export function program(): Command {
       .addOption(
         new Option("--preset <name>", "size preset").choices(presetNames).default("quick" as const),
       )
-      .option("--seed <n>", "collection seed", (v) => Number(v), 0)
+      .option("--seed <n>", "collection seed", integerFlag("--seed", 0), 0)
       .option("--cache-dir <dir>", "cache folder", ".cache")
       .option("--data-dir <dirs>", "folders searched for D4RL files first", list, ["data/d4rl"])
       .option("--plugin <path>", "load a plugin module (repeatable)", collectPlugins)
@@ -408,13 +403,13 @@ export function program(): Command {
       .option(
         "--guidances <list>",
         "guidance coefficients λ of Figure 5",
-        (v) => list(v).map(Number),
+        numberListFlag("--guidances", 0),
       )
-      .option("--seeds <n>", "model seeds (0…N−1)", (v) => Number(v))
+      .option("--seeds <n>", "model seeds (0…N−1)", integerFlag("--seeds", 1))
       .option(
         "--trajectories <n>",
         "synthetic trajectories per model seed and setting",
-        (v) => Number(v),
+        integerFlag("--trajectories", 1),
       )
       .option("-o, --out <dir>", "result folder (writes <out>/analysis/*.json)", "results/bench")
       .option("--cache-dir <dir>", "cache folder shared with the benchmark", ".cache")

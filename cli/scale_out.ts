@@ -26,15 +26,7 @@ import { readJsonIfExists } from "../core/files.ts";
 import { join } from "../core/paths.ts";
 import { writeReports } from "../reports/mod.ts";
 import { tableColumns } from "./terminal.ts";
-
-function positiveInteger(flag: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim()) || Number(value) < 1) {
-      throw new UserError(`${flag}: expected an integer ≥ 1, got '${value}'`);
-    }
-    return Number(value);
-  };
-}
+import { integerFlag } from "./flags.ts";
 
 /** `--shard <i/n>`: run shard i of n (from 0). */
 export function shardOption() {
@@ -50,7 +42,7 @@ export function shardCountOption() {
   return new Option(
     "--shard-count <n>",
     "number of shards, for a Kubernetes Indexed Job (its completions)",
-  ).argParser(positiveInteger("--shard-count"));
+  ).argParser(integerFlag("--shard-count", 1));
 }
 
 /** One shard's share of a grid, ready for `runGrid`. */

@@ -17,8 +17,8 @@ export const stackSeedModes = ["off", "on"] as const;
 
 /** The largest seed value (seeds feed 31-bit hashes). */
 const maxSeed = 2 ** 31 - 1;
-/** The most seeds a count may ask for. */
-const maxSeedCount = 10_000;
+/** The most seeds a count (or a range of seeds on the command line) may ask for. */
+export const maxSeedCount = 10_000;
 /** The most cells a grid may have; beyond it, a typo is likelier than an intent. */
 export const maxGridCells = 100_000;
 
@@ -146,7 +146,9 @@ export type GridConfigInput = z.input<typeof gridConfigSchema>;
 export function parseGridConfig(input: unknown, where = "config"): GridConfig {
   const parsed = gridConfigSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    throw new UserError(`invalid grid config:\n${formatZodIssues(where, parsed.error)}`);
+    // One problem is one line; several get a line each under a heading.
+    const problems = formatZodIssues(where, parsed.error);
+    throw new UserError(`invalid grid config:${problems.includes("\n") ? "\n" : " "}${problems}`);
   }
   return parsed.data;
 }
