@@ -25,7 +25,8 @@ import {
 } from "./options.ts";
 import type { DiffusionSizes } from "./presets.ts";
 import { byWholePercent } from "./progress.ts";
-import { guidanceFor, sampleUnguidedOnce, sampleWindows } from "./sampling.ts";
+import { guidanceFor, sampleWindows } from "./sampling.ts";
+import { unguidedWindows } from "./unguided_store.ts";
 import { guidanceOptionsOf, samplerOptionsOf } from "./settings.ts";
 import { GenerationReplay } from "./training_data.ts";
 import { type DenoiserContext, trainOrLoadDenoiser } from "./train_or_load.ts";
@@ -99,7 +100,8 @@ export class DiffusionGenerator {
     );
     const sampler = samplerOptionsOf(options, sizes);
     // Unguided generations share their seed across both diffusion sources, so
-    // `policy-guided` and `unguided` start from the same first generation.
+    // `policy-guided` and `unguided` start from the same first generation; the
+    // cache folder keeps each, so it is sampled once for all the cells that use it.
     const windows = guidance
       ? sampleWindows(
         model,
@@ -113,12 +115,17 @@ export class DiffusionGenerator {
         sizes.samplingBatchSize,
         onProgress,
       )
-      : sampleUnguidedOnce(
+      : await unguidedWindows(
         model,
         count,
         sampler,
         deriveSeed(context.seed, `diffusion-unguided-generation-${generation}`),
         sizes.samplingBatchSize,
+        {
+          cacheDir: context.cacheDir,
+          recordArtefact: (artefact) => context.recordArtefact?.(artefact),
+          log: (message) => context.reporter.log(message),
+        },
         onProgress,
       );
     const synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, model.layout);

@@ -11,6 +11,14 @@ import type { DenoiserFn } from "./sampler.ts";
 import type { UNetConfig } from "./unet1d.ts";
 import type { RowLayout } from "./windows.ts";
 
+/** The file a denoiser was read from or written to. */
+export interface DenoiserOrigin {
+  /** Where it lies. */
+  path: string;
+  /** SHA-256 of its bytes. */
+  sha256: string;
+}
+
 /** A denoiser's weights on the compute backend, ready to sample. */
 export class LoadedDenoiser {
   /** Sizes. */
@@ -19,10 +27,15 @@ export class LoadedDenoiser {
   readonly stored: StoredDenoiser;
   /** Row layout of the windows. */
   readonly layout: RowLayout;
+  /** The cache file the weights came from, by content; absent for a model never stored. */
+  readonly origin?: DenoiserOrigin;
   #params: Record<string, tf.Tensor>;
 
-  /** Uploads stored weights; `layout` must match the model's row width. */
-  constructor(stored: StoredDenoiser, layout: RowLayout) {
+  /**
+   * Uploads stored weights; `layout` must match the model's row width;
+   * `origin` names the file they came from.
+   */
+  constructor(stored: StoredDenoiser, layout: RowLayout, origin?: DenoiserOrigin) {
     if (layout.rowWidth !== stored.config.rowWidth) {
       throw new Error(
         `diffusion: the denoiser's rows have ${stored.config.rowWidth} entries, the dataset's ${layout.rowWidth}`,
@@ -30,6 +43,7 @@ export class LoadedDenoiser {
     }
     this.stored = stored;
     this.layout = layout;
+    this.origin = origin;
     this.config = stored.config;
     this.#params = Object.fromEntries(
       Object.entries(stored.params).map(([name, p]) => [name, tf.tensor(p.values, p.shape)]),

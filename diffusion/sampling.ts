@@ -8,7 +8,6 @@
  */
 import { Rng } from "../core/rng.ts";
 import type { PolicyView } from "../core/types.ts";
-import type { StoredDenoiser } from "./cache.ts";
 import { type GuidanceOptions, policyGuidance } from "./guidance.ts";
 import type { LoadedDenoiser } from "./loaded_denoiser.ts";
 import { sampleEdm, type SamplerOptions } from "./sampler.ts";
@@ -73,35 +72,4 @@ export function sampleWindows(
     out.set(unnormalizeRows(sample, stored.stats), start * windowSize);
   }
   return out;
-}
-
-/**
- * Unguided samples already drawn in this process, per model: the cells of a
- * group (one per agent) ask for the same unguided generations with the same
- * seeds, so each is sampled once. Only the latest few are kept per model.
- */
-const unguidedSamples = new WeakMap<StoredDenoiser, Map<string, Float32Array>>();
-const keptSamples = 4;
-
-/**
- * {@link sampleWindows} without guidance, memoised per model, seed, count and
- * sampler settings (the result is a pure function of them).
- */
-export function sampleUnguidedOnce(
-  model: LoadedDenoiser,
-  count: number,
-  sampler: SamplerOptions,
-  seed: number,
-  batchSize: number,
-  onProgress?: (fraction: number) => void,
-): Float32Array {
-  let samples = unguidedSamples.get(model.stored);
-  if (!samples) unguidedSamples.set(model.stored, samples = new Map());
-  const key = JSON.stringify({ count, sampler, seed, batchSize });
-  const known = samples.get(key);
-  if (known) return known;
-  const made = sampleWindows(model, count, sampler, undefined, seed, batchSize, onProgress);
-  samples.set(key, made);
-  while (samples.size > keptSamples) samples.delete(samples.keys().next().value!);
-  return made;
 }

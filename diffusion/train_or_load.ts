@@ -23,7 +23,7 @@ import {
   saveDenoiser,
   type StoredDenoiser,
 } from "./cache.ts";
-import { LoadedDenoiser } from "./loaded_denoiser.ts";
+import { type DenoiserOrigin, LoadedDenoiser } from "./loaded_denoiser.ts";
 import type { DiffusionOptions } from "./options.ts";
 import type { DiffusionSizes } from "./presets.ts";
 import { byWholePercent } from "./progress.ts";
@@ -77,6 +77,15 @@ export async function prepareDenoiser(
   options: DiffusionOptions,
   sizes: DiffusionSizes,
 ): Promise<StoredDenoiser> {
+  return (await prepareStoredDenoiser(context, options, sizes)).model;
+}
+
+/** {@link prepareDenoiser}, with the file the model lies in. */
+async function prepareStoredDenoiser(
+  context: DenoiserContext,
+  options: DiffusionOptions,
+  sizes: DiffusionSizes,
+): Promise<{ model: StoredDenoiser } & DenoiserOrigin> {
   const { dataset } = context;
   const layout = layoutOf(dataset, options);
   const config: UNetConfig = {
@@ -119,7 +128,7 @@ export async function prepareDenoiser(
   const remembered = trainedInProcess.get(path);
   if (remembered) {
     context.recordArtefact?.({ kind: "denoiser", path, sha256: remembered.sha256 });
-    return remembered.model;
+    return { model: remembered.model, path, sha256: remembered.sha256 };
   }
   let trainedHere = false;
   const stored = await produceOnce(path, () => loadDenoiser(path), async (heartbeat) => {
@@ -132,7 +141,7 @@ export async function prepareDenoiser(
   const sha256 = await fileSha256(path);
   remember(path, { model: stored, sha256 });
   context.recordArtefact?.({ kind: "denoiser", path, sha256 });
-  return stored;
+  return { model: stored, path, sha256 };
 }
 
 /**
@@ -144,8 +153,8 @@ export async function trainOrLoadDenoiser(
   options: DiffusionOptions,
   sizes: DiffusionSizes,
 ): Promise<LoadedDenoiser> {
-  const stored = await prepareDenoiser(context, options, sizes);
-  return new LoadedDenoiser(stored, layoutOf(context.dataset, options));
+  const { model, path, sha256 } = await prepareStoredDenoiser(context, options, sizes);
+  return new LoadedDenoiser(model, layoutOf(context.dataset, options), { path, sha256 });
 }
 
 /** How the options have window rows encode a step. */

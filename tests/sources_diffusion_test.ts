@@ -196,9 +196,10 @@ Deno.test("prepare trains and caches a denoiser; both sources yield finite, well
   // process: a cell's result must not depend on which cells shared a process.
   const plainArtefacts: Artefact[] = [];
   await plain.prepare!({ ...ctx, recordArtefact: (a: Artefact) => plainArtefacts.push(a) });
-  assert.equal(guidedArtefacts.length, 1);
+  // The guided cell used the model and its unguided generation 0, kept beside it.
+  assert.deepEqual(guidedArtefacts.map((a) => a.kind), ["denoiser", "unguided-windows"]);
   assert.equal(guidedArtefacts[0].path, `${cacheDir}/${files[0]}`);
-  assert.deepEqual(plainArtefacts, guidedArtefacts);
+  assert.deepEqual(plainArtefacts, guidedArtefacts.slice(0, 1));
   assertWellFormed(await plain.generate(ctx, { generation: 1, policy: watched }), perGeneration);
   assert.equal(watched.calls, 0);
   assert.equal([...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".bin")).length, 1);
@@ -236,6 +237,44 @@ Deno.test("both sources start from the same unguided first generation", async ()
   assert.notDeepEqual(later.observations, fromPlain.observations, "a new generation, new samples");
   guided.dispose!();
   plain.dispose!();
+});
+
+Deno.test("an unguided generation is kept in the cache folder and read from it, whoever asks", async () => {
+  const ctx = context(1);
+  const recorded: Artefact[] = [];
+  const plain = unguided();
+  const first = await plain.generate(
+    { ...ctx, recordArtefact: (a: Artefact) => recorded.push(a) },
+    { generation: 0 },
+  );
+  assert.deepEqual(recorded.map((a) => a.kind), ["denoiser", "unguided-windows"]);
+  const file = recorded[1].path;
+  assert.ok(file.startsWith(`${cacheDir}/unguided-`), file);
+  plain.dispose!();
+  // Another source's generation 0 in a fresh generator reads that file: shift every value
+  // in it, and the next reader's observations shift alike.
+  const bytes = await Deno.readFile(file);
+  const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset));
+  await Deno.writeFile(file, new Uint8Array(values.map((v) => v + 0.25).buffer));
+  const guided = policyGuided();
+  const again = await guided.generate(ctx, { generation: 0, policy: countingPolicy() });
+  assert.equal(again.size, first.size);
+  for (const i of [0, 1, 7, first.observations.length - 1]) {
+    assert.ok(
+      Math.abs(again.observations[i] - first.observations[i] - 0.25) < 1e-5,
+      `observation ${i}: ${again.observations[i]} against ${first.observations[i]} + 0.25`,
+    );
+  }
+  // A file of the wrong length is an error naming it, not a silent resample.
+  await Deno.writeFile(file, bytes.subarray(0, bytes.length - 4));
+  await assert.rejects(
+    () => guided.generate(ctx, { generation: 0, policy: countingPolicy() }),
+    (error: Error) => error.message.includes(file) && error.message.includes("expected"),
+  );
+  await Deno.remove(file);
+  const resampled = await guided.generate(ctx, { generation: 0, policy: countingPolicy() });
+  assert.deepEqual(resampled.observations, first.observations, "the same seed samples the same");
+  guided.dispose!();
 });
 
 Deno.test("behaviorGuidance guides generation 0 toward the dataset's behaviour-cloned policy", async () => {
