@@ -58,6 +58,12 @@ export const simulatorErrorSchema = z.object({
   velocity: z.number(),
   /** Mean |r − r_sim|. */
   reward: z.number(),
+  /**
+   * Mean r − r_sim: above 0 the data promise more reward than the simulator
+   * gives for the same (s, a), which a value function learns and a policy
+   * then seeks (absent in records made before it was measured).
+   */
+  rewardBias: z.number().optional(),
 });
 
 /** One-step errors against the simulator. */
@@ -555,6 +561,7 @@ export class QualityProbe {
         positionDims > 0 ? position / positionDims : 0,
         od > positionDims ? velocity / (od - positionDims) : 0,
         Math.abs(result.reward - from.rewards[row]),
+        from.rewards[row] - result.reward,
       ] as const;
       all.add(errors);
       if (canTellContact) (simulator.touchesObstacle!(state) ? touching : free).add(errors);
@@ -569,16 +576,17 @@ export class QualityProbe {
   }
 }
 
+/** Sums of one-step errors: position, velocity, |reward| and signed reward. */
 class ErrorSum {
   count = 0;
-  #sums = [0, 0, 0];
-  add(errors: readonly [number, number, number]): void {
+  #sums = [0, 0, 0, 0];
+  add(errors: readonly [number, number, number, number]): void {
     this.count += 1;
-    for (let i = 0; i < 3; i++) this.#sums[i] += errors[i];
+    for (let i = 0; i < this.#sums.length; i++) this.#sums[i] += errors[i];
   }
   mean(): SimulatorError {
-    const [position, velocity, reward] = this.#sums.map((sum) => sum / this.count);
-    return { count: this.count, position, velocity, reward };
+    const [position, velocity, reward, rewardBias] = this.#sums.map((sum) => sum / this.count);
+    return { count: this.count, position, velocity, reward, rewardBias };
   }
 }
 

@@ -59,6 +59,14 @@ export const qualityColumns: readonly QualityColumn[] = [
     of: (record) => record.simulator?.reward,
   },
   {
+    key: "rewardBias",
+    title: "reward bias",
+    digits: 2,
+    meaning:
+      "mean r − r_sim: above 0 the data promise more reward than the simulator gives for the same (s, a)",
+    of: (record) => record.simulator?.rewardBias,
+  },
+  {
     key: "invalidFraction",
     title: "invalid %",
     digits: 2,

@@ -32,6 +32,7 @@ Deno.test("quality: real data have exact dynamics, no impossible states and sit 
     assert.ok(reference.simulator.position < 1e-5, `position ${reference.simulator.position}`);
     assert.ok(reference.simulator.velocity < 1e-4, `velocity ${reference.simulator.velocity}`);
     assert.equal(reference.simulator.reward, 0);
+    assert.equal(reference.simulator.rewardBias, 0);
     assert.equal(reference.invalidFraction, 0);
     assert.ok(reference.contactFraction !== undefined);
     assert.ok(reference.stateDistance < 0.05, `state distance ${reference.stateDistance}`);
@@ -56,6 +57,22 @@ Deno.test("quality: each measure moves when the data are spoiled its own way", a
       noisy.nextObservations[i] += 0.05 * rng.normal();
     }
     const noisyRecord = probe.measure(noisy, 1, 0);
+    // Rewards raised (or lowered) by 0.3 on every transition: the bias moves by exactly that
+    // against the same rows of the unchanged data (two probes of one seed draw the same rows).
+    const unchanged = new QualityProbe(real, environment, 1).measure(real, 6, 0).simulator!;
+    for (const offset of [0.3, -0.3]) {
+      const shifted = copyTransitions(real);
+      shifted.rewards.forEach((r, i) => shifted.rewards[i] = r + offset);
+      const moved = new QualityProbe(real, environment, 1).measure(shifted, 6, 0).simulator!;
+      assert.ok(
+        Math.abs(moved.rewardBias! - unchanged.rewardBias! - offset) < 1e-6,
+        `bias ${unchanged.rewardBias} → ${moved.rewardBias} for ${offset}`,
+      );
+      assert.ok(
+        moved.reward > unchanged.reward + 0.2,
+        `error ${unchanged.reward} → ${moved.reward}`,
+      );
+    }
     assert.ok(noisyRecord.simulator!.position > 0.02, `noisy ${noisyRecord.simulator!.position}`);
     assert.ok(noisyRecord.simulator!.velocity > 0.02);
 
