@@ -121,11 +121,7 @@ export class DiffusionGenerator {
         sampler,
         deriveSeed(context.seed, `diffusion-unguided-generation-${generation}`),
         sizes.samplingBatchSize,
-        {
-          cacheDir: context.cacheDir,
-          recordArtefact: (artefact) => context.recordArtefact?.(artefact),
-          log: (message) => context.reporter.log(message),
-        },
+        context,
         onProgress,
       );
     const synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, model.layout);

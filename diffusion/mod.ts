@@ -27,6 +27,6 @@ export {
 export { type DenoiserContext, prepareDenoiser, trainOrLoadDenoiser } from "./train_or_load.ts";
 export { type DenoiserOrigin, LoadedDenoiser } from "./loaded_denoiser.ts";
 export { type Guidance, guidanceFor, sampleWindows } from "./sampling.ts";
-export { type UnguidedStore, unguidedWindows, unguidedWindowsPath } from "./unguided_store.ts";
+export { unguidedWindows, unguidedWindowsPath } from "./unguided_store.ts";
 export { GenerationReplay } from "./training_data.ts";
 export { DiffusionGenerator } from "./generator.ts";

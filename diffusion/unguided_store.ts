@@ -14,7 +14,6 @@
  * @module
  */
 import { computeKey, unetKernelsVersion } from "../core/compute.ts";
-import type { Artefact } from "../core/contracts/source.ts";
 import { bytesOf, fileSha256 } from "../core/fingerprint.ts";
 import { readFileIfExists, writeFileAtomic } from "../core/files.ts";
 import { describeHolder } from "../core/lock.ts";
@@ -22,17 +21,8 @@ import { cacheKey, produceOnce } from "./cache.ts";
 import type { LoadedDenoiser } from "./loaded_denoiser.ts";
 import type { SamplerOptions } from "./sampler.ts";
 import { sampleWindows } from "./sampling.ts";
+import type { DenoiserContext } from "./train_or_load.ts";
 import { fusedUNetActive } from "./unet1d.ts";
-
-/** Where unguided generations are kept, and who hears of them. */
-export interface UnguidedStore {
-  /** The cache folder (the denoiser's). */
-  cacheDir: string;
-  /** Records the file the windows came from in the cell. */
-  recordArtefact?(artefact: Artefact): void;
-  /** A line of information (a wait on another process's sampling). */
-  log?(message: string): void;
-}
 
 /** The file an unguided generation is kept in. */
 export async function unguidedWindowsPath(
@@ -61,9 +51,10 @@ export async function unguidedWindowsPath(
 }
 
 /**
- * `count` unguided windows from `model` with `seed`: read from the store
- * when it holds them, otherwise sampled (in batches of `batchSize`) and
- * stored. Either way the file is recorded as the cell's artefact.
+ * `count` unguided windows from `model` with `seed`: read from the
+ * context's cache folder when it holds them, otherwise sampled (in batches
+ * of `batchSize`) and stored there. Either way the file is recorded as the
+ * cell's artefact, as the denoiser is.
  */
 export async function unguidedWindows(
   model: LoadedDenoiser,
@@ -71,10 +62,10 @@ export async function unguidedWindows(
   sampler: SamplerOptions,
   seed: number,
   batchSize: number,
-  store: UnguidedStore,
+  context: Pick<DenoiserContext, "cacheDir" | "reporter" | "recordArtefact">,
   onProgress?: (fraction: number) => void,
 ): Promise<Float32Array> {
-  const path = await unguidedWindowsPath(model, count, sampler, seed, batchSize, store.cacheDir);
+  const path = await unguidedWindowsPath(model, count, sampler, seed, batchSize, context.cacheDir);
   const length = count * model.config.trajectoryLength * model.config.rowWidth;
   const windows = await produceOnce(
     path,
@@ -87,9 +78,9 @@ export async function unguidedWindows(
       await writeFileAtomic(path, bytesOf(made));
       return made;
     },
-    { onWait: (holder) => store.log?.(describeHolder(`${path}.lock`, holder)) },
+    { onWait: (holder) => context.reporter.log(describeHolder(`${path}.lock`, holder)) },
   );
-  store.recordArtefact?.({ kind: "unguided-windows", path, sha256: await fileSha256(path) });
+  context.recordArtefact?.({ kind: "unguided-windows", path, sha256: await fileSha256(path) });
   return windows;
 }
 
