@@ -5,6 +5,10 @@
  *
  * - `+exact-dynamics`: every `s′` and `r` replaced by the simulator's from
  *   `(s, a)`, so only the states and actions of the source remain;
+ * - `+exact-reward` and `+exact-next-state`: the two halves of that, apart:
+ *   only `r` from the simulator (the source's `s′` kept), or only `s′` and
+ *   the terminal flag (the source's `r` kept), to tell which of the two
+ *   errors an agent fails on;
  * - `+shuffled-actions`: actions permuted across transitions, then `s′` and
  *   `r` from the simulator: states and dynamics stay real, actions lose
  *   their tie to states;
@@ -33,6 +37,8 @@ import type { Transitions } from "./types.ts";
 /** One control and its settings. */
 export type Control =
   | { kind: "exact-dynamics" }
+  | { kind: "exact-reward" }
+  | { kind: "exact-next-state" }
   | { kind: "shuffled-actions" }
   | { kind: "state-noise"; scale: number; positionError: number; velocityError: number }
   | { kind: "action-noise"; sigma: number };
@@ -40,6 +46,8 @@ export type Control =
 /** The name of a control, as it follows `+` in a source name. */
 export const controlNames = [
   "exact-dynamics",
+  "exact-reward",
+  "exact-next-state",
   "shuffled-actions",
   "state-noise-<k>",
   "action-noise-<σ>",
@@ -93,7 +101,9 @@ export function makeSource(
 
 /** The controls whose name says all there is to them. */
 function controlWithoutSettings(name: string): Control | undefined {
-  if (name === "exact-dynamics" || name === "shuffled-actions") return { kind: name };
+  const plain = ["exact-dynamics", "exact-reward", "exact-next-state", "shuffled-actions"] as const;
+  const kind = plain.find((candidate) => candidate === name);
+  if (kind) return { kind };
   const actionNoise = /^action-noise-(\d+(?:\.\d+)?)$/.exec(name);
   return actionNoise ? { kind: "action-noise", sigma: Number(actionNoise[1]) } : undefined;
 }
@@ -138,12 +148,16 @@ export function applyControl(
       out.actions.set(transitions.actions.subarray(from * ad, (from + 1) * ad), to * ad)
     );
   }
+  const nextState = control.kind !== "exact-reward";
+  const reward = control.kind !== "exact-next-state";
   for (let row = 0; row < out.size; row++) {
     simulator.resetToObservation(out.observations.subarray(row * od, (row + 1) * od));
     const result = simulator.step(out.actions.subarray(row * ad, (row + 1) * ad));
-    out.nextObservations.set(result.observation, row * od);
-    out.rewards[row] = result.reward;
-    out.dones[row] = result.terminated ? 1 : 0;
+    if (nextState) {
+      out.nextObservations.set(result.observation, row * od);
+      out.dones[row] = result.terminated ? 1 : 0;
+    }
+    if (reward) out.rewards[row] = result.reward;
   }
   return out;
 }

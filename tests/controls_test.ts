@@ -1,6 +1,6 @@
 /**
  * Controls: exact dynamics restore a transition's `s′` and `r` from the
- * simulator, shuffled actions permute actions and keep the dynamics exact,
+ * simulator (exact reward and exact next state each its half alone), shuffled actions permute actions and keep the dynamics exact,
  * state noise has the asked size per entry; control names and settings are
  * checked with one-line errors; `pgd controls` runs the whole set and
  * reports it.
@@ -36,6 +36,26 @@ Deno.test("controls: exact dynamics put back the simulator's s′ and r", async 
     assert.ok(differing <= real.size / 100, `${differing} rewards differ`);
     assert.ok(fixed.rewards.every((reward) => reward === 0 || reward === 1));
     assert.equal(spoiled.rewards[0], 0.5, "the input is left as it was");
+  } finally {
+    environment.close();
+  }
+});
+
+Deno.test("controls: exact reward and exact next state each restore their half alone", async () => {
+  const environment = await makeMaze2d("maze2d-umaze");
+  try {
+    const spoiled = copyTransitions(real);
+    spoiled.nextObservations.fill(3);
+    spoiled.rewards.fill(0.5);
+    const both = applyControl({ kind: "exact-dynamics" }, spoiled, environment, new Rng(1));
+    const reward = applyControl({ kind: "exact-reward" }, spoiled, environment, new Rng(1));
+    const next = applyControl({ kind: "exact-next-state" }, spoiled, environment, new Rng(1));
+    assert.deepEqual([...reward.rewards], [...both.rewards]);
+    assert.deepEqual([...reward.nextObservations], [...spoiled.nextObservations]);
+    assert.deepEqual([...next.nextObservations], [...both.nextObservations]);
+    assert.deepEqual([...next.dones], [...both.dones]);
+    assert.deepEqual([...next.rewards], [...spoiled.rewards]);
+    assert.ok(reward.rewards.some((value) => value !== 0.5), "rewards were replaced");
   } finally {
     environment.close();
   }
@@ -135,6 +155,12 @@ Deno.test("controls: names and settings are checked with one line naming the sou
   // The source's own options still reach it, without the control's.
   const guided = makeSource(registry, "policy-guided+exact-dynamics", { guidanceStrength: 2 });
   assert.equal(guided.source.options.guidanceStrength, 2);
+  assert.deepEqual(makeSource(registry, "unguided+exact-reward", undefined).control, {
+    kind: "exact-reward",
+  });
+  assert.deepEqual(makeSource(registry, "unguided+exact-next-state", undefined).control, {
+    kind: "exact-next-state",
+  });
   assert.deepEqual(makeSource(registry, "real+action-noise-0.2", undefined).control, {
     kind: "action-noise",
     sigma: 0.2,
