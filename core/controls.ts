@@ -34,21 +34,23 @@ import type { Rng } from "./rng.ts";
 import { copyTransitions } from "./transitions.ts";
 import type { Transitions } from "./types.ts";
 
+/** The controls whose name says all there is to them: no settings, nothing in the name to parse. */
+const plainControls = [
+  "exact-dynamics",
+  "exact-reward",
+  "exact-next-state",
+  "shuffled-actions",
+] as const;
+
 /** One control and its settings. */
 export type Control =
-  | { kind: "exact-dynamics" }
-  | { kind: "exact-reward" }
-  | { kind: "exact-next-state" }
-  | { kind: "shuffled-actions" }
+  | { kind: (typeof plainControls)[number] }
   | { kind: "state-noise"; scale: number; positionError: number; velocityError: number }
   | { kind: "action-noise"; sigma: number };
 
 /** The name of a control, as it follows `+` in a source name. */
 export const controlNames = [
-  "exact-dynamics",
-  "exact-reward",
-  "exact-next-state",
-  "shuffled-actions",
+  ...plainControls,
   "state-noise-<k>",
   "action-noise-<σ>",
 ] as const;
@@ -101,8 +103,7 @@ export function makeSource(
 
 /** The controls whose name says all there is to them. */
 function controlWithoutSettings(name: string): Control | undefined {
-  const plain = ["exact-dynamics", "exact-reward", "exact-next-state", "shuffled-actions"] as const;
-  const kind = plain.find((candidate) => candidate === name);
+  const kind = plainControls.find((candidate) => candidate === name);
   if (kind) return { kind };
   const actionNoise = /^action-noise-(\d+(?:\.\d+)?)$/.exec(name);
   return actionNoise ? { kind: "action-noise", sigma: Number(actionNoise[1]) } : undefined;

@@ -1,9 +1,9 @@
 /**
  * Controls: exact dynamics restore a transition's `s′` and `r` from the
- * simulator (exact reward and exact next state each its half alone), shuffled actions permute actions and keep the dynamics exact,
- * state noise has the asked size per entry; control names and settings are
- * checked with one-line errors; `pgd controls` runs the whole set and
- * reports it.
+ * simulator (exact reward and exact next state each its half alone),
+ * shuffled actions permute actions and keep the dynamics exact, state noise
+ * has the asked size per entry; control names and settings are checked with
+ * one-line errors; `pgd controls` runs the whole set and reports it.
  */
 import assert from "node:assert/strict";
 import { applyControl, makeSource, parseSourceName } from "../core/controls.ts";
@@ -19,12 +19,18 @@ import { builtinPlugins } from "../plugins/mod.ts";
 const dataset = await maze2d().collect!({ dataset: "maze2d-umaze", seed: 5, preset: "smoke" });
 const real = toTransitions(dataset);
 
+/** The real transitions with every `s′` entry set to 3 and every reward to 0.5. */
+function spoiledCopy() {
+  const spoiled = copyTransitions(real);
+  spoiled.nextObservations.fill(3);
+  spoiled.rewards.fill(0.5);
+  return spoiled;
+}
+
 Deno.test("controls: exact dynamics put back the simulator's s′ and r", async () => {
   const environment = await makeMaze2d("maze2d-umaze");
   try {
-    const spoiled = copyTransitions(real);
-    spoiled.nextObservations.fill(3);
-    spoiled.rewards.fill(0.5);
+    const spoiled = spoiledCopy();
     const fixed = applyControl({ kind: "exact-dynamics" }, spoiled, environment, new Rng(1));
     let worst = 0;
     for (let i = 0; i < real.nextObservations.length; i++) {
@@ -44,9 +50,7 @@ Deno.test("controls: exact dynamics put back the simulator's s′ and r", async 
 Deno.test("controls: exact reward and exact next state each restore their half alone", async () => {
   const environment = await makeMaze2d("maze2d-umaze");
   try {
-    const spoiled = copyTransitions(real);
-    spoiled.nextObservations.fill(3);
-    spoiled.rewards.fill(0.5);
+    const spoiled = spoiledCopy();
     const both = applyControl({ kind: "exact-dynamics" }, spoiled, environment, new Rng(1));
     const reward = applyControl({ kind: "exact-reward" }, spoiled, environment, new Rng(1));
     const next = applyControl({ kind: "exact-next-state" }, spoiled, environment, new Rng(1));
