@@ -229,7 +229,9 @@ export async function resolveDataset(
     options.log?.(describeHolder(`${base}.lock`, holder));
   return await withLock(base, async () => {
     const cached = (await readJsonIfExists(recordPath)) as DatasetRecord | undefined;
-    if (cached && (await exists(path))) return cached;
+    // The file is the one beside the record: a cache folder moved or copied (to a
+    // cluster's shared disk, say) still finds its data, whatever path was written.
+    if (cached && (await exists(path))) return { ...cached, path };
     options.log?.(`${id}: collecting a ${options.preset} dataset with ${plugin.name}`);
     const started = performance.now();
     const dataset = await plugin.collect!({
@@ -263,7 +265,8 @@ export async function listCachedDatasets(cacheDir: string): Promise<DatasetRecor
   try {
     for await (const entry of Deno.readDir(folder)) {
       if (entry.isFile && entry.name.endsWith(".json")) {
-        records.push((await readJsonIfExists(join(folder, entry.name))) as DatasetRecord);
+        const record = (await readJsonIfExists(join(folder, entry.name))) as DatasetRecord;
+        records.push({ ...record, path: join(folder, entry.name.replace(/\.json$/, ".hdf5")) });
       }
     }
   } catch (error) {
