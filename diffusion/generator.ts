@@ -7,11 +7,14 @@
  * by every generator on the same model and seed, so the guided and the
  * unguided source start from the same data. Beyond the paper,
  * `behaviorGuidance` guides generation 0 toward the dataset's
- * behaviour-cloned policy instead (the paper's suggested future work).
+ * behaviour-cloned policy instead (the paper's suggested future work), and
+ * `nextStates: "dynamics-ensemble"` takes each transition's `s′` from PETS's
+ * dynamics ensemble rather than from the window.
  *
  * @module
  */
 import type { PresetName } from "../core/contracts/common.ts";
+import type { SourceContext } from "../core/contracts/source.ts";
 import { deriveSeed, Rng } from "../core/rng.ts";
 import { mixWithReal } from "../core/transitions.ts";
 import type { PolicyView, Transitions } from "../core/types.ts";
@@ -32,11 +35,16 @@ import { GenerationReplay } from "./training_data.ts";
 import { type DenoiserContext, trainOrLoadDenoiser } from "./train_or_load.ts";
 import { windowsToTransitions } from "./windows.ts";
 import { BehaviorPolicy } from "../worldmodel/behavior.ts";
+import { type DynamicsModel, withExpectedNextStates } from "../worldmodel/dynamics.ts";
+import { loadOrFitPetsModels } from "../worldmodel/pets.ts";
 import {
   behaviorEnsembleOptions,
   parsePetsOptions,
   resolvePetsOptions,
 } from "../worldmodel/pets_options.ts";
+
+/** What generating needs of a source's context: the denoiser's, and the environment's rules. */
+export type GeneratorContext = DenoiserContext & Pick<SourceContext, "environment">;
 
 /** Generates synthetic transitions for one run (one dataset, preset and seed). */
 export class DiffusionGenerator {
@@ -46,6 +54,7 @@ export class DiffusionGenerator {
   readonly options: DiffusionOptions;
   #model: LoadedDenoiser | undefined;
   #behaviorPolicy: BehaviorPolicy | undefined;
+  #dynamics: DynamicsModel | undefined;
   readonly #replay: GenerationReplay;
 
   /** A generator named `name` (seeds of guided generations derive from it) with `options`. */
@@ -79,7 +88,7 @@ export class DiffusionGenerator {
    * unguided), with continuous mode's replay and real data mixed in.
    */
   async generate(
-    context: DenoiserContext,
+    context: GeneratorContext,
     generation: number,
     policy?: PolicyView,
   ): Promise<Transitions> {
@@ -124,7 +133,11 @@ export class DiffusionGenerator {
         context,
         onProgress,
       );
-    const synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, model.layout);
+    let synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, model.layout);
+    if (options.nextStates === "dynamics-ensemble") {
+      const isTerminal = context.environment.isTerminal?.bind(context.environment);
+      synthetic = withExpectedNextStates(await this.#dynamicsModel(context), synthetic, isTerminal);
+    }
     let data = options.generationMode === "continuous" ? this.#replay.add(synthetic) : synthetic;
     if (options.realFraction > 0) {
       const rng = new Rng(deriveSeed(context.seed, `${name}-real-mix-${generation}`));
@@ -151,8 +164,26 @@ export class DiffusionGenerator {
     return this.#behaviorPolicy;
   }
 
-  /** Frees the model and forgets the replayed generations. */
+  /**
+   * PETS's dynamics ensemble of this dataset, preset and seed, fitted (or
+   * loaded from the cache) as the `pets` source fits it, with its defaults.
+   */
+  async #dynamicsModel(context: DenoiserContext): Promise<DynamicsModel> {
+    if (!this.#dynamics) {
+      const models = await loadOrFitPetsModels(
+        context,
+        resolvePetsOptions(parsePetsOptions({}), context.preset),
+      );
+      models.behavior.dispose();
+      this.#dynamics = models.dynamics;
+    }
+    return this.#dynamics;
+  }
+
+  /** Frees the models and forgets the replayed generations. */
   dispose(): void {
+    this.#dynamics?.dispose();
+    this.#dynamics = undefined;
     this.#behaviorPolicy?.dispose();
     this.#behaviorPolicy = undefined;
     this.#model?.dispose();

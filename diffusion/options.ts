@@ -76,6 +76,13 @@ export const diffusionOptionsSchema = z.strictObject({
    */
   stateDifferences: z.boolean().default(false),
   /**
+   * Beyond the paper: where a transition's `s′` comes from. `denoiser`: the window's next row
+   * (the paper). `dynamics-ensemble`: the expected next state of PETS's probabilistic ensemble,
+   * fitted on the dataset as the `pets` source fits it (MOPO's defaults, the same cache), from
+   * the sampled `(s, a)`; the terminal flag from the environment's rule, the reward the denoiser's.
+   */
+  nextStates: z.enum(["denoiser", "dynamics-ensemble"]).default("denoiser"),
+  /**
    * GroupNorm statistics per time step, as the authors' U-Net computes them (under `vmap`);
    * false: per window, over all its time steps (the usual U-Net, and the default here).
    */

@@ -310,6 +310,48 @@ Deno.test("behaviorGuidance guides generation 0 toward the dataset's behaviour-c
   plain.dispose!();
 });
 
+Deno.test("nextStates 'dynamics-ensemble' takes s′ from PETS's ensemble; the rest stays the denoiser's", async () => {
+  const before = tf.memory().numTensors;
+  // The toy's own rule, s′ = s + 0.1 a, and a termination rule to see the flags follow s′.
+  const isTerminal = (observations: Float32Array, count: number) =>
+    Uint8Array.from({ length: count }, (_, i) => observations[i * 2] > 0.3 ? 1 : 0);
+  const artefacts: Artefact[] = [];
+  const ctx = {
+    ...context(1),
+    environment: { ...context(1).environment, isTerminal },
+    recordArtefact: (a: Artefact) => artefacts.push(a),
+  };
+  const modelled = unguided({ nextStates: "dynamics-ensemble" });
+  const plain = unguided();
+  const relabelled = await modelled.generate(ctx, { generation: 0 });
+  const sampled = await plain.generate(ctx, { generation: 0 });
+  assertWellFormed(relabelled, perGeneration);
+  assert.deepEqual(relabelled.observations, sampled.observations, "the same windows");
+  assert.deepEqual(relabelled.actions, sampled.actions);
+  assert.deepEqual(relabelled.rewards, sampled.rewards, "rewards stay the denoiser's");
+  assert.ok(artefacts.some((a) => a.kind === "pets-ensemble"), "the ensemble is recorded");
+  const error = (t: Transitions) => {
+    let total = 0;
+    for (let i = 0; i < t.observations.length; i++) {
+      total += Math.abs(t.nextObservations[i] - t.observations[i] - 0.1 * t.actions[i]);
+    }
+    return total / t.observations.length;
+  };
+  assert.ok(
+    error(relabelled) < error(sampled) / 2,
+    `one-step error ${error(relabelled)} (ensemble) vs ${error(sampled)} (denoiser)`,
+  );
+  assert.deepEqual(
+    relabelled.dones,
+    Float32Array.from(isTerminal(relabelled.nextObservations, perGeneration)),
+  );
+  assert.ok(relabelled.dones.some((d) => d === 1), "some next states end the episode");
+  modelled.dispose!();
+  plain.dispose!();
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(() => unguided({ nextStates: "simulator" }), /nextStates/);
+});
+
 Deno.test("continuous generation keeps the last generations; real data mixes in by ratio", async () => {
   const ctx = context(1);
   const continuous = policyGuided({ generationMode: "continuous", replayGenerations: 2 });

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { EnvironmentSpec } from "../core/contracts/environment.ts";
+import { copyTransitions } from "../core/transitions.ts";
 import type { Transitions } from "../core/types.ts";
 import type { Rng } from "../core/rng.ts";
 import { type EnsembleOptions, type FitReport, ProbabilisticEnsemble } from "./ensemble.ts";
@@ -51,11 +53,9 @@ export class DynamicsModel {
     onEpoch?: (epoch: number, holdoutMse: number[]) => void,
   ): { model: DynamicsModel; report: FitReport } {
     const { size, observationDim: od, actionDim: ad } = transitions;
-    const inputs = new Float32Array(size * (od + ad));
+    const inputs = inputRows(transitions.observations, transitions.actions, size, od, ad);
     const targets = new Float32Array(size * (od + 1));
     for (let i = 0; i < size; i++) {
-      inputs.set(transitions.observations.subarray(i * od, (i + 1) * od), i * (od + ad));
-      inputs.set(transitions.actions.subarray(i * ad, (i + 1) * ad), i * (od + ad) + od);
       for (let j = 0; j < od; j++) {
         targets[i * (od + 1) + j] = transitions.nextObservations[i * od + j] -
           transitions.observations[i * od + j];
@@ -78,13 +78,11 @@ export class DynamicsModel {
     rng: Rng,
     deterministic = false,
   ): ModelStep {
-    const { observationDim: od, actionDim: ad } = this;
-    const inputs = new Float32Array(count * (od + ad));
-    for (let i = 0; i < count; i++) {
-      inputs.set(observations.subarray(i * od, (i + 1) * od), i * (od + ad));
-      inputs.set(actions.subarray(i * ad, (i + 1) * ad), i * (od + ad) + od);
-    }
-    const { mean, variance } = this.ensemble.predict(inputs, count);
+    const od = this.observationDim;
+    const { mean, variance } = this.ensemble.predict(
+      inputRows(observations, actions, count, od, this.actionDim),
+      count,
+    );
     const outputDim = od + 1;
     const elites = this.ensemble.elites;
     const members = this.ensemble.size;
@@ -113,8 +111,72 @@ export class DynamicsModel {
     return { nextObservations, rewards, uncertainty };
   }
 
+  /**
+   * The expected next observations of `count` states: `s` plus the mean of
+   * the elites' mean `Δs` (no sampling, so no randomness). Used where one
+   * best guess of `s′` is wanted rather than a rollout's sample.
+   */
+  expectedNextObservations(
+    observations: Float32Array,
+    actions: Float32Array,
+    count: number,
+  ): Float32Array {
+    const od = this.observationDim;
+    const { mean } = this.ensemble.predict(
+      inputRows(observations, actions, count, od, this.actionDim),
+      count,
+    );
+    const outputDim = od + 1;
+    const elites = this.ensemble.elites;
+    const next = observations.slice(0, count * od);
+    for (const member of elites) {
+      for (let i = 0; i < count; i++) {
+        const base = (member * count + i) * outputDim;
+        for (let j = 0; j < od; j++) next[i * od + j] += mean[base + j] / elites.length;
+      }
+    }
+    return next;
+  }
+
   /** Frees the ensemble's tensors. */
   dispose(): void {
     this.ensemble.dispose();
   }
+}
+
+/**
+ * `transitions` with each `s′` replaced by the model's expected next state
+ * from `(s, a)`, and each terminal flag by `isTerminal(s′)` where the
+ * environment has a termination rule (else the flags are kept); states,
+ * actions and rewards stay as they are. A new set; the input is left as it is.
+ */
+export function withExpectedNextStates(
+  model: DynamicsModel,
+  transitions: Transitions,
+  isTerminal?: EnvironmentSpec["isTerminal"],
+): Transitions {
+  const out = copyTransitions(transitions);
+  const count = out.size;
+  out.nextObservations.set(
+    model.expectedNextObservations(out.observations, out.actions, count),
+  );
+  const terminals = isTerminal?.(out.nextObservations, count);
+  if (terminals) out.dones.set(terminals);
+  return out;
+}
+
+/** The ensemble's input rows `[s, a]` of `count` states and actions. */
+function inputRows(
+  observations: Float32Array,
+  actions: Float32Array,
+  count: number,
+  od: number,
+  ad: number,
+): Float32Array {
+  const inputs = new Float32Array(count * (od + ad));
+  for (let i = 0; i < count; i++) {
+    inputs.set(observations.subarray(i * od, (i + 1) * od), i * (od + ad));
+    inputs.set(actions.subarray(i * ad, (i + 1) * ad), i * (od + ad) + od);
+  }
+  return inputs;
 }
