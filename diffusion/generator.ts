@@ -136,7 +136,10 @@ export class DiffusionGenerator {
     let synthetic = windowsToTransitions(windows, count, sizes.trajectoryLength, model.layout);
     if (options.nextStates === "dynamics-ensemble") {
       const isTerminal = context.environment.isTerminal?.bind(context.environment);
-      synthetic = withExpectedNextStates(await this.#dynamicsModel(context), synthetic, isTerminal);
+      synthetic = withExpectedNextStates(await this.#dynamicsModel(context), synthetic, {
+        isTerminal,
+        penalty: options.nextStatePenalty,
+      });
     }
     let data = options.generationMode === "continuous" ? this.#replay.add(synthetic) : synthetic;
     if (options.realFraction > 0) {

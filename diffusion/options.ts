@@ -83,6 +83,11 @@ export const diffusionOptionsSchema = z.strictObject({
    */
   nextStates: z.enum(["denoiser", "dynamics-ensemble"]).default("denoiser"),
   /**
+   * With `nextStates: "dynamics-ensemble"` only: MOPO's uncertainty penalty λ, each reward
+   * lowered by `λ·max_k ‖σ_k(s, a)‖` of the ensemble (0: rewards are the denoiser's).
+   */
+  nextStatePenalty: z.number().min(0).default(0),
+  /**
    * GroupNorm statistics per time step, as the authors' U-Net computes them (under `vmap`);
    * false: per window, over all its time steps (the usual U-Net, and the default here).
    */
@@ -121,6 +126,14 @@ export function parseDiffusionOptions(sourceName: string, options: unknown): Dif
   const result = diffusionOptionsSchema.safeParse(options ?? {});
   if (!result.success) {
     throw new UserError(formatOptionErrors(sourceName, result.error));
+  }
+  if (result.data.nextStatePenalty > 0 && result.data.nextStates !== "dynamics-ensemble") {
+    const issue = {
+      code: "custom" as const,
+      path: ["nextStatePenalty"],
+      message: `applies only with nextStates "dynamics-ensemble"`,
+    };
+    throw new UserError(formatOptionErrors(sourceName, new z.ZodError([issue])));
   }
   return result.data;
 }

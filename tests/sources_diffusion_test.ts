@@ -310,7 +310,7 @@ Deno.test("behaviorGuidance guides generation 0 toward the dataset's behaviour-c
   plain.dispose!();
 });
 
-Deno.test("nextStates 'dynamics-ensemble' takes s′ from PETS's ensemble; the rest stays the denoiser's", async () => {
+Deno.test("nextStates 'dynamics-ensemble' takes s′ from PETS's ensemble, with MOPO's penalty if asked", async () => {
   const before = tf.memory().numTensors;
   // The toy's own rule, s′ = s + 0.1 a, and a termination rule to see the flags follow s′.
   const isTerminal = (observations: Float32Array, count: number) =>
@@ -346,10 +346,22 @@ Deno.test("nextStates 'dynamics-ensemble' takes s′ from PETS's ensemble; the r
     Float32Array.from(isTerminal(relabelled.nextObservations, perGeneration)),
   );
   assert.ok(relabelled.dones.some((d) => d === 1), "some next states end the episode");
+  // MOPO's penalty lowers every reward by λ times the ensemble's uncertainty, nothing else.
+  const penalised = unguided({ nextStates: "dynamics-ensemble", nextStatePenalty: 2 });
+  const lowered = await penalised.generate(ctx, { generation: 0 });
+  assert.deepEqual(lowered.nextObservations, relabelled.nextObservations);
+  const drops = relabelled.rewards.map((r, i) => r - lowered.rewards[i]);
+  assert.ok(drops.every((d) => d > 0), "every reward is lowered");
+  assert.ok(new Set(drops).size > 1, "by each transition's own uncertainty");
   modelled.dispose!();
   plain.dispose!();
+  penalised.dispose!();
   assert.equal(tf.memory().numTensors, before);
   assert.throws(() => unguided({ nextStates: "simulator" }), /nextStates/);
+  assert.throws(
+    () => unguided({ nextStatePenalty: 1 }),
+    /unguided options\.nextStatePenalty: applies only with nextStates "dynamics-ensemble"/,
+  );
 });
 
 Deno.test("continuous generation keeps the last generations; real data mixes in by ratio", async () => {

@@ -98,44 +98,41 @@ export class DynamicsModel {
         if (j < od) nextObservations[i * od + j] = observations[i * od + j] + value;
         else rewards[i] = value;
       }
-      // MOPO's penalty: max over members of ‖σ_k(s, a)‖₂ of the whole output.
-      let largest = 0;
-      for (let k = 0; k < members; k++) {
-        let squared = 0;
-        const at = (k * count + i) * outputDim;
-        for (let j = 0; j < outputDim; j++) squared += variance[at + j];
-        largest = Math.max(largest, Math.sqrt(squared));
-      }
-      uncertainty[i] = largest;
+      uncertainty[i] = largestStd(variance, i, count, members, outputDim);
     }
     return { nextObservations, rewards, uncertainty };
   }
 
   /**
    * The expected next observations of `count` states: `s` plus the mean of
-   * the elites' mean `Δs` (no sampling, so no randomness). Used where one
-   * best guess of `s′` is wanted rather than a rollout's sample.
+   * the elites' mean `Δs` (no sampling, so no randomness), with MOPO's
+   * uncertainty of each. Used where one best guess of `s′` is wanted rather
+   * than a rollout's sample.
    */
-  expectedNextObservations(
+  expectedStep(
     observations: Float32Array,
     actions: Float32Array,
     count: number,
-  ): Float32Array {
+  ): Pick<ModelStep, "nextObservations" | "uncertainty"> {
     const od = this.observationDim;
-    const { mean } = this.ensemble.predict(
+    const { mean, variance } = this.ensemble.predict(
       inputRows(observations, actions, count, od, this.actionDim),
       count,
     );
     const outputDim = od + 1;
     const elites = this.ensemble.elites;
-    const next = observations.slice(0, count * od);
+    const nextObservations = observations.slice(0, count * od);
     for (const member of elites) {
       for (let i = 0; i < count; i++) {
         const base = (member * count + i) * outputDim;
-        for (let j = 0; j < od; j++) next[i * od + j] += mean[base + j] / elites.length;
+        for (let j = 0; j < od; j++) nextObservations[i * od + j] += mean[base + j] / elites.length;
       }
     }
-    return next;
+    const uncertainty = Float32Array.from(
+      { length: count },
+      (_, i) => largestStd(variance, i, count, this.ensemble.size, outputDim),
+    );
+    return { nextObservations, uncertainty };
   }
 
   /** Frees the ensemble's tensors. */
@@ -147,22 +144,45 @@ export class DynamicsModel {
 /**
  * `transitions` with each `s′` replaced by the model's expected next state
  * from `(s, a)`, and each terminal flag by `isTerminal(s′)` where the
- * environment has a termination rule (else the flags are kept); states,
- * actions and rewards stay as they are. A new set; the input is left as it is.
+ * environment has a termination rule (else the flags are kept); states and
+ * actions stay as they are, and rewards too unless `penalty` λ > 0, which
+ * subtracts MOPO's `λ·max_k ‖σ_k(s, a)‖` (Yu et al. 2020, §4.3). A new set;
+ * the input is left as it is.
  */
 export function withExpectedNextStates(
   model: DynamicsModel,
   transitions: Transitions,
-  isTerminal?: EnvironmentSpec["isTerminal"],
+  { isTerminal, penalty = 0 }: {
+    isTerminal?: EnvironmentSpec["isTerminal"];
+    penalty?: number;
+  } = {},
 ): Transitions {
   const out = copyTransitions(transitions);
   const count = out.size;
-  out.nextObservations.set(
-    model.expectedNextObservations(out.observations, out.actions, count),
-  );
+  const step = model.expectedStep(out.observations, out.actions, count);
+  out.nextObservations.set(step.nextObservations);
   const terminals = isTerminal?.(out.nextObservations, count);
   if (terminals) out.dones.set(terminals);
+  for (let i = 0; i < count; i++) out.rewards[i] -= penalty * step.uncertainty[i];
   return out;
+}
+
+/** MOPO's uncertainty of row `i`: the largest over members of ‖σ_k(s, a)‖₂ of the whole output. */
+function largestStd(
+  variance: Float32Array,
+  i: number,
+  count: number,
+  members: number,
+  outputDim: number,
+): number {
+  let largest = 0;
+  for (let k = 0; k < members; k++) {
+    let squared = 0;
+    const at = (k * count + i) * outputDim;
+    for (let j = 0; j < outputDim; j++) squared += variance[at + j];
+    largest = Math.max(largest, Math.sqrt(squared));
+  }
+  return largest;
 }
 
 /** The ensemble's input rows `[s, a]` of `count` states and actions. */
