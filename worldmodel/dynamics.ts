@@ -79,10 +79,7 @@ export class DynamicsModel {
     deterministic = false,
   ): ModelStep {
     const od = this.observationDim;
-    const { mean, variance } = this.ensemble.predict(
-      inputRows(observations, actions, count, od, this.actionDim),
-      count,
-    );
+    const { mean, variance } = this.#predict(observations, actions, count);
     const outputDim = od + 1;
     const elites = this.ensemble.elites;
     const members = this.ensemble.size;
@@ -115,10 +112,7 @@ export class DynamicsModel {
     count: number,
   ): Pick<ModelStep, "nextObservations" | "uncertainty"> {
     const od = this.observationDim;
-    const { mean, variance } = this.ensemble.predict(
-      inputRows(observations, actions, count, od, this.actionDim),
-      count,
-    );
+    const { mean, variance } = this.#predict(observations, actions, count);
     const outputDim = od + 1;
     const elites = this.ensemble.elites;
     const nextObservations = observations.slice(0, count * od);
@@ -133,6 +127,12 @@ export class DynamicsModel {
       (_, i) => largestStd(variance, i, count, this.ensemble.size, outputDim),
     );
     return { nextObservations, uncertainty };
+  }
+
+  /** Every member's Gaussian over `(Δs, r)` for `count` states and actions. */
+  #predict(observations: Float32Array, actions: Float32Array, count: number) {
+    const inputs = inputRows(observations, actions, count, this.observationDim, this.actionDim);
+    return this.ensemble.predict(inputs, count);
   }
 
   /** Frees the ensemble's tensors. */
