@@ -68,7 +68,9 @@ Deno.test("config: the shipped grid files are valid, name known plugins and give
     1,
   );
   for (const source of ["unguided", "policy-guided"]) {
-    assertEquals(registry.source(source, paper.sourceOptions[source]).options.logSigmaStd, 1.2);
+    const options = registry.source(source, paper.sourceOptions[source]).options;
+    assertEquals(options.logSigmaStd, 1.2);
+    assertEquals(options.nextStates, "denoiser");
   }
 });
 
