@@ -163,7 +163,9 @@ export function withExpectedNextStates(
   out.nextObservations.set(step.nextObservations);
   const terminals = isTerminal?.(out.nextObservations, count);
   if (terminals) out.dones.set(terminals);
-  for (let i = 0; i < count; i++) out.rewards[i] -= penalty * step.uncertainty[i];
+  if (penalty > 0) {
+    for (let i = 0; i < count; i++) out.rewards[i] -= penalty * step.uncertainty[i];
+  }
   return out;
 }
 
