@@ -40,6 +40,7 @@ import { loadOrFitPetsModels } from "../worldmodel/pets.ts";
 import {
   behaviorEnsembleOptions,
   parsePetsOptions,
+  type ResolvedPetsOptions,
   resolvePetsOptions,
 } from "../worldmodel/pets_options.ts";
 
@@ -155,9 +156,7 @@ export class DiffusionGenerator {
    */
   #behavior(context: DenoiserContext): BehaviorPolicy {
     if (!this.#behaviorPolicy) {
-      const options = behaviorEnsembleOptions(
-        resolvePetsOptions(parsePetsOptions({}), context.preset),
-      );
+      const options = behaviorEnsembleOptions(petsDefaults(context.preset));
       this.#behaviorPolicy = BehaviorPolicy.fit(
         toTransitions(context.dataset),
         options,
@@ -173,10 +172,7 @@ export class DiffusionGenerator {
    */
   async #dynamicsModel(context: DenoiserContext): Promise<DynamicsModel> {
     if (!this.#dynamics) {
-      const models = await loadOrFitPetsModels(
-        context,
-        resolvePetsOptions(parsePetsOptions({}), context.preset),
-      );
+      const models = await loadOrFitPetsModels(context, petsDefaults(context.preset));
       models.behavior.dispose();
       this.#dynamics = models.dynamics;
     }
@@ -193,4 +189,9 @@ export class DiffusionGenerator {
     this.#model = undefined;
     this.#replay.clear();
   }
+}
+
+/** PETS's options at their defaults for `preset`: the behaviour policy's and the ensemble's fits. */
+function petsDefaults(preset: PresetName): ResolvedPetsOptions {
+  return resolvePetsOptions(parsePetsOptions({}), preset);
 }
